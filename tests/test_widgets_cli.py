@@ -1,0 +1,72 @@
+import json, os, subprocess, sys
+import pytest
+import ipywidgets as W
+import matplotlib; matplotlib.use('Agg')
+from adaptbook.widgets import explore
+from adaptbook import cli, core
+
+def _explorer(**kw):
+    calls = []
+    def run(k, shape='line'):
+        calls.append((k, shape)); return k
+    def plot(k, ax): ax.plot(range(5), [i ** k for i in range(5)]); ax.set_title(f'k={k}')
+    return explore(run, plot, k=W.IntSlider(value=1, min=1, max=5), shape=['line', 'bar'], **kw), calls
+
+def test_explore_redraws_and_caches():
+    ex, calls = _explorer()
+    first = ex.figure
+    assert first.axes[0].get_title() == 'k=1' and ex.controls['k'].continuous_update is False
+    ex.set(k=3)
+    assert ex.figure is not first and ex.figure.axes[0].get_title() == 'k=3'
+    ex.set(k=1)                                   # seen before: from the cache
+    assert calls == [(1, 'line'), (3, 'line')] and ex.figure.axes[0].get_title() == 'k=1'
+    assert isinstance(ex.controls['shape'], W.Dropdown)
+
+def test_explore_button_waits():
+    ex, calls = _explorer(button=True)
+    ex.set(k=4)
+    assert calls == [(1, 'line')] and ex.status.value == 'changed: press Run'
+    ex.button.click()
+    assert calls[-1] == (4, 'line') and ex.figure.axes[0].get_title() == 'k=4'
+
+def test_explore_bad_knobs():
+    with pytest.raises(ValueError, match='at least one knob'):
+        explore(lambda: 0, lambda r, ax: None)
+    with pytest.raises(TypeError, match='k=3'):
+        explore(lambda k: 0, lambda r, ax: None, k=3)
+    ex, _ = _explorer()
+    with pytest.raises(ValueError, match="knob 'z'"):
+        ex.set(z=1)
+
+def test_cli_data_lists_every_dataset(shared_data):
+    out = subprocess.run(['adaptbook', 'data'], capture_output=True, text=True, check=True,
+                         env=dict(os.environ, ADAPTBOOK_DATA=shared_data)).stdout
+    for name in ['a7a', 'blobs', 'digits', 'fashion-mnist', 'mnist', 'omniglot', 'usps']:
+        line = next(l for l in out.splitlines() if l.startswith(name + ' '))
+        assert ' ok ' in line, line
+    assert shared_data in out
+
+def test_cli_data_reports_missing(tmp_path):
+    out = subprocess.run(['adaptbook', 'data'], capture_output=True, text=True, check=True,
+                         env=dict(os.environ, ADAPTBOOK_DATA=str(tmp_path), HOME=str(tmp_path))).stdout
+    assert any(l.startswith('mnist ') and 'missing' in l for l in out.splitlines())
+
+def test_cli_run_writes_outputs(tmp_path):
+    r = subprocess.run(['adaptbook', 'run', 'intro', '--out', str(tmp_path)], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    assert sorted(os.listdir(tmp_path)) == ['intro.json', 'intro.md', 'intro.png']
+    res = core.Results.from_json(tmp_path / 'intro.json')
+    assert res.meta['mode'] == 'quick' and {'retrain', 'finetune'} == set(res.col('method'))
+    assert open(tmp_path / 'intro.png', 'rb').read(8) == b'\x89PNG\r\n\x1a\n'
+    assert '| method |' in (tmp_path / 'intro.md').read_text()
+
+def test_cli_errors():
+    assert cli.main(['run', 'nope']) == 2
+    r = subprocess.run(['adaptbook', 'run', 'intro', '--mode', 'fast'], capture_output=True, text=True)
+    assert r.returncode == 2 and "invalid choice: 'fast'" in r.stderr
+
+def test_every_chapter_registers():
+    exps = cli.load_chapters()
+    present = [m for m in cli.CHAPTERS if os.path.exists(os.path.join(os.path.dirname(cli.__file__), f'{m}.py'))]
+    for m in present:
+        assert m in exps, f'adaptbook/{m}.py exists but registers no experiment named {m!r}'

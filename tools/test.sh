@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# The test command (README): the library matches the notebooks, the notebooks are clean, every notebook runs,
+# and the pytest suite passes. Run from anywhere inside the repository, with the dev extra installed.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+echo "== nbdev-export: the library must match the notebooks"
+nbdev-export
+if [ -n "$(git status --porcelain -- adaptbook)" ]; then
+  git status --porcelain -- adaptbook; git --no-pager diff --stat -- adaptbook
+  echo "FAIL: nbdev-export changed adaptbook/ (edit the notebook, not the .py, then export and commit)"; exit 1
+fi
+
+echo "== nbdev-clean: the notebooks must be clean"
+nbdev-clean
+if [ -n "$(git status --porcelain -- nbs)" ]; then
+  git status --porcelain -- nbs
+  echo "FAIL: nbdev-clean changed notebooks (run nbdev-clean and commit)"; exit 1
+fi
+
+echo "== nbdev-test: every notebook (quick mode), timed"
+start=$(date +%s)
+nbdev-test --timing --do-print
+echo "notebooks: $(( $(date +%s) - start )) s"
+
+echo "== pytest"
+python -m pytest tests/ -q -rs
