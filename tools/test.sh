@@ -20,7 +20,8 @@ fi
 
 echo "== nbdev-test: every notebook (quick mode), timed"
 start=$(date +%s)
-nbdev-test --timing --do-print
+# nbdev-test runs two notebooks at once (one per core); one torch thread each keeps them from spin-waiting on each other
+OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 nbdev-test --timing --do-print
 echo "notebooks: $(( $(date +%s) - start )) s"
 
 echo "== pytest"

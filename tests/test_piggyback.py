@@ -1,0 +1,216 @@
+"Piggyback: frozen backbone, exact mask round trips, exact task switching, merge, bad input, experiment on odd tensors."
+import math, warnings
+
+import pytest
+import torch
+from torch import nn
+
+from adaptbook import piggyback as pg
+from adaptbook.core import seed_everything
+
+
+def _mlp(d=12, h=16, c=3, bn=False):
+    torch.manual_seed(0)
+    mid = [nn.BatchNorm1d(h)] if bn else []
+    return nn.Sequential(nn.Flatten(), nn.Linear(d, h), *mid, nn.ReLU(), nn.Linear(h, h), nn.ReLU(), nn.Linear(h, c))
+
+
+def _cnn(c=3):
+    torch.manual_seed(0)
+    return nn.Sequential(nn.Conv2d(2, 4, 3, padding=1), nn.BatchNorm2d(4), nn.ReLU(), nn.Conv2d(4, 4, 3),
+                         nn.AdaptiveAvgPool2d(2), nn.Flatten(), nn.Linear(16, c))
+
+
+def _data(shape, n=96, k=2, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    return torch.randn(n, *shape, generator=g), torch.randint(0, k, (n,), generator=g)
+
+
+def test_straight_through_gradient_is_grad_times_weight():
+    seed_everything(0)
+    lin = nn.Linear(5, 3).requires_grad_(False)
+    x = torch.randn(7, 5)
+    W = lin.weight.clone()
+    pb = pg.Piggyback(nn.Sequential(lin, nn.ReLU(), nn.Linear(3, 2)))
+    pb.add_task('t', 2)
+    s = pb.parametrizations()['0'].scores['t']
+    pb.body(x).sum().backward()
+    # by hand: d sum(relu(x W^T + b)) / d W_eff = (relu' ⊙ 1)^T x; d/d scores := that ⊙ W (mask is all ones)
+    Weff = W.clone().requires_grad_(True)
+    torch.relu(x @ Weff.T + lin.bias).sum().backward()
+    torch.testing.assert_close(s.grad, Weff.grad * W)
+
+
+@pytest.mark.parametrize('make,shape', [(lambda: _mlp(bn=True), (3, 4)), (_cnn, (2, 6, 6))])
+def test_backbone_bit_identical_after_training(make, shape):
+    X, y = _data(shape)
+    pb = pg.Piggyback(make())
+    before = pg.backbone_state(pb)
+    pb.add_task('a', 2)
+    pg.train_task(pb, X, y, epochs=4, bs=16, lr_mask=1e-2, lr_head=1e-2, device='cpu')
+    offs = [(m == 0).float().mean().item() for m in pg.masks_of(pb, 'a').values()]
+    assert max(offs) > 0, 'the mask did not change: the test would prove nothing'
+    assert pg.same_state(before, pg.backbone_state(pb))
+    assert not any(p.requires_grad for n, p in pb.body.named_parameters() if '.scores.' not in n)
+
+
+@pytest.mark.parametrize('n', [1, 7, 8, 9, 63, 64, 65, 1001])
+def test_pack_unpack_exact_and_size(n):
+    g = torch.Generator().manual_seed(n)
+    masks = {'a': torch.rand(n, generator=g) > 0.5}
+    data = pg.pack_masks(masks)
+    assert len(data) == math.ceil(n / 8)
+    assert torch.equal(pg.unpack_masks(data, {'a': (n,)})['a'], masks['a'])
+
+
+def test_pack_several_layers_takes_ceil_of_total():
+    g = torch.Generator().manual_seed(0)
+    masks = {'w1': torch.rand(3, 5, generator=g) > .5, 'w2': torch.rand(2, 1, 3, 3, generator=g) > .5}
+    data = pg.pack_masks(masks)
+    assert len(data) == math.ceil((15 + 18) / 8)
+    back = pg.unpack_masks(data, {k: v.shape for k, v in masks.items()})
+    assert all(torch.equal(back[k], masks[k]) for k in masks)
+    with pytest.raises(ValueError, match='bytes'): pg.unpack_masks(data + b'\x00', {k: v.shape for k, v in masks.items()})
+
+
+@pytest.mark.parametrize('kind', ['binary', 'ternary'])
+def test_export_import_exact(kind):
+    X, y = _data((2, 6, 6))
+    pb = pg.Piggyback(_cnn(), kind=kind)
+    pb.add_task('a', 2)
+    pg.train_task(pb, X, y, epochs=3, bs=16, lr_mask=1e-2, device='cpu')
+    blob = pg.export_task(pb, 'a')
+    n = sum(m.numel() for m in pg.masks_of(pb, 'a').values())
+    assert len(blob['bits']) == math.ceil(n * (2 if kind == 'ternary' else 1) / 8)
+    if kind == 'ternary': assert any((m < 0).any() for m in pg.masks_of(pb, 'a').values())
+    fresh = pg.Piggyback(_cnn(), kind=kind)
+    pg.import_task(fresh, 'a', blob)
+    assert pg.same_state(pg.masks_of(fresh, 'a'), pg.masks_of(pb, 'a'))
+    with torch.no_grad(): assert torch.equal(fresh.eval()(X), pb.eval()(X))
+
+
+def test_switching_tasks_restores_outputs_exactly():
+    X, y = _data((3, 4), k=3)
+    base = _mlp()
+    pb = pg.Piggyback(base)
+    with torch.no_grad(): out0 = base(X)
+    outs = {}
+    for i, name in enumerate(['a', 'b', 'c']):
+        pb.add_task(name, 3, seed=i)
+        pg.train_task(pb, X, (y + i) % 3, epochs=3, bs=16, lr_mask=1e-2, seed=i, device='cpu')
+        with torch.no_grad(): outs[name] = pb.eval()(X)
+    assert not torch.equal(outs['a'], outs['b'])
+    with torch.no_grad():
+        for name in ['c', 'a', 'base', 'b', 'a']:
+            got = pb.use(name).eval()(X)
+            assert torch.equal(got, out0 if name == 'base' else outs[name]), name
+
+
+@pytest.mark.parametrize('make,shape,kind', [(_mlp, (3, 4), 'binary'), (_cnn, (2, 6, 6), 'binary'),
+                                             (_cnn, (2, 6, 6), 'ternary')])
+def test_merge_matches_live_model(make, shape, kind):
+    X, y = _data(shape)
+    pb = pg.Piggyback(make(), kind=kind)
+    pb.add_task('a', 2)
+    pg.train_task(pb, X, y, epochs=2, bs=16, lr_mask=1e-2, device='cpu')
+    plain = pg.merge(pb, 'a')
+    assert not any(torch.nn.utils.parametrize.is_parametrized(m) for m in plain.modules())
+    with torch.no_grad():
+        assert torch.equal(plain(X), pb.use('a').eval()(X))
+        pb(X)   # the original still works after merging (deepcopy + remove_parametrizations would break it)
+
+
+def test_bad_input_is_refused_by_name():
+    X, y = _data((12,), n=40, k=4)
+    toy = (X, y, X, y)
+    with pytest.raises(ValueError, match='threshold=0'): pg.quantize(torch.ones(2), 0)
+    with pytest.raises(ValueError, match=r'threshold=-0.001'): pg.Piggyback(_mlp(), threshold=-1e-3)
+    with pytest.raises(ValueError, match=r'threshold=0.0'): pg.experiment(toy, [0], [1], thresholds=[0.0])
+    with pytest.raises(ValueError, match='class 1 is in tasks'): pg.experiment(toy, [0, 1], [1, 2])
+    with pytest.raises(ValueError, match='no Linear or Conv2d layers to mask'):
+        pg.Piggyback(nn.Sequential(nn.Flatten(), nn.ReLU(), nn.Linear(12, 2)))
+    pb = pg.Piggyback(_mlp())
+    with pytest.raises(ValueError, match="task 'nope' is not known"): pb.use('nope')
+    with pytest.raises(ValueError, match="task 'nope' is not known"): pg.merge(pb, 'nope')
+    with pytest.raises(ValueError, match="task 'nope' is not known"): pg.export_task(pb, 'nope')
+    with pytest.raises(ValueError, match="kind='octal'"): pg.Piggyback(_mlp(), kind='octal')
+    with pytest.raises(ValueError, match="methods="): pg.experiment(toy, [0], [1], methods=['lora'])
+    with pytest.raises(ValueError, match="needs images"): pg.experiment(toy, [0], [1], model='cnn')
+    with pytest.raises(ValueError, match="model='nonet'"): pg.experiment((X.view(40, 3, 4),) + toy[1:2] +
+                                                                         (X.view(40, 3, 4), y), [0], [1], model='nonet')
+
+
+@pytest.mark.parametrize('shape,model', [((37,), 'mlp'), ((9, 11), 'cnn'), ((2, 5, 7), 'cnn'), ((1, 3, 3), 'mlp')])
+def test_experiment_on_unseen_tensor_shapes(shape, model):
+    g = torch.Generator().manual_seed(3)
+    labels = torch.tensor([2, 5, 11, 13])          # sparse, non-contiguous class ids
+    ytr, yte = labels[torch.randint(0, 4, (160,), generator=g)], labels[torch.randint(0, 4, (60,), generator=g)]
+    data = (torch.rand(160, *shape, generator=g), ytr, torch.rand(60, *shape, generator=g), yte)
+    r = pg.experiment(data, [13, 2], [5, 11], model=model, thresholds=[3e-3, 8e-3], epochs=1, bs=32, seed=1)
+    assert r.col('method') == ['piggyback', 'piggyback', 'classifier', 'finetune', 'scratch']
+    for row in r:
+        for k in ('method', 'threshold', 'acc_new', 'acc_old_before', 'acc_old_after', 'bits_per_weight',
+                  'masked_off', 'examples', 'seconds', 'state_bytes'):
+            assert k in row, k
+        assert 0 <= row['acc_new'] <= 1 and 0 <= row['masked_off'] <= 1
+    for row in r.where(method='piggyback'):
+        assert row['acc_old_after'] == row['acc_old_before']
+        assert row['bits_per_weight'] == 8 * math.ceil(row['n_masked'] / 8) / row['n_masked']
+        assert row['state_bytes'] == math.ceil(row['n_masked'] / 8) + row['head_bytes']
+    assert r.where(method='classifier')[0]['bits_per_weight'] == 0
+    assert r.where(method='finetune')[0]['bits_per_weight'] == 32
+
+
+def test_experiment_deterministic_and_ternary_bits():
+    X, y = _data((4, 4), n=120, k=4, seed=5)
+    data = (X, y, X[:40], y[:40])
+    kw = dict(model='mlp', thresholds=[5e-3], epochs=2, bs=32, methods=('piggyback', 'finetune'), seed=4)
+    a, b = pg.experiment(data, [0, 1], [2, 3], **kw), pg.experiment(data, [0, 1], [2, 3], **kw)
+    assert a.stable() == b.stable()
+    t = pg.experiment(data, [0, 1], [2, 3], kind='ternary', **kw).where(method='piggyback')[0]
+    assert t['bits_per_weight'] == 8 * math.ceil(2 * t['n_masked'] / 8) / t['n_masked']
+
+
+def test_torchvision_weights_fallback_message(monkeypatch, capsys):
+    import torchvision
+    orig = torchvision.models.get_model
+    def no_net(name, weights=None, **kw):
+        if weights is not None: raise OSError('no network')
+        return orig(name, weights=None, **kw)
+    monkeypatch.setattr(torchvision.models, 'get_model', no_net)
+    with pytest.warns(UserWarning, match='falling back to a random init'):
+        net, used = pg.build_model('resnet18', (16, 16), 4)
+    assert used.startswith('random') and 'no network' in capsys.readouterr().out
+    with torch.no_grad(): assert net(torch.rand(2, 16, 16)).shape == (2, 4)
+    pb = pg.Piggyback(net)
+    assert len(pb.layer_names) > 10 and pb.head_name.endswith('fc')
+
+
+def test_registered_for_the_cli():
+    from adaptbook.cli import load_chapters
+    assert 'piggyback' in load_chapters()
+
+
+def test_experiment_with_a_torchvision_model():
+    g = torch.Generator().manual_seed(0)
+    data = (torch.rand(64, 16, 16, generator=g), torch.randint(0, 4, (64,), generator=g),
+            torch.rand(32, 16, 16, generator=g), torch.randint(0, 4, (32,), generator=g))
+    r = pg.experiment(data, [0, 1], [2, 3], model='resnet18', weights=None, epochs=1, bs=32,
+                      methods=('piggyback', 'classifier'))
+    assert r.meta['init'] == 'none' and r.meta['model'] == 'resnet18'
+    p = r.where(method='piggyback')[0]
+    assert p['acc_old_after'] == p['acc_old_before'] and p['n_masked'] > 11_000_000
+
+
+def test_domain_shift_and_slider():
+    g = torch.Generator().manual_seed(0)
+    A = (torch.rand(40, 5, 5, generator=g), torch.randint(0, 3, (40,), generator=g), torch.rand(20, 5, 5), torch.randint(0, 3, (20,)))
+    B = (torch.rand(30, 5, 5, generator=g), torch.randint(0, 2, (30,), generator=g), torch.rand(10, 5, 5), torch.randint(0, 2, (10,)))
+    Xtr, ytr, Xte, yte = pg.domain_shift(A, B, n_train=40)
+    assert len(Xtr) == 40 and set(ytr.tolist()) <= {0, 1, 2, 3, 4} and (ytr >= 3).any() and len(Xte) == 30
+    with pytest.raises(ValueError, match='must match'): pg.domain_shift(A, (torch.rand(30, 4, 4),) + B[1:2] + (torch.rand(10, 4, 4),) + B[3:])
+    r = pg.experiment((Xtr, ytr, Xte, yte), [0, 1, 2], [3, 4], thresholds=[2e-3, 6e-3], epochs=1)
+    ex = pg.threshold_explorer(r)
+    first = ex.figure
+    ex.set(threshold=2e-3)
+    assert ex.figure is not first and ex.seconds < 2
