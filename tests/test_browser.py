@@ -21,6 +21,9 @@ def lab(tmp_path):
         JUPYTERLAB_WORKSPACES_DIR='ws', IPYTHONDIR='ipy').items()})
     sd = tmp_path / 'settings' / '@jupyterlab' / 'apputils-extension'; sd.mkdir(parents=True)
     (sd / 'notification.jupyterlab-settings').write_text('{"fetchNews": "false", "checkForUpdates": false}')
+    nd = tmp_path / 'settings' / '@jupyterlab' / 'notebook-extension'; nd.mkdir(parents=True)
+    # render every cell: with JupyterLab's default windowing, cells outside the viewport are not in the page
+    (nd / 'tracker.jupyterlab-settings').write_text('{"windowingMode": "none"}')
     s = socket.socket(); s.bind(('127.0.0.1', 0)); port = s.getsockname()[1]; s.close()
     token = secrets.token_hex(16)
     log = open(tmp_path / 'lab.log', 'w')
@@ -68,10 +71,11 @@ def test_slider_redraws_figure(lab, tmp_path):
                         raise AssertionError('the widgets notebook did not run in JupyterLab; see '
                                              f"{tmp_path / 'stuck.png'} and lab.log:\n"
                                              + (tmp_path / 'lab.log').read_text()[-3000:])
-            # wait until every cell has run (the last cell's checks pass only after the whole notebook ran)
-            page.wait_for_function("document.querySelectorAll('.jp-OutputArea-output img').length >= 2", timeout=120000)
-            page.wait_for_function("!Array.from(document.querySelectorAll('.jp-InputArea-prompt'))"
-                                   ".some(e => e.textContent.includes('[*]'))", timeout=120000)
+            # wait until every code cell has run: each prompt shows an execution count, none '[*]' or '[ ]'
+            page.wait_for_function("(() => { const p = Array.from(document.querySelectorAll("
+                                   "'.jp-CodeCell .jp-InputArea-prompt')).map(e => e.textContent);"
+                                   " return p.length > 0 && p.every(t => /\\[\\d+\\]/.test(t)) })()", timeout=180000)
+            assert len(page.evaluate(IMGS)) >= 2
             errors = page.locator('.jp-RenderedText[data-mime-type="application/vnd.jupyter.stderr"]').all_inner_texts()
             assert not any('Error' in e for e in errors), errors
             before = page.evaluate(IMGS)
