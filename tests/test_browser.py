@@ -18,7 +18,7 @@ def lab(tmp_path):
     (tmp_path / 'nb').mkdir(); shutil.copy(NB, tmp_path / 'nb' / 'widgets.ipynb')
     env = dict(os.environ, **{k: str(tmp_path / v) for k, v in dict(
         JUPYTER_CONFIG_DIR='cfg', JUPYTER_RUNTIME_DIR='rt', JUPYTERLAB_SETTINGS_DIR='settings',
-        JUPYTERLAB_WORKSPACES_DIR='ws', IPYTHONDIR='ipy').items()})
+        JUPYTERLAB_WORKSPACES_DIR='ws', IPYTHONDIR='ipy').items()}, MPLBACKEND='Agg')  # the figure must not need inline
     sd = tmp_path / 'settings' / '@jupyterlab' / 'apputils-extension'; sd.mkdir(parents=True)
     (sd / 'notification.jupyterlab-settings').write_text('{"fetchNews": "false", "checkForUpdates": false}')
     nd = tmp_path / 'settings' / '@jupyterlab' / 'notebook-extension'; nd.mkdir(parents=True)

@@ -18,6 +18,7 @@ def test_explore_redraws_and_caches():
     assert first.axes[0].get_title() == 'k=1' and ex.controls['k'].continuous_update is False
     ex.set(k=3)
     assert ex.figure is not first and ex.figure.axes[0].get_title() == 'k=3'
+    assert ex.draw().data[:8] == ex.png[:8] == b'\x89PNG\r\n\x1a\n'   # a PNG, whatever the matplotlib backend
     ex.set(k=1)                                   # seen before: from the cache
     assert calls == [(1, 'line'), (3, 'line')] and ex.figure.axes[0].get_title() == 'k=1'
     assert isinstance(ex.controls['shape'], W.Dropdown)
