@@ -3,9 +3,12 @@
 Modules:
 
 - `adaptbook.cli`: The `adaptbook` command: `adaptbook data` shows which datasets are here; `adaptbook run NAME` runs a chapter's experiment and writes its figure, results and a table.
+- `adaptbook.core`: Devices, seeding, modes, a small training loop, the cost ledger, results and the shared retrain-vs-adapt figure.
 - `adaptbook.data`: Offline-first datasets as tensors, and the task builders every chapter uses: class-incremental streams, add/remove splits and few-shot episodes.
+- `adaptbook.intro`: The first retrain-vs-adapt experiment: retrain on everything so far, or fine-tune on the newest chunk.
 - `adaptbook.kprior`: Knowledge-adaptation priors (Khan & Swaroop, NeurIPS 2021): adapt a trained model when data is added or removed, the regularizer changes or the architecture changes, using the old model and a small memory instead of all the old data.
 - `adaptbook.kvb`: Class-incremental learning that does not forget: a frozen encoder, frozen keys, and values that change only where the input looks.
-- `adaptbook.models`: The networks every chapter builds on: an MLP, a small CNN, torchvision backbones with one weights policy, heads found and replaced by name, frozen encoders (PCA, a pre-trained CNN) and one feature cache."""
+- `adaptbook.models`: The networks every chapter builds on: an MLP, a small CNN, torchvision backbones with one weights policy, heads found and replaced by name, frozen encoders (PCA, a pre-trained CNN) and one feature cache.
+- `adaptbook.widgets`: `explore`: sliders for a method's knobs, the experiment rerun on release, the figure redrawn in place; and `curves_widget`, the chapters' widget built on it."""
 
 __version__ = "0.0.1"

@@ -118,7 +118,7 @@ def locate(name: str, root: str | os.PathLike | None = None, check: bool = True)
         + f"\nTo fix: {how}put the files in <folder>/{name}/ and pass root=<folder> or set ADAPTBOOK_DATA=<folder>. "
         f"Source: {s.about}")
 
-# %% ../nbs/01_data.ipynb #6ab81fb4
+# %% ../nbs/01_data.ipynb #4cbaa83e
 def fetch(name: str, root: str | os.PathLike | None = None) -> Path:
     "Fetch dataset `name`'s files from its public address into `<root or ~/.cache/adaptbook>/<name>/`, checked."
     import urllib.request
@@ -129,15 +129,17 @@ def fetch(name: str, root: str | os.PathLike | None = None) -> Path:
     for f, url in s.urls.items():
         if not (folder / f).is_file():
             tmp = folder / (f + '.part')
-            urllib.request.urlretrieve(url, tmp); tmp.rename(folder / f)
+            urllib.request.urlretrieve(url, tmp)
+            tmp.rename(folder / f)
     return locate(name, folder.parent)
 
-# %% ../nbs/01_data.ipynb #04021079
+# %% ../nbs/01_data.ipynb #9ab25233
 @lru_cache(maxsize=16)
 def _idx(path: str, mtime: int) -> np.ndarray:
     "An idx (.gz) file as a uint8 array."
     with gzip.open(path, 'rb') as f: b = f.read()
-    magic = int.from_bytes(b[:4], 'big'); nd, dtype = magic & 0xFF, (magic >> 8) & 0xFF
+    magic = int.from_bytes(b[:4], 'big')
+    nd, dtype = magic & 0xFF, (magic >> 8) & 0xFF
     if b[:2] != b'\x00\x00' or dtype != 0x08:
         raise ValueError(f"{path} is not an unsigned-byte idx file (magic {magic:#x})")
     shape = [int.from_bytes(b[4 + 4 * i:8 + 4 * i], 'big') for i in range(nd)]
@@ -162,7 +164,7 @@ def _read_a7a(folder: Path, split: str, **kw) -> TensorData:
     X, y = load_svmlight_file(str(folder / ('a7a' if split == 'train' else 'a7a.t')), n_features=123)
     return TensorData(torch.from_numpy(X.toarray().astype(np.float32)), torch.from_numpy((y > 0).astype(np.int64)))
 
-# %% ../nbs/01_data.ipynb #3797f981
+# %% ../nbs/01_data.ipynb #c6f5bc96
 def _read_omniglot(folder: Path, split: str, size: int = 28, **kw) -> TensorData:
     if not isinstance(size, int) or not 1 <= size <= 105:
         raise ValueError(f"size={size!r} must be an int in 1..105 (the originals are 105×105)")
@@ -178,7 +180,8 @@ def _read_omniglot(folder: Path, split: str, size: int = 28, **kw) -> TensorData
     with open(folder / 'alphabets.csv') as f: rows = [r for r in csv.DictReader(f) if r['split'] == split]
     names, alpha = [], torch.empty(n_char, dtype=torch.long)
     for i, r in enumerate(rows):
-        names.append(r['alphabet']); alpha[int(r['npz_row_start']):int(r['npz_row_stop'])] = i
+        names.append(r['alphabet'])
+        alpha[int(r['npz_row_start']):int(r['npz_row_stop'])] = i
     first = 1 if split == 'background' else 965
     return TensorData(X, y, alphabet=alpha[y], alphabets=names, char_id=y + first,
                       drawer=torch.arange(n_draw).repeat(n_char))
@@ -325,7 +328,7 @@ def stream(y: torch.Tensor, tasks) -> list[torch.Tensor]:
     tasks = check_tasks(tasks, y.unique())
     return [torch.isin(y, torch.tensor(t)).nonzero().flatten() for t in tasks]
 
-# %% ../nbs/01_data.ipynb #a2b6efdd
+# %% ../nbs/01_data.ipynb #7c0ad43f
 def add_split(y: torch.Tensor, new_frac: float | None = None, new_classes=None, seed: int = 0) -> tuple:
     "Indices `(old, new)` of labels `y` (N,): `new` is a random `new_frac` of the rows, or the rows of `new_classes`."
     if (new_frac is None) == (new_classes is None):
@@ -356,10 +359,11 @@ def remove_split(n: int, remove, seed: int = 0) -> tuple:
         if len(bad): raise ValueError(f"remove has indices {bad[:5].tolist()} outside the training set (0..{n - 1})")
         if len(idx.unique()) != len(idx): raise ValueError("remove lists some indices more than once")
         if len(idx) >= n: raise ValueError("remove would remove every training example")
-    mask = torch.ones(n, dtype=torch.bool); mask[idx] = False
+    mask = torch.ones(n, dtype=torch.bool)
+    mask[idx] = False
     return mask.nonzero().flatten(), idx.sort().values
 
-# %% ../nbs/01_data.ipynb #1e7e7793
+# %% ../nbs/01_data.ipynb #f6c1d2ed
 def episode(y: torch.Tensor, n_way: int, k_shot: int, n_query: int = 5, classes=None, seed: int = 0) -> tuple:
     """Sample an `n_way`-`k_shot` episode from labels `y` (N,): `(support_idx, query_idx, classes)`; support and
     query indices are grouped by class in the order of `classes` (episode label = position in `classes`)."""
@@ -375,7 +379,8 @@ def episode(y: torch.Tensor, n_way: int, k_shot: int, n_query: int = 5, classes=
         if len(rows) < k_shot + n_query:
             raise ValueError(f"class {c} has {len(rows)} examples; k_shot + n_query = {k_shot + n_query} are needed")
         rows = rows[torch.randperm(len(rows), generator=g)]
-        sup.append(rows[:k_shot]); qry.append(rows[k_shot:k_shot + n_query])
+        sup.append(rows[:k_shot])
+        qry.append(rows[k_shot:k_shot + n_query])
     return torch.cat(sup), torch.cat(qry), chosen.tolist()
 
 # %% ../nbs/01_data.ipynb #a9f80699

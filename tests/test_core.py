@@ -129,7 +129,119 @@ def test_device_seed_mode(monkeypatch):
     with pytest.raises(ValueError, match="mode='fast'"): get_mode()
 
 def test_intro_experiment_deterministic():
-    a = core.growing_data('digits', chunks=3, epochs=2)
-    b = core.growing_data('digits', chunks=3, epochs=2)
-    assert a.stable() == b.stable() and len(a) == 6
-    assert a.where(method='retrain').col('total_examples')[-1] > a.where(method='finetune').col('total_examples')[-1]
+    from adaptbook import intro
+    a = intro.experiment('digits', chunks=3, epochs=2)
+    b = intro.experiment('digits', chunks=3, epochs=2)
+    assert a.stable() == b.stable() and len(a) == 2
+    core.check_rows(a)
+    ret, fin = a.where(method='retrain')[0], a.where(method='finetune')[0]
+    assert ret['examples'] > fin['examples'] and ret['role'] == 'retrain' and fin['role'] == 'adapt'
+
+# --- validators ---
+
+@pytest.mark.parametrize('call,msg', [
+    (lambda: core.check_choice('task', 'x', ('a', 'b')), r"task='x' is not known; use one of \('a', 'b'\)"),
+    (lambda: core.check_choice('task', ['unhashable'], ('a',)), r"task=\['unhashable'\] is not known"),
+    (lambda: core.check_int('keys', 0), 'keys=0 must be an int in 1..'),
+    (lambda: core.check_int('keys', 3.0), 'keys=3.0'),
+    (lambda: core.check_int('keys', True), 'keys=True'),
+    (lambda: core.check_int('topk', 9, 1, 8), 'topk=9 must be an int in 1..8'),
+    (lambda: core.check_number('memory', 0.0, 0, 1, lo_open=True), r'memory=0.0 must be in \(0, 1\]'),
+    (lambda: core.check_number('memory', float('inf')), 'finite'),
+    (lambda: core.check_number('memory', '0.1'), 'finite number'),
+    (lambda: core.as_tuple('memory', ()), 'memory=\\(\\) is empty'),
+])
+def test_validators(call, msg):
+    with pytest.raises(ValueError, match=msg):
+        call()
+
+def test_as_tuple():
+    assert core.as_tuple('m', 'kprior') == ('kprior',) and core.as_tuple('m', 0.5) == (0.5,)
+    assert core.as_tuple('m', [1, 2], lambda v: core.check_int('m', v)) == (1, 2)
+
+# --- learning curves, the row schema, mean over seeds ---
+
+def _train_with_curve(seed=0, epochs=3):
+    g = torch.Generator().manual_seed(0)
+    X, y = torch.randn(300, 4, generator=g), torch.randint(0, 3, (300,), generator=g)
+    seed_everything(seed)
+    m, led = nn.Linear(4, 3), Ledger('cpu')
+    c = core.Curve(lambda: evaluate(m, X, y, device='cpu')['acc'], led)
+    c.record()
+    fit(m, X, y, epochs=epochs, bs=32, lr=0.1, ledger=led, curve=c, verbose=False, device='cpu', seed=seed)
+    c.finish()
+    return led, c
+
+def test_curve_checkpoints_geometric_and_free():
+    led, c = _train_with_curve()
+    assert c.examples[0] == 0 and c.examples[-1] == led.fwd_examples == 900
+    assert all(b > a for a, b in zip(c.examples, c.examples[1:]))
+    ratios = [b / a for a, b in zip(c.examples[1:-1], c.examples[2:-1])]
+    assert all(r >= 1.2 for r in ratios), ratios               # spaced about `growth` apart
+    assert len(c.acc) == len(c.seconds) == len(c.examples)
+    assert all(b >= a for a, b in zip(c.seconds, c.seconds[1:]))
+    # measuring costs nothing: the ledger counts exactly the training examples
+    assert led.fwd_examples == 900 and led.steps == 3 * 10
+
+def test_ledger_paused_excludes_time():
+    import time
+    led = Ledger('cpu')
+    with led:
+        with led.paused(): time.sleep(0.2)
+    assert led.seconds < 0.1
+
+def test_curve_bad():
+    with pytest.raises(TypeError, match='evaluate'):
+        core.Curve(0.5, Ledger('cpu'))
+    with pytest.raises(ValueError, match='growth=1'):
+        core.Curve(lambda: 0.5, Ledger('cpu'), growth=1)
+
+def test_record_schema_and_mean():
+    res = core.new_results('t', 'memory', 'digits', seed=0, mode='quick')
+    for seed in (0, 1, 2):
+        led, c = _train_with_curve(seed)
+        res.record('retrain', 'retrain', c.acc[-1], seed=seed, ledger=led, curve=c, memory=None)
+        led, c = _train_with_curve(seed, epochs=1)
+        res.record('adapt', 'adapt', c.acc[-1], seed=seed, ledger=led, curve=c, memory=0.1, extra=seed * 1.0)
+    core.check_rows(res)
+    assert res.meta['knob'] == 'memory' and res.meta['data'] == 'digits'
+    m = res.mean()
+    assert len(m) == 2
+    a = m.where(method='adapt')[0]
+    assert a['n'] == 3 and a['seeds'] == [0, 1, 2] and a['extra'] == 1.0 and a['extra_sd'] == pytest.approx(1.0)
+    assert a['examples'] == 300 and a['examples_sd'] == 0 and len(a['curve_acc']) == len(a['curve_examples'])
+    assert m.where(method='retrain')[0]['memory'] is None
+    with pytest.raises(ValueError, match="knob 'memory'"):
+        res.record('x', 'adapt', 0.5, seed=0)
+    with pytest.raises(ValueError, match="role='teacher'"):
+        res.record('x', 'teacher', 0.5, seed=0, memory=None)
+    with pytest.raises(ValueError, match='acc=1.5'):
+        res.record('x', 'adapt', 1.5, seed=0, memory=None)
+
+def test_check_rows_catches_missing_columns():
+    r = Results([{'method': 'a', 'role': 'adapt', 'acc': 0.5, 'seed': 0}], {'knob': 'k'})
+    with pytest.raises(ValueError, match="lacks"):
+        core.check_rows(r)
+    with pytest.raises(ValueError, match="no 'knob'"):
+        core.check_rows(Results())
+
+def test_concat_and_pandas():
+    a = Results([{'method': 'x', 'acc': 0.5}], {'name': 'one'})
+    b = Results([{'method': 'y', 'acc': 0.7}], {'name': 'two'})
+    c = Results.concat(a, b)
+    assert c.col('chapter') == ['one', 'two'] and [p['name'] for p in c.meta['parts']] == ['one', 'two']
+    pd = pytest.importorskip('pandas')
+    df = c.to_pandas()
+    assert isinstance(df, pd.DataFrame) and list(df['acc']) == [0.5, 0.7]
+
+def test_reach_and_curves_figure():
+    import matplotlib; matplotlib.use('Agg')
+    assert core.reach([0, 10, 100], [0.1, 0.895, 0.9]) == (10.0, 0.895)
+    assert core.reach([0, 10], [0.1, 0.5], target=0.9) is None
+    res = core.new_results('t', 'memory', 'digits', seed=0, mode='quick')
+    led, c = _train_with_curve()
+    res.record('retrain', 'retrain', c.acc[-1], seed=0, ledger=led, curve=c, memory=None)
+    ax = core.retrain_vs_adapt_curves(res)
+    assert ax.get_xscale() == 'log' and [t.get_text() for t in ax.get_legend().get_texts()] == ['retrain']
+    with pytest.raises(ValueError, match='no rows with a learning curve'):
+        core.retrain_vs_adapt_curves(Results([{'method': 'a'}]))

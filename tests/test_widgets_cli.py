@@ -1,4 +1,4 @@
-import json, os, subprocess, sys
+import os, subprocess
 import pytest
 import ipywidgets as W
 import matplotlib; matplotlib.use('Agg')
@@ -45,7 +45,7 @@ def test_cli_data_lists_every_dataset(shared_data):
     for name in ['a7a', 'blobs', 'digits', 'fashion-mnist', 'mnist', 'omniglot', 'usps']:
         line = next(l for l in out.splitlines() if l.startswith(name + ' '))
         assert ' ok ' in line, line
-    assert os.path.realpath(shared_data) in out
+    assert '$ADAPTBOOK_DATA/mnist' in out and 'searched: $ADAPTBOOK_DATA' in out
 
 def test_cli_data_reports_missing(tmp_path):
     out = subprocess.run(['adaptbook', 'data'], capture_output=True, text=True, check=True,
@@ -71,3 +71,24 @@ def test_every_chapter_registers():
     present = [m for m in cli.CHAPTERS if os.path.exists(os.path.join(os.path.dirname(cli.__file__), f'{m}.py'))]
     for m in present:
         assert m in exps, f'adaptbook/{m}.py exists but registers no experiment named {m!r}'
+
+def test_curves_widget_reruns_adaptation_only():
+    from adaptbook.widgets import curves_widget
+    calls = []
+    def experiment(data, *, epochs=(1,), methods=('retrain', 'finetune'), seed=0, lr=0.05):
+        calls.append((tuple(methods), tuple(epochs)))
+        res = core.new_results('toy', 'epochs', data, seed=seed, mode='quick')
+        for m in methods:
+            e = epochs[0] if m == 'finetune' else None
+            acc = 0.9 if m == 'retrain' else 0.5 + 0.05 * e
+            res.add(method=m, role='retrain' if m == 'retrain' else 'adapt', acc=acc, seed=seed, epochs=e,
+                    curve_examples=[0, 100 * (e or 10)], curve_seconds=[0.0, 0.1], curve_acc=[0.1, acc])
+        return res
+    w = curves_widget(experiment, 'toy', knob='epochs', control=W.SelectionSlider(options=[1, 2, 4]),
+                      adapt=('finetune',), retrain=('retrain',))
+    first = w.png
+    w.set(epochs=4)
+    assert w.png != first
+    assert calls == [(('retrain',), (1,)), (('finetune',), (1,)), (('finetune',), (4,))]   # retrain ran once
+    w.set(epochs=1)
+    assert len(calls) == 3                                   # a setting seen before comes from the cache

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# The test command (README): the library matches the notebooks, the notebooks are clean, every notebook runs,
-# and the pytest suite passes. Run from anywhere inside the repository, with the dev extra installed.
+# The test command (README): the library matches the notebooks, the notebooks are clean, the linter passes, every
+# notebook runs, and the pytest suite passes. Run from anywhere inside the repository, with the dev extra installed.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -17,6 +17,9 @@ if [ -n "$(git status --porcelain -- nbs)" ]; then
   git status --porcelain -- nbs
   echo "FAIL: nbdev-clean changed notebooks (run nbdev-clean and commit)"; exit 1
 fi
+
+echo "== ruff: lint the library, the tests and the bench scripts"
+ruff check adaptbook tests bench
 
 echo "== nbdev-test: every notebook (quick mode), timed"
 start=$(date +%s)

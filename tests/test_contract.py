@@ -1,0 +1,53 @@
+"""The experiment contract every method module keeps (core's "One experiment contract for five methods"): the same
+parameter order for the shared arguments, one row schema, learning curves, and the four entry points."""
+import inspect, os
+import pytest
+import matplotlib; matplotlib.use('Agg')
+from adaptbook import cli, core
+
+EXPS = cli.load_chapters()
+SHARED = ('methods', 'seed', 'mode', 'device', 'verbose')
+
+# A tiny run of every registered experiment (seconds each), and which methods must be the retraining reference.
+TINY = {
+    'intro': dict(data='digits', kw=dict(chunks=3, epochs=2), knob_arg='chunks', retrain={'retrain'}),
+}
+
+def _present():
+    here = os.path.dirname(cli.__file__)
+    return [m for m in cli.CHAPTERS if os.path.exists(os.path.join(here, f'{m}.py'))]
+
+def test_every_chapter_has_the_four_entry_points():
+    for m in _present():
+        e = EXPS[m]
+        assert callable(e['run']) and callable(e['figure']) and callable(e['experiment']), m
+        if m != 'intro': assert callable(e['widget']), f'{m} registers no widget'
+
+@pytest.mark.parametrize('name', _present())
+def test_shared_parameter_order(name):
+    params = list(inspect.signature(EXPS[name]['experiment']).parameters.values())
+    assert params[0].name == 'data' and params[0].kind == inspect.Parameter.POSITIONAL_OR_KEYWORD
+    kw = [p.name for p in params if p.kind == inspect.Parameter.KEYWORD_ONLY]
+    assert len(kw) == len([p for p in params[1:] if p.kind != inspect.Parameter.VAR_KEYWORD]), \
+        f'{name}: every argument after data must be keyword-only'
+    assert kw[0] == TINY[name]['knob_arg'], f'{name}: the swept knob must come first, got {kw[:3]}'
+    assert tuple(kw[1:6]) == SHARED, f'{name}: shared arguments out of order: {kw[1:6]}'
+
+@pytest.mark.parametrize('name', _present())
+def test_row_schema(name):
+    t = TINY[name]
+    res = EXPS[name]['experiment'](t['data'], **t['kw'])
+    core.check_rows(res)
+    knob = res.meta['knob']
+    assert {r['method'] for r in res if r['role'] == 'retrain'} == t['retrain'], 'exactly the retrain rows are retrain'
+    assert any(r['role'] == 'adapt' for r in res)
+    for r in res:
+        if r['role'] in ('retrain', 'adapt'):
+            ex = r['curve_examples']
+            assert len(ex) >= 2 and ex[0] == 0 and ex == sorted(ex), (r['method'], ex[:5])
+            assert ex[-1] <= r['examples'], (r['method'], ex[-1], r['examples'])
+            assert all(0 <= a <= 1 for a in r['curve_acc'])
+        for c in core.COST: assert isinstance(r[c], (int, float)), (r['method'], c)
+    assert knob in res[0]
+    fig = EXPS[name]['figure'](res) if name == 'intro' else None
+    if fig is not None: assert fig.axes
