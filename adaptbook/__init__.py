@@ -9,6 +9,7 @@ Modules:
 - `adaptbook.kprior`: Knowledge-adaptation priors (Khan & Swaroop, NeurIPS 2021): adapt a trained model when data is added or removed, the regularizer changes or the architecture changes, using the old model and a small memory instead of all the old data.
 - `adaptbook.kvb`: Class-incremental learning that does not forget: a frozen encoder, frozen keys, and values that change only where the input looks.
 - `adaptbook.models`: The networks every chapter builds on: an MLP, a small CNN, torchvision backbones with one weights policy, heads found and replaced by name, frozen encoders (PCA, a pre-trained CNN) and one feature cache.
+- `adaptbook.piggyback`: One binary mask per task over a frozen network: 1 bit per weight, old tasks untouched.
 - `adaptbook.widgets`: `explore`: sliders for a method's knobs, the experiment rerun on release, the figure redrawn in place; and `curves_widget`, the chapters' widget built on it."""
 
 __version__ = "0.0.1"

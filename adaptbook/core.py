@@ -324,7 +324,7 @@ class Curve:
 
     def __repr__(self): return f'Curve({len(self.acc)} points, acc {self.acc[-1] if self.acc else None})'
 
-# %% ../nbs/00_core.ipynb #96df0f74
+# %% ../nbs/00_core.ipynb #6e77a43d
 def _plain(v):
     "A JSON-able Python value for `v` (tensors, numpy scalars and arrays, tuples)."
     if isinstance(v, torch.Tensor): v = v.detach().cpu().numpy()
@@ -398,6 +398,7 @@ class Results:
                                         if not k.startswith('curve_')]
         def fmt(v):
             if isinstance(v, float): return 'nan' if math.isnan(v) else f'{v:.{digits}g}'
+            if isinstance(v, list) and len(v) > 4: return f'[{len(v)} values]'
             return '' if v is None else str(v)
         lines = ['| ' + ' | '.join(cols) + ' |', '|' + '---|' * len(cols)]
         lines += ['| ' + ' | '.join(fmt(r.get(c)) for c in cols) + ' |' for r in self.rows]
@@ -514,7 +515,7 @@ def retrain_vs_adapt(results: Results | Iterable[dict], x: str, y: str, by: str 
     ax.legend(fontsize=8)
     return ax
 
-# %% ../nbs/00_core.ipynb #dc7cc51b
+# %% ../nbs/00_core.ipynb #6986c123
 def reach(examples: Sequence[float], acc: Sequence[float], within: float = 0.005,
           target: float | None = None) -> tuple[float, float] | None:
     """The first checkpoint `(examples, acc)` of a learning curve within `within` (accuracy, 0.005 = 0.5 points) of
@@ -540,7 +541,8 @@ def retrain_vs_adapt_curves(results: Results, ax=None, within: float = 0.005, ti
     res = Results(rows, meta)
     if 'seed' in rows[0]: res = res.mean()
     knob = meta.get('knob')
-    several = len({json.dumps(r.get(knob)) for r in res if r['role'] != 'retrain'}) > 1 if knob else False
+    several = len({json.dumps(r.get(knob)) for r in res if r['role'] != 'retrain' and r.get(knob) is not None}) > 1 \
+        if knob else False
     if ax is None: _, ax = plt.subplots(figsize=(6, 3.8))
     positive = [x for r in res for x in r['curve_examples'] if x > 0]
     left = min(positive) / 2 if positive else 1.0

@@ -24,7 +24,7 @@ from IPython.display import Image, display
 # %% auto #0
 __all__ = ['Explorer', 'explore', 'curves_widget']
 
-# %% ../nbs/02_widgets.ipynb #76d95fa7
+# %% ../nbs/02_widgets.ipynb #574be912
 def _control(name: str, w) -> W.ValueWidget:
     "A widget for knob `name`: a ValueWidget as is, a list/tuple of options as a dropdown."
     if isinstance(w, (list, tuple)):
@@ -42,6 +42,7 @@ class Explorer:
                  figsize=(6, 3.5), ncols: int = 1):
         self.run, self.plot, self.controls = run, plot, controls
         self.cache = {} if cache else None
+        self._pngs: dict = {}
         self.figsize, self.ncols, self.seconds, self.figure, self.png = figsize, ncols, 0.0, None, b''
         self.status = W.Label(value='')
         self.button = W.Button(description='Run', button_style='primary') if button else None
@@ -63,13 +64,18 @@ class Explorer:
         """The figure for the current knobs as a PNG image. Rendering the PNG here, rather than displaying the
         matplotlib figure, works whatever the matplotlib backend (inline, Agg, widget) and in every front end."""
         t = time.perf_counter()
-        fig, ax = plt.subplots(1, self.ncols, figsize=self.figsize)
-        self.plot(self.result(**self.knobs()), ax)
-        fig.tight_layout()
-        buf = io.BytesIO()
-        fig.savefig(buf, format='png', bbox_inches='tight')
-        plt.close(fig)
-        self.figure, self.png = fig, buf.getvalue()
+        key = tuple(sorted(self.knobs().items()))
+        if self.cache is not None and key in self._pngs:      # seen before: the picture itself is kept too
+            self.figure, self.png = self._pngs[key]
+        else:
+            fig, ax = plt.subplots(1, self.ncols, figsize=self.figsize)
+            self.plot(self.result(**self.knobs()), ax)
+            fig.tight_layout()
+            buf = io.BytesIO()
+            fig.savefig(buf, format='png', bbox_inches='tight')
+            plt.close(fig)
+            self.figure, self.png = fig, buf.getvalue()
+            if self.cache is not None: self._pngs[key] = (self.figure, self.png)
         self.seconds = time.perf_counter() - t
         return Image(data=self.png, format='png')
 
@@ -111,16 +117,18 @@ def explore(run: Callable, plot: Callable, *, cache: bool = True, button: bool =
     if not callable(run) or not callable(plot): raise TypeError("run and plot must be callables")
     return Explorer(run, plot, {k: _control(k, w) for k, w in controls.items()}, cache, button, figsize, ncols).show()
 
-# %% ../nbs/02_widgets.ipynb #2493d85a
+# %% ../nbs/02_widgets.ipynb #54e66395
 def curves_widget(experiment: Callable, data, *, knob: str, control, adapt: Sequence[str],
                   retrain: Sequence[str] | None = None, arg: str | None = None, controls: dict | None = None,
-                  extra: Callable | None = None, sweep: bool = True, figsize=(11, 3.8), **fixed) -> Explorer:
+                  extra: Callable | None = None, sweep: bool = True, colors: dict | None = None,
+                  figsize=(11, 3.8), **fixed) -> Explorer:
     """Sliders that rerun `experiment(data, methods=adapt, <arg>=(value,), **other controls, **fixed)` for the chosen
     knob value and draw its learning curves (`core.retrain_vs_adapt_curves`) against those of the `retrain` methods,
     which run once per setting of the other controls. `knob`: the row column and control name; `arg`: the
     experiment's argument for it (default `knob`); `control`: an ipywidgets control or a list of options; `controls`:
     more knobs passed to the experiment as they are; `extra(res, ax)`: a second panel; `sweep`: pass the knob's value
-    as a one-value sweep `(value,)` (the contract) or, if False, as it is. Returns the `Explorer`."""
+    as a one-value sweep `(value,)` (the contract) or, if False, as it is; `colors`: {curve label: colour}, to match
+    the chapter's figure. Returns the `Explorer`."""
     from adaptbook.core import Results, retrain_vs_adapt_curves
     arg, retrain_cache = arg or knob, {}
 
@@ -141,7 +149,7 @@ def curves_widget(experiment: Callable, data, *, knob: str, control, adapt: Sequ
     def plot(res, ax):
         axes = np.atleast_1d(ax)
         value = res.where(role='adapt').col(knob)
-        retrain_vs_adapt_curves(res, ax=axes[0], title=f'{knob} = {value[0]:g}' if value and isinstance(value[0], (int, float)) else None)
+        retrain_vs_adapt_curves(res, ax=axes[0], colors=colors, title=f'{knob} = {value[0]:g}' if value and isinstance(value[0], (int, float)) else None)
         if extra is not None: extra(res, axes[1])
 
     return explore(run, plot, figsize=figsize, ncols=2 if extra is not None else 1, **{knob: control}, **(controls or {}))

@@ -10,6 +10,7 @@ import argparse, time
 import torch
 
 from adaptbook.data import resolve
+from adaptbook.core import reach
 from adaptbook.kprior import experiment
 
 GRID = (1.0, 0.5, 0.2, 0.1, 0.07, 0.05, 0.02, 0.01, 0.005, 0.002)
@@ -21,7 +22,8 @@ def main():
     a = p.parse_args()
     data = resolve('a7a')
     t = time.perf_counter()
-    res = experiment(data, 'add', 'logreg', GRID, methods=('kprior', 'batch'), seed=a.seed, delta=5.0, new_frac=0.1)
+    res = experiment(data, memory=GRID, methods=('kprior', 'batch'), seed=a.seed, task='add', model='logreg',
+                     delta=5.0, new_frac=0.1)
     b = res.where(method='batch')[0]
     print(f"full a7a add-data, seed {a.seed}: Batch acc {b['acc']:.4f}, {b['examples']} examples, {b['seconds']:.3f} s"
           f" (sweep took {time.perf_counter() - t:.1f} s, {torch.get_num_threads()} torch threads)")
@@ -42,5 +44,9 @@ def main():
     print(f"examples processed, retrain / adapt: {b['examples']} / {r['examples']} = "
           f"{b['examples'] / r['examples']:.1f}×")
     print(f"wall time, retrain / adapt: {b['seconds']:.3f} s / {r['seconds']:.3f} s = {b['seconds'] / r['seconds']:.1f}×")
+    hit = reach(r['curve_examples'], r['curve_acc'], 0.005, target=b['acc'])
+    if hit is not None:
+        print(f"its learning curve is within 0.5 pt of Batch's final accuracy after {hit[0]:.0f} examples: "
+              f"{hit[0] / b['examples']:.1%} of Batch's {b['examples']}")
 
 if __name__ == '__main__': main()

@@ -1,32 +1,37 @@
-"""Benchmark of the KVB chapter: the cost of adapting (stream) vs retraining (i.i.d. on all classes seen so far, after
-every task), as ratios. Prints; asserts nothing about time.
-usage: python bench/kvb_bench.py [--mode quick|full] [--seed 0]"""
-import argparse, time
+"""Benchmark of the KVB chapter: the cost of adapting (KVB in the stream) vs retraining (a linear probe from scratch
+on all classes seen so far, after every task), as ratios, from the rows `experiment` returns; and the widget's redraw
+times. Prints; asserts nothing about time.
+usage: python bench/kvb_bench.py [--mode quick|full] [--seed 0] [--no-widget]"""
+import argparse
+import time
 
-from adaptbook.data import resolve
-from adaptbook.kvb import PCAEncoder, experiment
+from adaptbook.kvb import experiment, widget
 
-ap = argparse.ArgumentParser(); ap.add_argument('--mode', default='quick'); ap.add_argument('--seed', type=int, default=0)
+ap = argparse.ArgumentParser()
+ap.add_argument('--mode', default='quick')
+ap.add_argument('--seed', type=int, default=0)
+ap.add_argument('--no-widget', action='store_true')
 a = ap.parse_args()
-n_tr, n_te = (8000, 2000) if a.mode == 'quick' else (60000, 10000)
-Xtr, ytr, Xte, yte = resolve('mnist')
-Xtr, ytr, Xte, yte = Xtr[:n_tr], ytr[:n_tr], Xte[:n_te], yte[:n_te]
-t = time.perf_counter(); enc = PCAEncoder(64).fit(Xtr); emb = (enc(Xtr), ytr, enc(Xte), yte)
-print(f'PCA-64 embeddings of {n_tr}+{n_te} images: {time.perf_counter() - t:.2f} s (computed once, shared)')
-tasks = [[0, 1], [2, 3], [4, 5], [6, 7], [8, 9]]
-
-stream = experiment(emb, tasks=tasks, encoder='identity', methods=('kvb', 'linear'), seed=a.seed)
-retrain = {'examples': 0, 'seconds': 0.0}
-for t in range(1, len(tasks) + 1):                     # retrain KVB values on all classes seen so far, after each task
-    r = experiment(emb_t := (emb[0][emb[1] < 2 * t], emb[1][emb[1] < 2 * t], emb[2][emb[3] < 2 * t],
-                             emb[3][emb[3] < 2 * t]), tasks=[list(range(2 * t))], encoder='identity',
-                   methods=('kvb_iid',), seed=a.seed)[-1]
-    retrain['examples'] += r['examples']; retrain['seconds'] += r['seconds']; final_retrain = r['acc_all']
-kvb = stream.where(method='kvb')[-1]; lin = stream.where(method='linear')[-1]
-print(f"KVB stream: acc {kvb['acc_all']:.3f}, {kvb['examples']} examples, {kvb['seconds']:.2f} s, "
+kw = {} if a.mode == 'quick' else dict(keys=(1024,), codebooks=256, epochs_per_task=50)
+res = experiment('mnist', mode=a.mode, seed=a.seed, methods=('kvb', 'linear', 'retrain', 'kvb_iid'), **kw)
+r = {x['method']: x for x in res}
+kvb, rt, lin = r['kvb'], r['retrain'], r['linear']
+print(f"setup (one-off): features {r['encoder']['seconds']:.2f} s, key placement {r['key_init']['examples']} examples "
+      f"{r['key_init']['seconds']:.2f} s")
+print(f"KVB stream: acc {kvb['acc']:.3f}, {kvb['examples']} examples, {kvb['seconds']:.2f} s, "
       f"state {kvb['state_bytes'] / 1024:.0f} KiB")
-print(f"KVB retrained after every task: final acc {final_retrain:.3f}, {retrain['examples']} examples, "
-      f"{retrain['seconds']:.2f} s")
-print(f"ratios adapt/retrain: examples {kvb['examples'] / retrain['examples']:.3f}, "
-      f"seconds {kvb['seconds'] / retrain['seconds']:.3f}, accuracy {kvb['acc_all'] / final_retrain:.3f}")
-print(f"linear probe stream: acc {lin['acc_all']:.3f} ({lin['acc_all'] / final_retrain:.3f} of retrained KVB)")
+print(f"linear probe retrained after every task: acc {rt['acc']:.3f}, {rt['examples']} examples, "
+      f"{rt['seconds']:.2f} s, state {rt['state_bytes'] / 1024:.0f} KiB (model + stored features)")
+print(f"ratios adapt/retrain: examples {kvb['examples'] / rt['examples']:.3f}, "
+      f"seconds {kvb['seconds'] / rt['seconds']:.3f}, accuracy {kvb['acc'] / rt['acc']:.3f}")
+print(f"KVB i.i.d. (all classes at once): acc {r['kvb_iid']['acc']:.3f}; "
+      f"linear probe in the stream: acc {lin['acc']:.3f} ({lin['acc'] / rt['acc']:.3f} of retraining)")
+if not a.no_widget:
+    t = time.perf_counter()
+    w = widget()
+    print(f'widget, first draw (retrain + KVB): {time.perf_counter() - t:.2f} s')
+    for keys in (4, 256, 64, 4):
+        w.set(keys=keys)
+        print(f'widget, keys={keys}: redraw {w.seconds:.2f} s ({len(w.cache)} settings cached)')
+    w.set(topk=2)
+    print(f'widget, topk=2 (retrain rerun too): redraw {w.seconds:.2f} s')

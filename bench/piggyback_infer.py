@@ -17,7 +17,8 @@ def timeit(models, x, reps, dev):
         for i in range(reps + 2):                    # two warm-up rounds
             for m, t_ in zip(models, ts):
                 if dev.type == 'cuda': torch.cuda.synchronize(dev)
-                t = time.perf_counter(); m(x)
+                t = time.perf_counter()
+                m(x)
                 if dev.type == 'cuda': torch.cuda.synchronize(dev)
                 if i >= 2: t_.append(time.perf_counter() - t)
     return [statistics.median(t_) for t_ in ts]
@@ -35,13 +36,14 @@ def main(argv=None):
     print(f"{'model':10s} {'plain ms':>9s} {'live/plain':>11s} {'merged/plain':>13s}")
     for name in a.models:
         seed_everything(0)
-        net, _ = pg.build_model(name, (28, 28), 10, weights=None)
+        net = pg.build_model(name, (28, 28), 10, weights=None)
         net = net.to(dev).eval()
         pb = pg.Piggyback(net).to(dev)
         pb.add_task('t', 10)
         with torch.no_grad():      # switch off ~30 % of the weights, as a trained mask would
             for p_ in pb.parametrizations().values():
-                s = p_.scores['t']; s.copy_(torch.where(torch.rand_like(s) < 0.3, torch.zeros_like(s), s))
+                s = p_.scores['t']
+                s.copy_(torch.where(torch.rand_like(s) < 0.3, torch.zeros_like(s), s))
         live = pb.eval()
         merged = pg.merge(pb, 't').to(dev)
         x = torch.rand(a.batch, 28, 28, device=dev)

@@ -5,7 +5,9 @@ import os, sys, time
 os.environ.setdefault('MPLBACKEND', 'Agg')
 import importlib
 import torch
-from adaptbook import cli
+from adaptbook import cli, widgets
+
+widgets.display = lambda *a, **k: None        # no notebook here: nothing to display the controls in
 
 def bench(name: str) -> dict:
     mod = importlib.import_module(f'adaptbook.{name}')
@@ -13,7 +15,7 @@ def bench(name: str) -> dict:
     w = mod.widget()
     first = time.perf_counter() - t
     knob, control = next(iter(w.controls.items()))
-    values = list(getattr(control, 'options', None) or [control.max])
+    values = list(getattr(control, '_options_values', None) or [control.max])   # a selection's values (not labels)
     start = control.value
     new = next(v for v in reversed(values) if v != start)
     t = time.perf_counter()

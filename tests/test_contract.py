@@ -11,6 +11,12 @@ SHARED = ('methods', 'seed', 'mode', 'device', 'verbose')
 # A tiny run of every registered experiment (seconds each), and which methods must be the retraining reference.
 TINY = {
     'intro': dict(data='digits', kw=dict(chunks=3, epochs=2), knob_arg='chunks', retrain={'retrain'}),
+    'kprior': dict(data='digits', kw=dict(memory=(1.0, 0.1)), knob_arg='memory', retrain={'batch'}),
+    'piggyback': dict(data='digits', kw=dict(thresholds=(2e-3, 8e-3), epochs=2), knob_arg='thresholds',
+                      retrain={'retrain'}),
+    'kvb': dict(data='digits', kw=dict(keys=(16,), methods=('kvb', 'linear', 'mlp', 'retrain', 'kvb_iid', 'linear_iid'),
+                                       codebooks=8, pca_dim=16, key_epochs=1, epochs_per_task=2, n_train=600, n_test=200),
+                knob_arg='keys', retrain={'retrain'}),
 }
 
 def _present():
@@ -49,5 +55,5 @@ def test_row_schema(name):
             assert all(0 <= a <= 1 for a in r['curve_acc'])
         for c in core.COST: assert isinstance(r[c], (int, float)), (r['method'], c)
     assert knob in res[0]
-    fig = EXPS[name]['figure'](res) if name == 'intro' else None
-    if fig is not None: assert fig.axes
+    fig = EXPS[name]['figure'](res)
+    assert fig.axes, f'{name}: figure(res) drew nothing'

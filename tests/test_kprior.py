@@ -31,7 +31,7 @@ def row(res, method, memory=None):
                                        ('remove', {'remove': 0.1, 'remove_by': 'random'}),
                                        ('change_reg', {'delta_new': 0.7})])
 def test_full_memory_recovers_batch_newton(task, opts):
-    res = K.experiment(blobs(), task, memory=(1.0, 0.1), delta=2.0, **opts)
+    res = K.experiment(blobs(), task=task, memory=(1.0, 0.1), delta=2.0, **opts)
     assert row(res, 'batch')['weight_err'] == 0
     assert row(res, 'kprior', 1.0)['weight_err'] <= 1e-6
     assert row(res, 'kprior', 1.0)['acc'] == row(res, 'batch')['acc']
@@ -48,7 +48,7 @@ def test_full_memory_recovers_batch_newton(task, opts):
 def test_full_memory_recovers_batch_10_classes(task, opts, solver):
     # 10 classes and images of shape 3x4: flattened to 12 features; both exact solvers
     data = blobs(n=500, d=12, c=10, shape=(3, 4), seed=3)
-    res = K.experiment(data, task, memory=(1.0,), methods=('kprior', 'batch'), solver=solver, delta=1.0, **opts)
+    res = K.experiment(data, task=task, memory=(1.0,), methods=('kprior', 'batch'), solver=solver, delta=1.0, **opts)
     assert row(res, 'kprior', 1.0)['weight_err'] <= 1e-6
     assert res.meta['n_classes'] == 10 and res.meta['n_features'] == 12
 
@@ -108,7 +108,7 @@ def test_memory_sizes():
 # --- experiment: rows, determinism, shapes ------------------------------------------------------------------------
 
 def test_rows_have_the_promised_fields():
-    res = K.experiment(blobs(), 'add', memory=(0.5,))
+    res = K.experiment(blobs(), task='add', memory=(0.5,))
     for r in res:
         for k in ('method', 'memory', 'acc', 'nll', 'weight_err', 'examples', 'seconds', 'state_bytes'):
             assert k in r
@@ -117,16 +117,16 @@ def test_rows_have_the_promised_fields():
 
 
 def test_remove_keeps_removed_points_in_memory():
-    res = K.experiment(blobs(), 'remove', memory=(0.1,), remove=20, remove_by='random')
+    res = K.experiment(blobs(), task='remove', memory=(0.1,), remove=20, remove_by='random')
     n_keep = 400 - 20
     assert row(res, 'kprior', 0.1)['mem_size'] == K.memory_size(0.1, n_keep) + 20
     assert row(res, 'replay', 0.1)['mem_size'] == K.memory_size(0.1, n_keep)
 
 
 def test_same_seed_same_rows_and_other_seed_differs():
-    a = K.experiment(blobs(), 'add', memory=(1.0, 0.1), seed=1, select='random')
-    b = K.experiment(blobs(), 'add', memory=(1.0, 0.1), seed=1, select='random')
-    c = K.experiment(blobs(), 'add', memory=(1.0, 0.1), seed=2, select='random')
+    a = K.experiment(blobs(), task='add', memory=(1.0, 0.1), seed=1, select='random')
+    b = K.experiment(blobs(), task='add', memory=(1.0, 0.1), seed=1, select='random')
+    c = K.experiment(blobs(), task='add', memory=(1.0, 0.1), seed=2, select='random')
     assert a.stable() == b.stable()
     assert a.stable() != c.stable()
 
@@ -134,22 +134,81 @@ def test_same_seed_same_rows_and_other_seed_differs():
 def test_mlp_determinism_and_close_to_batch():
     data = blobs(n=300, d=9, c=10, seed=4)
     kw = dict(model='mlp', memory=(1.0, 0.05), hidden=(16,), steps=60, lr=1e-2, delta=1.0, new_classes=[9])
-    a = K.experiment(data, 'add', seed=0, **kw); b = K.experiment(data, 'add', seed=0, **kw)
+    a = K.experiment(data, task='add', seed=0, **kw); b = K.experiment(data, task='add', seed=0, **kw)
     assert a.stable() == b.stable()
     assert abs(row(a, 'kprior', 1.0)['acc'] - row(a, 'batch')['acc']) < 0.1
     assert all(math.isfinite(r['nll']) for r in a)
 
 
 def test_change_model_runs_for_both_models():
-    r = K.experiment(blobs(n=200, c=3), 'change_model', memory=(1.0, 0.1), old_hidden=(8,), steps=50)
+    r = K.experiment(blobs(n=200, c=3), task='change_model', memory=(1.0, 0.1), old_hidden=(8,), steps=50)
     assert {x['method'] for x in r} == {'kprior', 'replay', 'batch'}
-    r = K.experiment(blobs(n=200, c=3), 'change_model', model='mlp', memory=(0.5,), old_hidden=(8, 8),
+    r = K.experiment(blobs(n=200, c=3), task='change_model', model='mlp', memory=(0.5,), old_hidden=(8, 8),
                      hidden=(8,), steps=30)
     assert len(r) == 3
 
 
+def test_rows_follow_the_contract():
+    from adaptbook.core import check_rows
+    res = check_rows(K.experiment(blobs(n=150), task='add', memory=(1.0, 0.2)))
+    assert res.meta['knob'] == 'memory' and res.meta['name'] == 'kprior'
+    assert {(r['method'], r['role']) for r in res} == {('batch', 'retrain'), ('kprior', 'adapt'), ('replay', 'baseline')}
+    assert [r['method'] for r in res if r['role'] == 'retrain'] == ['batch']
+    for r in res:
+        assert r['curve_examples'][0] == 0 and r['curve_examples'][-1] == r['examples']
+        assert r['curve_acc'][-1] == r['acc']
+    # K-prior and Replay start from the old model (the same accuracy at 0 examples); Batch from a zero GLM
+    k, rp, b = row(res, 'kprior', 0.2), row(res, 'replay', 0.2), row(res, 'batch')
+    assert k['curve_acc'][0] == rp['curve_acc'][0]
+    Xte, yte = blobs(n=150)[2:]
+    assert b['curve_acc'][0] == (yte == 0).double().mean().item()
+    # K-prior's cost includes the old model's soft labels on the memory: its first step starts after |M| examples
+    assert k['curve_examples'][1] >= k['mem_size']
+
+
+def test_the_knob_sweep_and_methods():
+    res = K.experiment(blobs(n=150), task='add', memory=0.3, methods='kprior')
+    assert [(r['method'], r['memory']) for r in res] == [('kprior', 0.3)]
+    assert math.isnan(res[0]['weight_err'])                 # no Batch to compare with
+    res = K.experiment(blobs(n=150), task='add', memory=(1.0, 0.5, 0.1), methods=('kprior', 'replay'))
+    assert [r['memory'] for r in res if r['method'] == 'kprior'] == [1.0, 0.5, 0.1]
+    sizes = [r['mem_size'] for r in res if r['method'] == 'kprior']
+    assert sizes == sorted(sizes, reverse=True)
+
+
+def test_task_and_model_are_keyword_only():
+    with pytest.raises(TypeError, match='positional'):
+        K.experiment(blobs(n=100), 'add')
+
+
+def test_newton_curve_is_recorded():
+    X, y, Xt, yt = blobs(n=100)
+    m, led = K.glm(7, 4), K.Ledger('cpu')
+    curve = K.Curve(lambda: (m(Xt.double()).argmax(1) == yt).double().mean().item(), led)
+    curve.record()
+    K.newton(m, [(X.double(), y, 1)], 1.0, ledger=led, curve=curve)
+    curve.finish()
+    assert len(curve.acc) >= 3 and curve.examples == sorted(curve.examples) and curve.acc[-1] > curve.acc[0]
+
+
+def test_widget_reruns_on_the_toy():
+    import matplotlib
+    matplotlib.use('Agg')
+    ex = K.widget()
+    first = ex.png
+    ex.set(memory=0.02)
+    assert ex.png != first and len(ex.cache) == 2
+    ex.set(task='remove')
+    assert ex.png != first
+
+
+def test_memory_picture_needs_2d():
+    with pytest.raises(ValueError, match='7 features'):
+        K.memory_picture(blobs(n=100))
+
+
 def test_results_roundtrip():
-    res = K.experiment(blobs(n=120), 'add', memory=(0.2,))
+    res = K.experiment(blobs(n=120), task='add', memory=(0.2,))
     back = K.Results.from_json(res.to_json())
     assert back.stable() == res.stable()
 
@@ -158,7 +217,7 @@ def test_results_roundtrip():
 
 @pytest.mark.parametrize('kw,msg', [
     (dict(memory=(0,)), 'memory fraction 0'), (dict(memory=(1.5,)), '(0, 1]'), (dict(memory=(-0.1,)), '(0, 1]'),
-    (dict(memory=()), 'memory is empty'), (dict(task='forget'), "task='forget'"), (dict(model='cnn'), "model='cnn'"),
+    (dict(memory=()), 'memory=() is empty'), (dict(task='forget'), "task='forget'"), (dict(model='cnn'), "model='cnn'"),
     (dict(methods=('kprior', 'ewc')), "method='ewc'"), (dict(select='best'), "select='best'"),
     (dict(task='remove', remove=[3, 10_000], remove_by='random'), 'outside the training set'),
     (dict(task='remove', remove=400), 'remove=400'),
@@ -176,13 +235,13 @@ def test_bad_input(kw, msg):
 def test_mismatched_lengths():
     X, y, Xt, yt = blobs(n=100)
     with pytest.raises(ValueError, match='rows but y_train has 99'):
-        K.experiment((X, y[:99], Xt, yt), 'add')
+        K.experiment((X, y[:99], Xt, yt), task='add')
     with pytest.raises(ValueError, match='rows but targets'):
         K.objective(K.glm(7, 4), [(X.double(), y[:5], 1)], 1.0)
 
 
 def test_explicit_cpu_device():
-    res = K.experiment(blobs(n=120), 'remove', memory=(0.5,), remove=10, device='cpu')
+    res = K.experiment(blobs(n=120), task='remove', memory=(0.5,), remove=10, device='cpu')
     assert res.meta['device'] == 'cpu' and len(res) == 3
     with pytest.raises(ValueError, match="device='gpu!'"):
-        K.experiment(blobs(n=120), 'add', device='gpu!')
+        K.experiment(blobs(n=120), task='add', device='gpu!')

@@ -1,11 +1,14 @@
 "Tests of the discrete key-value bottleneck chapter (adaptbook.kvb)."
-import numpy as np
+import math
+
 import pytest
 import torch
 import torch.nn.functional as F
 
+from adaptbook.core import Curve, Ledger, Results, check_rows
 from adaptbook.data import load
-from adaptbook.kvb import (KeyValueBottleneck, PCAEncoder, accuracy_matrix, embed, experiment, init_keys, kvb_logits,
+from adaptbook.models import PCAEncoder
+from adaptbook.kvb import (METHODS, KeyValueBottleneck, accuracy_matrix, embed, experiment, init_keys, kvb_logits,
                            train_values, vote)
 
 
@@ -109,24 +112,79 @@ def _data():
     return X, y, X[:100] + 0.05, y[:100]
 
 
+def _kw(**over):
+    return dict(tasks=[[3], [7, 11], [20, 21]], encoder='identity', codebooks=8, keys=32, key_dim=4,
+                epochs_per_task=20, bs=32, baseline_opt='adam', baseline_lr=0.05) | over
+
+
 def test_experiment_on_unusual_tensors_and_pattern():
     d = _data()
-    kw = dict(tasks=[[3], [7, 11], [20, 21]], encoder='identity', codebooks=8, keys=32, key_dim=4, epochs_per_task=20,
-              bs=32, methods=('kvb', 'linear', 'mlp', 'kvb_iid', 'linear_iid'), baseline_opt='adam', baseline_lr=0.05)
-    res = experiment(d, **kw)
-    for r in res:
-        for key in ('method', 'task_index', 'acc_seen', 'acc_all', 'keys_used', 'examples', 'seconds', 'state_bytes'):
-            assert key in r
-    assert res.where(method='kvb').col('task_index') == [1, 2, 3]
+    res = experiment(d, methods=METHODS, **_kw())
+    check_rows(res)
+    assert res.meta['knob'] == 'keys'
+    setup = [r for r in res if r['role'] == 'setup']
+    assert [r['method'] for r in setup] == ['encoder', 'key_init'] and [r['keys'] for r in setup] == [None, 32]
+    rest = [r for r in res if r['role'] != 'setup']
+    assert sorted(r['method'] for r in rest) == sorted(METHODS)           # exactly one summary row per method
+    roles = {r['method']: r['role'] for r in rest}
+    assert roles['kvb'] == 'adapt' and roles['retrain'] == 'retrain'
+    assert [m for m, role in roles.items() if role == 'retrain'] == ['retrain']
+    assert all(role == 'baseline' for m, role in roles.items() if m not in ('kvb', 'retrain'))
+    for r in rest:
+        assert r['keys'] == (32 if r['method'].startswith('kvb') else None)
+        assert r['acc'] == r['acc_by_task'][-1] and r['curve_acc'][-1] == pytest.approx(r['acc'])
+        assert r['curve_examples'][0] == 0 and r['curve_examples'][-1] == r['examples']
+    kvb = res.where(method='kvb')[0]
+    assert len(kvb['acc_by_task']) == 3
     R = accuracy_matrix(res, 'kvb')
-    assert R.shape == (3, 3) and res.meta['metrics']['kvb']['avg_acc'] == pytest.approx(R[-1].mean())
-    kvb_end, mlp_end = res.where(method='kvb')[-1]['acc_all'], res.where(method='mlp')[-1]['acc_all']
-    assert kvb_end > 0.9 and mlp_end < 0.6             # separable blobs: KVB keeps the old classes, the MLP does not
-    assert res.where(method='kvb')[-1]['state_bytes'] > 0
-    # numpy input works too, and the same seed gives identical rows; another seed changes them
-    d_np = tuple(t.numpy() for t in d)
-    assert experiment(d_np, **kw).stable() == res.stable()
-    assert experiment(d, **{**kw, 'seed': 1}).stable() != res.stable()
+    assert R.shape == (3, 3) and kvb['avg_acc'] == pytest.approx(R[-1].mean())
+    assert kvb['acc'] > 0.9 and res.where(method='mlp')[0]['acc'] < 0.6  # KVB keeps the old classes, the MLP does not
+    assert kvb['state_bytes'] > 0
+
+
+def test_retrain_row_carries_the_full_cost():
+    d = _data()
+    res = experiment(d, methods=('retrain', 'linear_iid'), **_kw(epochs_per_task=3))
+    rt, iid = res.where(method='retrain')[0], res.where(method='linear_iid')[0]
+    n = [1 * 60, 2 * 60, 2 * 60]                                         # training rows of each task (300 rows, 5 classes)
+    seen = [sum(n[:t + 1]) for t in range(3)]
+    assert rt['examples'] == 3 * sum(seen) and rt['examples_by_task'] == [3 * sum(seen[:t + 1]) for t in range(3)]
+    assert iid['examples'] == 3 * 300
+    assert rt['state_bytes'] > iid['state_bytes']                        # retraining keeps all the data it has seen
+    # the retraining curve is cumulative: x grows across the retrainings, starting from an untrained model
+    assert rt['curve_examples'] == sorted(rt['curve_examples']) and rt['curve_examples'][0] == 0
+
+
+def test_experiment_determinism_and_numpy_input():
+    d = _data()
+    kw = _kw(methods=('kvb', 'linear', 'retrain'), epochs_per_task=3)
+    res = experiment(d, **kw)
+    assert Results(experiment(tuple(t.numpy() for t in d), **kw).stable()) == Results(res.stable())
+    assert Results(experiment(d, **{**kw, 'seed': 1}).stable()) != Results(res.stable())
+
+
+def test_keys_sweep():
+    res = experiment(_data(), methods=('kvb', 'kvb_iid', 'retrain'), **_kw(keys=(4, 32), epochs_per_task=3))
+    check_rows(res)
+    assert res.where(method='kvb').col('keys') == [4, 32] and res.where(method='kvb_iid').col('keys') == [4, 32]
+    assert res.where(method='key_init').col('keys') == [4, 32]
+    assert res.where(method='retrain').col('keys') == [None]             # runs once: it does not depend on the keys
+    assert [r['keys_total'] for r in res.where(method='kvb')] == [8 * 4, 8 * 32]
+    m = res.mean()
+    assert {r['method'] for r in m} >= {'kvb', 'retrain'}
+    with pytest.raises(ValueError, match='kvb'): accuracy_matrix(res, 'kvb', keys=7)
+
+
+def test_train_values_records_a_curve():
+    kvb = _kvb()
+    X, y = _toy(n=120, d=8, classes=(0, 1, 2))
+    led = Ledger('cpu')
+    curve = Curve(lambda: (kvb_logits(kvb, X).argmax(1) == y).float().mean().item(), led)
+    curve.record()
+    train_values(kvb, X, y, epochs=4, bs=16, ledger=led, curve=curve)
+    curve.finish()
+    assert curve.examples[0] == 0 and curve.examples[-1] == led.fwd_examples == 120 * 5
+    assert curve.acc[0] == pytest.approx(1 / 3, abs=0.1) and curve.acc[-1] > 0.9 and len(curve.acc) > 4
 
 
 def test_experiment_default_tasks_and_pca():
@@ -135,6 +193,7 @@ def test_experiment_default_tasks_and_pca():
                      methods=('kvb',))
     assert res.meta['tasks'] == [[0, 1], [2, 3]]
     assert res.meta['embed_dim'] == 6
+    assert math.isnan(res.where(method='encoder')[0]['acc'])
 
 
 @pytest.mark.parametrize('kw, msg', [
@@ -143,14 +202,27 @@ def test_experiment_default_tasks_and_pca():
     (dict(tasks=[[3, 7], [11, 20]]), 'labels [21] of the data are in no task'),
     (dict(tasks=[[3, 7, 11], [20, 21, 99]]), 'not labels of the data'),
     (dict(topk=40, keys=32), 'topk=40 is larger than keys=32'),
+    (dict(topk=8, keys=(4, 32)), 'topk=8 is larger than keys=4'),
     (dict(splitter='chunk', codebooks=5, key_dim=3), 'does not fit the chunk splitter'),
-    (dict(methods=('kvb', 'ewc')), 'methods='),
+    (dict(methods=('kvb', 'ewc')), "methods='ewc' is not known"),
+    (dict(methods=()), 'methods=() is empty'),
+    (dict(keys=()), 'keys=() is empty'),
+    (dict(keys=(32, 0)), 'keys=0 must be an int'),
+    (dict(keys=2.5), 'keys=2.5 must be an int'),
     (dict(encoder='vgg'), "encoder='vgg'"),
     (dict(epochs_per_task=0), 'epochs_per_task=0'),
+    (dict(retrain_opt='lbfgs'), "retrain_opt='lbfgs'"),
+    (dict(lr=-1.0), 'lr=-1.0'),
+    (dict(n_train=10**6), 'n_train=1000000 must be an int in 1..300'),
 ])
 def test_experiment_bad_input(kw, msg):
-    with pytest.raises(ValueError, match=msg.replace('[', r'\[').replace(']', r'\]')):
+    with pytest.raises(ValueError, match=msg.replace('[', r'\[').replace(']', r'\]').replace('(', r'\(').replace(')', r'\)')):
         experiment(_data(), **{'encoder': 'identity', 'keys': 32, 'codebooks': 4, 'key_dim': 3, **kw})
+
+
+def test_data_is_required_and_the_rest_keyword_only():
+    with pytest.raises(TypeError): experiment()
+    with pytest.raises(TypeError): experiment(_data(), (32,))
 
 
 def test_cnn_encoder_refuses_vectors_and_pca_is_unsupervised():
