@@ -306,7 +306,7 @@ def embed(encoder: str, X_train: torch.Tensor, X_test: torch.Tensor, pca_dim: in
     net = _frozen(encoder)
     return tuple(features(net, X, key=f'kvb|{encoder}|{_digest(X)}', bs=bs, device=device) for X in (X_train, X_test))
 
-# %% ../nbs/50_kvb.ipynb #eb2e7361
+# %% ../nbs/50_kvb.ipynb #10f212a3
 METHODS = ('kvb', 'linear', 'mlp', 'retrain', 'kvb_iid', 'linear_iid', 'mlp_iid')
 DEFAULT_METHODS = ('kvb', 'linear', 'mlp', 'retrain', 'kvb_iid', 'linear_iid')
 
@@ -335,10 +335,13 @@ class _Stream:
                 for j in range(len(self.tasks))]
 
 def _prepare(data, tasks, n_train, n_test, quick_named: bool, g: torch.Generator) -> tuple:
-    "Resolve, subsample (quick mode: 8k/2k of a named dataset), check the tasks; labels renumbered in task order."
+    "Resolve, subsample (quick mode: at most 8k/2k of a named dataset), check the tasks; labels renumbered in task order."
     Xtr, ytr, Xte, yte = resolve(data)
-    Xtr, ytr = subsample(Xtr, ytr, n_train if n_train is not None else (8000 if quick_named else None), g, 'n_train')
-    Xte, yte = subsample(Xte, yte, n_test if n_test is not None else (2000 if quick_named else None), g, 'n_test')
+    if quick_named:                      # the quick default is a cap, not a demand: digits has fewer rows
+        n_train = min(8000, len(Xtr)) if n_train is None else n_train
+        n_test = min(2000, len(Xte)) if n_test is None else n_test
+    Xtr, ytr = subsample(Xtr, ytr, n_train, g, 'n_train')
+    Xte, yte = subsample(Xte, yte, n_test, g, 'n_test')
     present = sorted(set(ytr.tolist()))
     tasks = check_tasks([present[i:i + 2] for i in range(0, len(present), 2)] if tasks is None else tasks, present)
     order = [c for t in tasks for c in t]

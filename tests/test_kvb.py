@@ -231,3 +231,11 @@ def test_cnn_encoder_refuses_vectors_and_pca_is_unsupervised():
     a = PCAEncoder(5).fit(X)(X)
     b = PCAEncoder(5).fit(X[torch.randperm(len(X))])(X)  # the order of the rows (and the labels) does not matter
     assert torch.allclose(a, b, atol=1e-4)
+
+def test_quick_default_size_is_a_cap_not_a_demand():
+    "A named dataset smaller than the quick-mode 8k/2k (digits: 1437/360) runs on all of its rows."
+    from adaptbook import kvb
+    r = kvb.experiment('digits', keys=(8,), methods=('kvb',), codebooks=4, pca_dim=8, key_epochs=1, epochs_per_task=1)
+    assert (r.meta['n_train'], r.meta['n_test']) == (1437, 360)
+    with pytest.raises(ValueError, match='n_train=5000 must be an int in 1..1437'):
+        kvb.experiment('digits', keys=(8,), methods=('kvb',), n_train=5000)
