@@ -324,7 +324,7 @@ class Curve:
 
     def __repr__(self): return f'Curve({len(self.acc)} points, acc {self.acc[-1] if self.acc else None})'
 
-# %% ../nbs/00_core.ipynb #6e77a43d
+# %% ../nbs/00_core.ipynb #389b9c27
 def _plain(v):
     "A JSON-able Python value for `v` (tensors, numpy scalars and arrays, tuples)."
     if isinstance(v, torch.Tensor): v = v.detach().cpu().numpy()
@@ -421,6 +421,14 @@ class Results:
         cost = ledger.as_dict() if ledger is not None else dict.fromkeys(Ledger.fields, 0) | {'examples': 0, 'seconds': 0.0}
         return self.add(method=method, role=role, acc=acc, seed=seed, **extra, **cost,
                         **(curve.columns() if curve is not None else {}))
+
+    @classmethod
+    def merge(cls, *parts: Results, **meta) -> Results:
+        """The rows of several results of one experiment (e.g. one per seed) in one `Results`, in order. Its meta is the
+        first part's, with `seeds` listing the parts' seeds, updated by `meta`. (`concat` is for different chapters.)"""
+        if not parts: raise ValueError("merge needs at least one Results")
+        return cls([r for p in parts for r in p.rows],
+                   {**parts[0].meta, 'seeds': [p.meta.get('seed') for p in parts], **meta})
 
     @classmethod
     def concat(cls, *parts: Results) -> Results:

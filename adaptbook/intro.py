@@ -63,7 +63,7 @@ def experiment(data='digits', *, chunks: int = 8, methods=METHODS, seed: int = 0
                    curve=curve, chunks=chunks, **by_chunk)
     return res
 
-# %% ../nbs/05_intro.ipynb #94745c55
+# %% ../nbs/05_intro.ipynb #0d667428
 def figure(res: Results) -> plt.Figure:
     "Two panels: accuracy after each chunk against data seen; the learning curves against examples processed."
     fig, (a, b) = plt.subplots(1, 2, figsize=(11, 3.6))
@@ -81,11 +81,7 @@ def run(mode: str | None = None, seed: int = 0) -> Results:
     "Digits arriving in 8 chunks: retrain on everything vs fine-tune on the newest chunk, 3 seeds."
     mode = get_mode(mode)
     data = resolve('digits')
-    parts = [experiment(data, chunks=8, seed=s, mode=mode) for s in range(seed, seed + 3)]
-    out = Results(meta={**parts[0].meta, 'data': 'digits', 'seeds': list(range(seed, seed + 3))})
-    for p in parts:
-        for r in p: out.add(**r)
-    return out
+    return Results.merge(*[experiment(data, chunks=8, seed=s, mode=mode) for s in range(seed, seed + 3)], data='digits')
 
 _ = register('intro', figure=figure, experiment=experiment,
              doc='Retrain on all data vs fine-tune on the new chunk, as data arrives (logistic regression).')(run)

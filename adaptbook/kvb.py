@@ -555,7 +555,7 @@ def plot_left(res: Results, ax=None, methods: Sequence[str] = ('kvb', 'linear', 
     ax.legend(fontsize=7)
     return ax
 
-# %% ../nbs/50_kvb.ipynb #f7adcd7e
+# %% ../nbs/50_kvb.ipynb #c8f49a14
 def figure(res: Results) -> plt.Figure:
     """The chapter's figure: the retrain-vs-adapt learning curves (accuracy on all classes against examples
     processed), accuracy after each task, what is left of each task, and (for a sweep) accuracy against the keys."""
@@ -576,11 +576,7 @@ def run(mode: str | None = None, seed: int = 0) -> Results:
     50 epochs per task (sized for a GPU)."""
     mode = get_mode(mode)
     kw = {} if mode == 'quick' else dict(keys=(1024,), codebooks=256, epochs_per_task=50)
-    parts = [experiment('mnist', mode=mode, seed=s, **kw) for s in range(seed, seed + 3)]
-    out = Results(meta={**parts[0].meta, 'seeds': list(range(seed, seed + 3))})
-    for p in parts:
-        for r in p: out.add(**r)
-    return out
+    return Results.merge(*[experiment('mnist', mode=mode, seed=s, **kw) for s in range(seed, seed + 3)])
 
 # %% ../nbs/50_kvb.ipynb #78f59a60
 def _end_panel(res: Results, ax) -> None:

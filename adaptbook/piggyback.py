@@ -469,23 +469,16 @@ def experiment(data, *, thresholds: Sequence[float] = (5e-3,), methods: Sequence
                        n_masked=c.n_masked, **row)
     return res
 
-# %% ../nbs/30_piggyback.ipynb #9d4d984c
-def _merge_seeds(parts: Sequence[Results]) -> Results:
-    "The rows of several seeds' results in one `Results` (meta of the first, with the seeds listed)."
-    out = Results(meta={**parts[0].meta, 'seeds': [p.meta['seed'] for p in parts]})
-    for p in parts:
-        for r in p: out.add(**r)
-    return out
-
+# %% ../nbs/30_piggyback.ipynb #550693ea
 def run(mode: str | None = None, seed: int = 0) -> Results:
     """Quick: an MLP on MNIST 0-4 -> 5-9, five thresholds, seeds `seed`..`seed+2`, 6000 training digits each.
     Full: a torchvision ResNet-18 with ImageNet weights (they must load), all of MNIST, 30 epochs, three thresholds."""
     mode = get_mode(mode)
     if mode == 'quick':
         data = resolve('mnist')
-        return _merge_seeds([experiment(data, thresholds=QUICK_THRESHOLDS, seed=s, mode=mode, n_train=6000)
+        return Results.merge(*[experiment(data, thresholds=QUICK_THRESHOLDS, seed=s, mode=mode, n_train=6000)
                              for s in range(seed, seed + 3)])
-    return _merge_seeds([experiment('mnist', thresholds=(1e-3, 5e-3, 9e-3), seed=s, mode=mode, model='resnet18',
+    return Results.merge(*[experiment('mnist', thresholds=(1e-3, 5e-3, 9e-3), seed=s, mode=mode, model='resnet18',
                                     lr_mask=1e-4, lr_head=1e-3) for s in range(seed, seed + 3)])
 
 # %% ../nbs/30_piggyback.ipynb #89635e05

@@ -117,7 +117,7 @@ def explore(run: Callable, plot: Callable, *, cache: bool = True, button: bool =
     if not callable(run) or not callable(plot): raise TypeError("run and plot must be callables")
     return Explorer(run, plot, {k: _control(k, w) for k, w in controls.items()}, cache, button, figsize, ncols).show()
 
-# %% ../nbs/02_widgets.ipynb #54e66395
+# %% ../nbs/02_widgets.ipynb #6e7653d8
 def curves_widget(experiment: Callable, data, *, knob: str, control, adapt: Sequence[str],
                   retrain: Sequence[str] | None = None, arg: str | None = None, controls: dict | None = None,
                   extra: Callable | None = None, sweep: bool = True, colors: dict | None = None,
@@ -141,10 +141,7 @@ def curves_widget(experiment: Callable, data, *, knob: str, control, adapt: Sequ
                 retrain_cache[key] = experiment(data, methods=tuple(retrain), **{arg: v}, **other, **fixed)
             parts.append(retrain_cache[key])
         parts.append(experiment(data, methods=tuple(adapt), **{arg: v}, **other, **fixed))
-        res = Results(meta=parts[-1].meta)
-        for p in parts:
-            for r in p: res.add(**r)
-        return res
+        return Results.merge(*parts, **parts[-1].meta)          # retrain rows, then the adaptation's
 
     def plot(res, ax):
         axes = np.atleast_1d(ax)

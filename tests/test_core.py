@@ -245,3 +245,14 @@ def test_reach_and_curves_figure():
     assert ax.get_xscale() == 'log' and [t.get_text() for t in ax.get_legend().get_texts()] == ['retrain']
     with pytest.raises(ValueError, match='no rows with a learning curve'):
         core.retrain_vs_adapt_curves(Results([{'method': 'a'}]))
+
+def test_merge_seeds():
+    a = core.new_results('t', 'k', 'digits', seed=0, mode='quick')
+    b = core.new_results('t', 'k', 'digits', seed=1, mode='quick')
+    a.add(method='x', acc=0.5, seed=0)
+    b.add(method='x', acc=0.7, seed=1)
+    m = Results.merge(a, b, data='other')
+    assert m.col('acc') == [0.5, 0.7] and m.meta['seeds'] == [0, 1] and m.meta['data'] == 'other'
+    assert m.meta['knob'] == 'k' and len(a) == 1
+    with pytest.raises(ValueError, match='at least one'):
+        Results.merge()

@@ -6,7 +6,7 @@ import torch
 from torch import nn
 
 from adaptbook import piggyback as pg
-from adaptbook.core import check_rows, seed_everything
+from adaptbook.core import Results, check_rows, seed_everything
 
 
 def _mlp(d=12, h=16, c=3, bn=False):
@@ -272,7 +272,7 @@ def test_figure_on_several_seeds():
     matplotlib.use('Agg')
     data = _toy()
     kw = dict(thresholds=(2e-3, 6e-3), epochs=1, bs=32, base_classes=[0, 1], new_classes=[2, 3])
-    res = pg._merge_seeds([pg.experiment(data, seed=s, **kw) for s in range(3)])
+    res = Results.merge(*[pg.experiment(data, seed=s, **kw) for s in range(3)])
     fig = pg.figure(res, 'toy')
     assert len(fig.axes) == 4 and fig.axes[0].get_xscale() == 'log'
 
