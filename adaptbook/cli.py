@@ -26,10 +26,11 @@ def load_chapters() -> dict:
             if e.name != f'adaptbook.{m}': raise     # a chapter that exists but fails to import is a real error
     return core.EXPERIMENTS
 
-# %% ../nbs/03_cli.ipynb #ad9c1b3c
+# %% ../nbs/03_cli.ipynb #c5fda59e
 def run_experiment(name: str, mode: str | None = None, out: str | os.PathLike = 'results', seed: int = 0,
-                   verbose: bool = True) -> dict:
-    "Run registered experiment `name`; write `<out>/<name>.png`, `.json` and `.md`; return their paths."
+                   verbose: bool = True, threads: int | None = None) -> dict:
+    """Run registered experiment `name` with `threads` torch threads (default `core.default_threads()`); write
+    `<out>/<name>.png`, `.json` and `.md`; return their paths."""
     import matplotlib
     matplotlib.use('Agg', force=False)
     exps = load_chapters()
@@ -38,8 +39,8 @@ def run_experiment(name: str, mode: str | None = None, out: str | os.PathLike = 
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     t = time.perf_counter()
-    res = exps[name]['run'](mode=mode, seed=seed)
-    res.meta.update(name=name, mode=mode, seed=seed, total_seconds=time.perf_counter() - t)
+    with core.threads(threads) as n: res = exps[name]['run'](mode=mode, seed=seed)
+    res.meta.update(name=name, mode=mode, seed=seed, threads=n, total_seconds=time.perf_counter() - t)
     fig = core.draw(name, res)
     paths = {'png': out / f'{name}.png', 'json': out / f'{name}.json', 'md': out / f'{name}.md'}
     fig.savefig(paths['png'], dpi=120, bbox_inches='tight')
@@ -49,7 +50,7 @@ def run_experiment(name: str, mode: str | None = None, out: str | os.PathLike = 
     if verbose: print('\n'.join(f'wrote {p}' for p in paths.values()))
     return paths
 
-# %% ../nbs/03_cli.ipynb #77ba66b1
+# %% ../nbs/03_cli.ipynb #40918ea2
 def main(argv: list[str] | None = None) -> int:
     "Entry point of the `adaptbook` console script."
     p = argparse.ArgumentParser(prog='adaptbook', description='Adapt a trained model instead of retraining it.')
@@ -61,6 +62,8 @@ def main(argv: list[str] | None = None) -> int:
     r.add_argument('--mode', choices=core.MODES, default=None, help='quick (CPU-sized, default) or full (paper-scale)')
     r.add_argument('--out', default='results', help='output folder (default: results)')
     r.add_argument('--seed', type=int, default=0)
+    r.add_argument('--threads', type=int, default=None,
+                   help='torch threads (default: $ADAPTBOOK_THREADS, else 1: fastest for these small models)')
     sub.add_parser('list', help='list the registered experiments')
     a = p.parse_args(argv)
     try:
@@ -72,7 +75,7 @@ def main(argv: list[str] | None = None) -> int:
         elif a.cmd == 'list':
             for n, e in sorted(load_chapters().items()): print(f'{n:12s} {e["doc"]}')
         else:
-            run_experiment(a.name, a.mode, a.out, a.seed)
+            run_experiment(a.name, a.mode, a.out, a.seed, threads=a.threads)
     except (ValueError, TypeError, FileNotFoundError) as e:
         print(f'adaptbook: error: {e}', file=sys.stderr)
         return 2

@@ -102,7 +102,7 @@ def test_bad_module_arguments():
     with pytest.raises(ValueError, match='does not fit the chunk splitter'): KeyValueBottleneck(10, 4, 8, 3, splitter='chunk')
     with pytest.raises(ValueError, match="splitter='pca'"): KeyValueBottleneck(4, splitter='pca')
     with pytest.raises(ValueError, match='codebooks=0'): KeyValueBottleneck(4, codebooks=0)
-    with pytest.raises(ValueError, match='labels in 0..2'):
+    with pytest.raises(ValueError, match='the label 3, outside 0..2'):
         train_values(_kvb(), torch.randn(4, 8), torch.tensor([0, 1, 2, 3]), epochs=1)
 
 
