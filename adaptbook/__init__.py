@@ -2,7 +2,9 @@
 
 Modules:
 
-- `adaptbook.cli`: The `adaptbook` command: `adaptbook data` shows which datasets are here; `adaptbook run NAME` runs a chapter's experiment and writes its figure, results and a table.
+- `adaptbook.aft`: Move a big model's useful features into a small model: a kernel regulariser toward the teacher's stored features, re-weighted by a learned ρ that switches off the features the task does not need.
+- `adaptbook.cli`: The `adaptbook` command: `adaptbook data` shows which datasets are here; `adaptbook run NAME` runs a chapter's experiment and writes its figure, results and a table; `adaptbook run all` runs every chapter and the comparison.
+- `adaptbook.compare`: Every chapter's headline result, read through one row schema: how much of retraining's cost each adaptation pays, how close it gets, and what it must keep.
 - `adaptbook.core`: Devices, seeding, modes, a small training loop, the cost ledger, results and the shared retrain-vs-adapt figure.
 - `adaptbook.data`: Offline-first datasets as tensors, and the task builders every chapter uses: class-incremental streams, add/remove splits and few-shot episodes.
 - `adaptbook.intro`: The first retrain-vs-adapt experiment: retrain on everything so far, or fine-tune on the newest chunk.
@@ -10,6 +12,7 @@ Modules:
 - `adaptbook.kvb`: Class-incremental learning that does not forget: a frozen encoder, frozen keys, and values that change only where the input looks.
 - `adaptbook.models`: The networks every chapter builds on: an MLP, a small CNN, torchvision backbones with one weights policy, heads found and replaced by name, frozen encoders (PCA, a pre-trained CNN) and one feature cache.
 - `adaptbook.piggyback`: One binary mask per task over a frozen network: 1 bit per weight, old tasks untouched.
-- `adaptbook.widgets`: `explore`: sliders for a method's knobs, the experiment rerun on release, the figure redrawn in place; and `curves_widget`, the chapters' widget built on it."""
+- `adaptbook.widgets`: `explore`: sliders for a method's knobs, the experiment rerun on release, the figure redrawn in place; and `curves_widget`, the chapters' widget built on it.
+- `adaptbook.zapping`: Re-initialise the last layer again and again during pre-training, so that the features learn to serve a fresh head: new classes then arrive faster."""
 
 __version__ = "0.0.1"

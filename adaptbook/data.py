@@ -20,8 +20,8 @@ from .core import check_data
 
 # %% auto #0
 __all__ = ['CACHE', 'DATASETS', 'places', 'short_path', 'DatasetNotFound', 'ChecksumError', 'Spec', 'TensorData', 'sha256',
-           'spec', 'locate', 'fetch', 'load', 'resolve', 'check_tasks', 'split_classes', 'stream', 'add_split',
-           'remove_split', 'episode', 'subsample', 'select_classes', 'status']
+           'spec', 'locate', 'fetch_torchvision', 'fetch', 'ensure', 'load', 'resolve', 'check_tasks', 'split_classes',
+           'stream', 'add_split', 'remove_split', 'episode', 'subsample', 'select_classes', 'status']
 
 # %% ../nbs/01_data.ipynb #dfb590ac
 CACHE = Path('~/.cache/adaptbook').expanduser()
@@ -119,11 +119,36 @@ def locate(name: str, root: str | os.PathLike | None = None, check: bool = True)
         + f"\nTo fix: {how}put the files in <folder>/{name}/ and pass root=<folder> or set ADAPTBOOK_DATA=<folder>. "
         f"Source: {s.about}")
 
-# %% ../nbs/01_data.ipynb #4cbaa83e
-def fetch(name: str, root: str | os.PathLike | None = None) -> Path:
-    "Fetch dataset `name`'s files from its public address into `<root or ~/.cache/adaptbook>/<name>/`, checked."
+# %% ../nbs/01_data.ipynb #9e3752ef
+_TORCHVISION = {'mnist': 'MNIST', 'fashion-mnist': 'FashionMNIST'}   # torchvision classes whose raw files are ours
+
+def fetch_torchvision(name: str, root: str | os.PathLike | None = None) -> Path:
+    """Download dataset `name` with `torchvision.datasets` (its mirrors, its md5 check), copy the raw `.gz` files into
+    `<root or ~/.cache/adaptbook>/<name>/` and check them against adaptbook's sha256 (`locate`). Returns that folder.
+    Raises ValueError (a dataset torchvision does not ship as the same files), RuntimeError/OSError (no network:
+    torchvision's own errors), ChecksumError (a file that is not the pinned one)."""
+    if name not in _TORCHVISION:
+        raise ValueError(f"dataset {name!r} is not fetched through torchvision; these are: {', '.join(_TORCHVISION)}")
+    import shutil, tempfile
+    import torchvision.datasets as tvd
+    folder = (Path(root).expanduser() if root is not None else CACHE) / name
+    folder.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=folder) as tmp:
+        getattr(tvd, _TORCHVISION[name])(tmp, train=True, download=True)      # downloads and md5-checks all 4 files
+        raw = Path(tmp) / _TORCHVISION[name] / 'raw'
+        for f in spec(name).files: shutil.copyfile(raw / f, folder / f)
+    return locate(name, folder.parent)
+
+# %% ../nbs/01_data.ipynb #0a16d876
+def fetch(name: str, root: str | os.PathLike | None = None) -> Path | None:
+    """Fetch dataset `name` into `<root or ~/.cache/adaptbook>/<name>/`, checked against its sha256: through
+    torchvision for MNIST and Fashion-MNIST (`fetch_torchvision`), else from its public address. Embedded datasets
+    need nothing (returns None). Raises ValueError for a dataset with no public address (the message says where the
+    files come from), OSError/RuntimeError when the network is unreachable, ChecksumError for a wrong file."""
     import urllib.request
     s = spec(name)
+    if s.embedded: return None
+    if name in _TORCHVISION: return fetch_torchvision(name, root)
     if not s.urls: raise ValueError(f"dataset {name!r} has no public download address; {s.about}")
     folder = Path(root).expanduser() / name if root is not None else CACHE / name
     folder.mkdir(parents=True, exist_ok=True)
@@ -134,7 +159,40 @@ def fetch(name: str, root: str | os.PathLike | None = None) -> Path:
             tmp.rename(folder / f)
     return locate(name, folder.parent)
 
-# %% ../nbs/01_data.ipynb #9ab25233
+# %% ../nbs/01_data.ipynb #f60a1ec5
+def _offline_hint(name: str) -> str:
+    "One line: what to do to get dataset `name` with no network here."
+    net = f"run `adaptbook fetch {name}` where there is network and copy ~/.cache/adaptbook/{name}/ here, or " \
+        if (name in _TORCHVISION or spec(name).urls) else ""
+    return (f"{name} is missing: {net}put its files ({', '.join(spec(name).files)}) in <folder>/{name}/ and set "
+            f"ADAPTBOOK_DATA=<folder> ({spec(name).about})")
+
+def ensure(*names: str, root: str | os.PathLike | None = None, download: bool = True) -> dict:
+    """A chapter's data cell: each dataset in `names` is looked for offline first (`root`, `$ADAPTBOOK_DATA`,
+    `~/.cache/adaptbook`), then fetched if `download` and it has a public address. Prints one line per dataset and
+    returns {name: folder or None (embedded)}. Raises DatasetNotFound with a one-line instruction for a dataset that is
+    neither there nor downloadable (no network, no address), ValueError for an unknown name."""
+    out = {}
+    for name in names:
+        s = spec(name)
+        if s.embedded:
+            out[name] = None
+            print(f"{name}: embedded, nothing to fetch")
+            continue
+        try:
+            out[name] = locate(name, root)
+            print(f"{name}: found in {short_path(out[name])}")
+            continue
+        except DatasetNotFound:
+            if not download or not (name in _TORCHVISION or s.urls): raise DatasetNotFound(_offline_hint(name)) from None
+        try: out[name] = fetch(name, root)
+        except (OSError, RuntimeError) as e:
+            why = ' '.join(str(e).split())[:200]                          # one line, however torchvision words it
+            raise DatasetNotFound(f"{_offline_hint(name)}. Download failed: {type(e).__name__}: {why}") from None
+        print(f"{name}: downloaded to {short_path(out[name])}")
+    return out
+
+# %% ../nbs/01_data.ipynb #9617ee93
 @lru_cache(maxsize=16)
 def _idx(path: str, mtime: int) -> np.ndarray:
     "An idx (.gz) file as a uint8 array."
@@ -165,7 +223,7 @@ def _read_a7a(folder: Path, split: str, **kw) -> TensorData:
     X, y = load_svmlight_file(str(folder / ('a7a' if split == 'train' else 'a7a.t')), n_features=123)
     return TensorData(torch.from_numpy(X.toarray().astype(np.float32)), torch.from_numpy((y > 0).astype(np.int64)))
 
-# %% ../nbs/01_data.ipynb #c6f5bc96
+# %% ../nbs/01_data.ipynb #1cc2cb45
 def _read_omniglot(folder: Path, split: str, size: int = 28, **kw) -> TensorData:
     if not isinstance(size, int) or not 1 <= size <= 105:
         raise ValueError(f"size={size!r} must be an int in 1..105 (the originals are 105×105)")
@@ -187,7 +245,7 @@ def _read_omniglot(folder: Path, split: str, size: int = 28, **kw) -> TensorData
     return TensorData(X, y, alphabet=alpha[y], alphabets=names, char_id=y + first,
                       drawer=torch.arange(n_draw).repeat(n_char))
 
-# %% ../nbs/01_data.ipynb #cc1e9839
+# %% ../nbs/01_data.ipynb #174049be
 def _read_digits(folder, split: str, **kw) -> TensorData:
     from sklearn.datasets import load_digits
     from sklearn.model_selection import train_test_split
@@ -211,7 +269,7 @@ def _read_blobs(folder, split: str, n_classes: int = 8, per_class: int = 100, st
     return TensorData(torch.tensor(X, dtype=torch.float32), torch.arange(n_classes).repeat_interleave(per_class),
                       centres=torch.tensor(np.array(centres), dtype=torch.float32))
 
-# %% ../nbs/01_data.ipynb #e079cd55
+# %% ../nbs/01_data.ipynb #fbf21f7c
 def _add(name, files, splits, reader, about, urls=None, pair=('train', 'test')):
     DATASETS[name] = Spec(name, files, splits, reader, about, urls or {}, pair)
 
@@ -243,7 +301,7 @@ _add('omniglot', {'images_background.npz': '8bf84167413cd00beacdce3fe582f780ab53
      ('background', 'evaluation'), _read_omniglot,
      'Omniglot background/evaluation sets as boolean arrays (Lake et al. 2015; MIT)', pair=None)
 
-# %% ../nbs/01_data.ipynb #ea10a508
+# %% ../nbs/01_data.ipynb #d68c9b2a
 def load(name: str, split: str = 'train', root: str | os.PathLike | None = None, download: bool = False,
          **kw) -> TensorData:
     """Split `split` of dataset `name` as tensors: `X, y = load('mnist')`. Files are looked for in `root`,
@@ -257,7 +315,7 @@ def load(name: str, split: str = 'train', root: str | os.PathLike | None = None,
         folder = fetch(name, root)
     return s.reader(folder, split, **kw)
 
-# %% ../nbs/01_data.ipynb #f72d4c86
+# %% ../nbs/01_data.ipynb #8177b79e
 def _as_tensor(v, what: str) -> torch.Tensor:
     if isinstance(v, np.ndarray): v = torch.from_numpy(v)
     if not isinstance(v, torch.Tensor): raise TypeError(f"{what} must be a tensor or numpy array, got {type(v).__name__}")
@@ -297,7 +355,7 @@ def resolve(data, root: str | os.PathLike | None = None, **kw) -> tuple:
         raise ValueError(f"X_train rows have shape {tuple(Xtr.shape[1:])} but X_test rows {tuple(Xte.shape[1:])}")
     return Xtr.float(), ytr, Xte.float(), yte
 
-# %% ../nbs/01_data.ipynb #36bfc37d
+# %% ../nbs/01_data.ipynb #0e7a81e2
 def check_tasks(tasks, classes=None) -> list[list[int]]:
     """Validate a class-incremental stream `tasks` (list of non-empty, disjoint class lists) and return it as lists
     of ints; with `classes` (labels present in the data), every class must be one of them."""
@@ -331,7 +389,7 @@ def stream(y: torch.Tensor, tasks) -> list[torch.Tensor]:
     tasks = check_tasks(tasks, y.unique())
     return [torch.isin(y, torch.tensor(t)).nonzero().flatten() for t in tasks]
 
-# %% ../nbs/01_data.ipynb #7c0ad43f
+# %% ../nbs/01_data.ipynb #a73b3f34
 def add_split(y: torch.Tensor, new_frac: float | None = None, new_classes=None, seed: int = 0) -> tuple:
     "Indices `(old, new)` of labels `y` (N,): `new` is a random `new_frac` of the rows, or the rows of `new_classes`."
     if (new_frac is None) == (new_classes is None):
@@ -366,7 +424,7 @@ def remove_split(n: int, remove, seed: int = 0) -> tuple:
     mask[idx] = False
     return mask.nonzero().flatten(), idx.sort().values
 
-# %% ../nbs/01_data.ipynb #f6c1d2ed
+# %% ../nbs/01_data.ipynb #7a7d38dd
 def episode(y: torch.Tensor, n_way: int, k_shot: int, n_query: int = 5, classes=None, seed: int = 0) -> tuple:
     """Sample an `n_way`-`k_shot` episode from labels `y` (N,): `(support_idx, query_idx, classes)`; support and
     query indices are grouped by class in the order of `classes` (episode label = position in `classes`)."""
@@ -386,7 +444,7 @@ def episode(y: torch.Tensor, n_way: int, k_shot: int, n_query: int = 5, classes=
         qry.append(rows[k_shot:k_shot + n_query])
     return torch.cat(sup), torch.cat(qry), chosen.tolist()
 
-# %% ../nbs/01_data.ipynb #a9f80699
+# %% ../nbs/01_data.ipynb #09338ddc
 def subsample(X: torch.Tensor, y: torch.Tensor, n: int | None, generator: torch.Generator | None = None,
               name: str = 'n') -> tuple[torch.Tensor, torch.Tensor]:
     """A random subset of `n` rows of X (N×...) and y (N,) (all rows, in order, if `n` is None). Raises `ValueError`
@@ -407,7 +465,7 @@ def select_classes(X: torch.Tensor, y: torch.Tensor, classes: Sequence[int]) -> 
     keep = lut[y] >= 0
     return X[keep], lut[y[keep]]
 
-# %% ../nbs/01_data.ipynb #f2d2992e
+# %% ../nbs/01_data.ipynb #2803df79
 def status(root: str | os.PathLike | None = None) -> list[dict]:
     "One dict per dataset: name, splits, `where` (folder, 'embedded' or None) and `check` ('ok', 'missing', or the error)."
     out = []

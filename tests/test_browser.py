@@ -19,6 +19,8 @@ CHAPTER_WIDGETS = {
     'kprior': 'kprior.widget()',
     'piggyback': 'piggyback.widget()',
     'kvb': 'kvb.widget()',
+    'aft': "aft.widget('digits')",
+    'zapping': 'zapping.widget()',
 }
 
 def _chapters_notebook(path):

@@ -14,9 +14,16 @@ TINY = {
     'kprior': dict(data='digits', kw=dict(memory=(1.0, 0.1)), knob_arg='memory', retrain={'batch'}),
     'piggyback': dict(data='digits', kw=dict(thresholds=(2e-3, 8e-3), epochs=2), knob_arg='thresholds',
                       retrain={'retrain'}),
-    'kvb': dict(data='digits', kw=dict(keys=(16,), methods=('kvb', 'linear', 'mlp', 'retrain', 'kvb_iid', 'linear_iid'),
+    'kvb': dict(data='digits', kw=dict(keys=(16,), methods=('kvb', 'linear', 'mlp', 'retrain', 'ncm', 'replay', 'kvb_iid',
+                                                       'linear_iid'),
                                        codebooks=8, pca_dim=16, key_epochs=1, epochs_per_task=2, n_train=600, n_test=200),
                 knob_arg='keys', retrain={'retrain'}),
+    'zapping': dict(data='digits', kw=dict(zap_every=(0, 1), pretrain='digits', pretrain_classes=10, pretrain_epochs=2,
+                                           episodes=4, widths=(4, 4, 4), hidden=16, n_classes=4, shots=5, iid_epochs=2,
+                                           scratch_epochs=2, lrs=(1e-2,)),
+                    knob_arg='zap_every', retrain={'scratch'}),
+    'aft': dict(data='digits', kw=dict(beta=(1,), n_labels=100, teacher_pool=500, epochs=20, teacher_epochs=3, n_test=200),
+                knob_arg='beta', retrain={'stl'}),
 }
 
 def _present():
@@ -53,7 +60,9 @@ def test_row_schema(name):
             assert len(ex) >= 2 and ex[0] == 0 and ex == sorted(ex), (r['method'], ex[:5])
             assert ex[-1] <= r['examples'], (r['method'], ex[-1], r['examples'])
             assert all(0 <= a <= 1 for a in r['curve_acc'])
-        for c in core.COST: assert isinstance(r[c], (int, float)), (r['method'], c)
+        for c in core.COST:
+            if c == 'peak_mem' and r[c] is None: continue          # not measurable on this device: left out
+            assert isinstance(r[c], (int, float)), (r['method'], c)
     assert knob in res[0]
     fig = EXPS[name]['figure'](res)
     assert fig.axes, f'{name}: figure(res) drew nothing'

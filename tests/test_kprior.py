@@ -142,17 +142,17 @@ def test_mlp_determinism_and_close_to_batch():
 
 def test_change_model_runs_for_both_models():
     r = K.experiment(blobs(n=200, c=3), task='change_model', memory=(1.0, 0.1), old_hidden=(8,), steps=50)
-    assert {x['method'] for x in r} == {'kprior', 'replay', 'batch'}
+    assert {x['method'] for x in r} == {'kprior', 'replay', 'replay_random', 'batch'}
     r = K.experiment(blobs(n=200, c=3), task='change_model', model='mlp', memory=(0.5,), old_hidden=(8, 8),
                      hidden=(8,), steps=30)
-    assert len(r) == 3
+    assert len(r) == 4
 
 
 def test_rows_follow_the_contract():
     from adaptbook.core import check_rows
     res = check_rows(K.experiment(blobs(n=150), task='add', memory=(1.0, 0.2)))
     assert res.meta['knob'] == 'memory' and res.meta['name'] == 'kprior'
-    assert {(r['method'], r['role']) for r in res} == {('batch', 'retrain'), ('kprior', 'adapt'), ('replay', 'baseline')}
+    assert {(r['method'], r['role']) for r in res} == {('batch', 'retrain'), ('kprior', 'adapt'), ('replay', 'baseline'), ('replay_random', 'baseline')}
     assert [r['method'] for r in res if r['role'] == 'retrain'] == ['batch']
     for r in res:
         assert r['curve_examples'][0] == 0 and r['curve_examples'][-1] == r['examples']
@@ -242,6 +242,13 @@ def test_mismatched_lengths():
 
 def test_explicit_cpu_device():
     res = K.experiment(blobs(n=120), task='remove', memory=(0.5,), remove=10, device='cpu')
-    assert res.meta['device'] == 'cpu' and len(res) == 3
+    assert res.meta['device'] == 'cpu' and len(res) == 4
     with pytest.raises(ValueError, match="device='gpu!'"):
         K.experiment(blobs(n=120), task='add', device='gpu!')
+
+def test_replay_random_uses_a_random_memory_and_majority_is_recorded():
+    r = K.experiment('digits', memory=(0.1,), methods=('replay', 'replay_random', 'batch'))
+    rows = {x['method']: x for x in r}
+    assert rows['replay_random']['role'] == 'baseline' and rows['replay_random']['mem_size'] == rows['replay']['mem_size']
+    assert rows['replay_random']['acc'] != rows['replay']['acc'] or rows['replay_random']['weight_err'] != rows['replay']['weight_err']
+    assert 0 < r.meta['majority'] < 0.2        # ten balanced classes: the majority class is about 10 %

@@ -8,8 +8,8 @@ import torch.nn.functional as F
 from adaptbook.core import Curve, Ledger, Results, check_rows
 from adaptbook.data import load
 from adaptbook.models import PCAEncoder
-from adaptbook.kvb import (METHODS, KeyValueBottleneck, accuracy_matrix, embed, experiment, init_keys, kvb_logits,
-                           train_values, vote)
+from adaptbook.kvb import (METHODS, KeyValueBottleneck, NearestClassMean, accuracy_matrix, converge, embed, experiment,
+                           init_keys, kvb_logits, stream_features, train_values, vote)
 
 
 def _kvb(dim=8, C=4, J=32, dk=3, dv=3, k=1, splitter='random', seed=0, Z=None):
@@ -131,7 +131,7 @@ def test_experiment_on_unusual_tensors_and_pattern():
     assert [m for m, role in roles.items() if role == 'retrain'] == ['retrain']
     assert all(role == 'baseline' for m, role in roles.items() if m not in ('kvb', 'retrain'))
     for r in rest:
-        assert r['keys'] == (32 if r['method'].startswith('kvb') else None)
+        assert r['keys'] == (32 if r['method'] in ('kvb', 'kvb_iid', 'replay') else None)
         assert r['acc'] == r['acc_by_task'][-1] and r['curve_acc'][-1] == pytest.approx(r['acc'])
         assert r['curve_examples'][0] == 0 and r['curve_examples'][-1] == r['examples']
     kvb = res.where(method='kvb')[0]
@@ -148,11 +148,64 @@ def test_retrain_row_carries_the_full_cost():
     rt, iid = res.where(method='retrain')[0], res.where(method='linear_iid')[0]
     n = [1 * 60, 2 * 60, 2 * 60]                                         # training rows of each task (300 rows, 5 classes)
     seen = [sum(n[:t + 1]) for t in range(3)]
-    assert rt['examples'] == 3 * sum(seen) and rt['examples_by_task'] == [3 * sum(seen[:t + 1]) for t in range(3)]
-    assert iid['examples'] == 3 * 300
+    ev = rt['ref_evals_by_task']                                         # full-batch passes of each retraining
+    assert len(ev) == 3 and all(e >= 2 for e in ev) and rt['converged'] and iid['converged']
+    assert rt['examples'] == sum(e * s for e, s in zip(ev, seen))
+    assert rt['examples_by_task'] == [sum(e * s for e, s in zip(ev[:t + 1], seen)) for t in range(3)]
+    assert iid['examples'] == iid['ref_evals_by_task'][0] * 300
     assert rt['state_bytes'] > iid['state_bytes']                        # retraining keeps all the data it has seen
     # the retraining curve is cumulative: x grows across the retrainings, starting from an untrained model
     assert rt['curve_examples'] == sorted(rt['curve_examples']) and rt['curve_examples'][0] == 0
+    assert rt['acc'] == pytest.approx(iid['acc'], abs=0.011)             # the last retraining is the i.i.d. fit
+
+
+def test_converged_reference_matches_sklearn():
+    "The issue's check, small: the converged probe lands within 1 pt of scikit-learn's LogisticRegression."
+    from sklearn.linear_model import LogisticRegression
+    kw = dict(pca_dim=16, n_train=800, n_test=300, seed=3)
+    res = experiment('digits', methods=('linear', 'retrain', 'linear_iid'), keys=(8,), **kw)
+    Ztr, ytr, Zte, yte = stream_features('digits', **kw)
+    assert Ztr.shape == (800, 16) and sorted(ytr.unique().tolist()) == list(range(10))
+    sk = LogisticRegression(max_iter=5000).fit(Ztr.numpy(), ytr.numpy()).score(Zte.numpy(), yte.numpy())
+    acc = {r['method']: r['acc'] for r in res if r['role'] != 'setup'}
+    assert abs(acc['linear_iid'] - sk) <= 0.01 and abs(acc['retrain'] - sk) <= 0.01, (acc, sk)
+    assert acc['linear_iid'] > acc['linear']          # the i.i.d. reference no longer falls below the stream
+
+
+def test_converge_stops_by_its_rule():
+    X, y = _toy(n=200, d=5)
+    m = torch.nn.Linear(5, 4)
+    led = Ledger('cpu')
+    info = converge(m, X, y, ledger=led)
+    assert info['converged'] and info['grad'] <= 1e-5 and led.fwd_examples == info['evals'] * 200
+    capped = converge(torch.nn.Linear(5, 4), X, y, max_iter=2, tol=1e-12)
+    assert not capped['converged'] and capped['iters'] == 2
+    with pytest.raises(ValueError, match='C=0'): converge(m, X, y, C=0)
+
+
+def test_ncm_does_not_depend_on_the_order_of_the_tasks():
+    X, y = _toy(n=200, d=5, classes=(0, 1, 2, 3))
+    a = NearestClassMean(5, 4).update(X[y < 2], y[y < 2]).update(X[y >= 2], y[y >= 2])
+    b = NearestClassMean(5, 4).update(X, y)
+    mu = torch.stack([X[y == k].mean(0) for k in range(4)])
+    assert torch.allclose(a(X), b(X)) and torch.equal(a(X).argmax(1), torch.cdist(X, mu).argmin(1))
+    assert (NearestClassMean(5, 4).update(X[y == 1], y[y == 1])(X).argmax(1) == 1).all()   # unseen classes never win
+    with pytest.raises(ValueError, match='label 4'): NearestClassMean(5, 4).update(X[:3], torch.tensor([0, 1, 4]))
+
+
+def test_ncm_and_replay_rows():
+    d = _data()
+    res = experiment(d, methods=('kvb', 'ncm', 'replay'), **_kw(keys=(4, 32), epochs_per_task=3))
+    check_rows(res)
+    ncm = res.where(method='ncm')[0]
+    assert ncm['role'] == 'baseline' and ncm['steps'] == 0 and ncm['examples'] == 300 and ncm['forgetting'] < 0.05
+    assert ncm['acc'] > 0.9 and len(ncm['R']) == 3
+    per, probe = 12 * 4 + 8, (12 * 5 + 5) * 4                           # one stored example (12 floats + a label), the probe
+    for J in (4, 32):
+        kvb, rp = res.where(method='kvb', keys=J)[0], res.where(method='replay', keys=J)[0]
+        assert rp['role'] == 'baseline' and rp['buffer'] == (kvb['state_bytes'] - probe) // per < 300   # partial
+        assert kvb['state_bytes'] - 5 * per < rp['state_bytes'] <= kvb['state_bytes']   # equal bytes, up to rounding
+    assert all(r['acc'] > 0.9 for r in res.where(method='replay'))      # the buffer keeps the old classes
 
 
 def test_experiment_determinism_and_numpy_input():
@@ -211,7 +264,9 @@ def test_experiment_default_tasks_and_pca():
     (dict(keys=2.5), 'keys=2.5 must be an int'),
     (dict(encoder='vgg'), "encoder='vgg'"),
     (dict(epochs_per_task=0), 'epochs_per_task=0'),
-    (dict(retrain_opt='lbfgs'), "retrain_opt='lbfgs'"),
+    (dict(ref_C=0), 'ref_C=0'),
+    (dict(ref_tol=-1e-5), 'ref_tol=-1e-05'),
+    (dict(ref_iters=0), 'ref_iters=0'),
     (dict(lr=-1.0), 'lr=-1.0'),
     (dict(n_train=10**6), 'n_train=1000000 must be an int in 1..300'),
 ])

@@ -3,6 +3,7 @@
 # notebook runs, and the pytest suite passes. Run from anywhere inside the repository, with the dev extra installed.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+export ADAPTBOOK_MODE="${ADAPTBOOK_MODE:-quick}"   # quick even on a GPU machine (where the default is full)
 
 echo "== nbdev-export: the library must match the notebooks"
 nbdev-export
@@ -18,14 +19,18 @@ if [ -n "$(git status --porcelain -- nbs)" ]; then
   echo "FAIL: nbdev-clean changed notebooks (run nbdev-clean and commit)"; exit 1
 fi
 
-echo "== ruff: lint the library, the tests and the bench scripts"
-ruff check adaptbook tests bench
+echo "== ruff: lint the library, the tests, the bench scripts and the tools"
+ruff check adaptbook tests bench tools
 
 echo "== nbdev-test: every notebook (quick mode), timed"
 start=$(date +%s)
 # nbdev-test runs two notebooks at once (one per core); one torch thread each keeps them from spin-waiting on each other
-OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 nbdev-test --timing --do-print
+mkdir -p test-artifacts
+OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 nbdev-test --timing --do-print 2>&1 | tee test-artifacts/nbdev-test.log
 echo "notebooks: $(( $(date +%s) - start )) s"
 
 echo "== pytest"
 python -m pytest tests/ -q -rs
+
+echo "== regression guard: headline numbers against tests/expected (the notebooks above filled the results cache)"
+python -m pytest tests/ -q -rs -m regression

@@ -1,0 +1,19 @@
+"""`adaptbook fetch`: offline first (nothing downloaded when the files are in $ADAPTBOOK_DATA), one-line instruction
+and exit 2 on an empty machine with no way to download."""
+import os, subprocess
+
+def test_cli_fetch_all_offline(shared_data):
+    r = subprocess.run(['adaptbook', 'fetch', 'all'], capture_output=True, text=True,
+                       env=dict(os.environ, ADAPTBOOK_DATA=shared_data))
+    assert r.returncode == 0, r.stderr
+    assert 'mnist: found in $ADAPTBOOK_DATA/mnist' in r.stdout and 'downloaded' not in r.stdout
+
+def test_cli_fetch_missing_says_what_to_do(tmp_path):
+    r = subprocess.run(['adaptbook', 'fetch', 'omniglot'], capture_output=True, text=True,
+                       env=dict(os.environ, ADAPTBOOK_DATA=str(tmp_path), HOME=str(tmp_path)))
+    assert r.returncode == 2 and 'omniglot is missing: put its files' in r.stderr
+    assert len(r.stderr.strip().splitlines()) == 1
+
+def test_cli_fetch_unknown():
+    r = subprocess.run(['adaptbook', 'fetch', 'nope'], capture_output=True, text=True)
+    assert r.returncode == 2 and "dataset 'nope' is not known" in r.stderr

@@ -1,0 +1,71 @@
+"""data.fetch / ensure on a fresh machine, offline: torchvision's download is replaced by a copy of the real files
+(what torchvision would have downloaded and md5-checked), so the laying-out into adaptbook's cache and the sha256 check
+are tested without network; an empty machine with no network stops with a one-line instruction."""
+import shutil
+from pathlib import Path
+import pytest
+from adaptbook import data
+
+@pytest.fixture
+def empty_machine(tmp_path, monkeypatch):
+    "No $ADAPTBOOK_DATA files, an empty cache."
+    monkeypatch.setenv('ADAPTBOOK_DATA', str(tmp_path / 'data'))
+    monkeypatch.setattr(data, 'CACHE', tmp_path / 'cache')
+    return tmp_path
+
+def _fake_torchvision(src: Path, corrupt: str | None = None):
+    "A stand-in for torchvision.datasets.X(root, download=True): lays out root/<Class>/raw/*.gz like torchvision does."
+    def make(cls_name):
+        def init(self, root, train=True, download=False, **kw):
+            raw = Path(root) / cls_name / 'raw'
+            raw.mkdir(parents=True, exist_ok=True)
+            for f in src.iterdir():
+                if f.suffix == '.gz': shutil.copyfile(f, raw / f.name)
+            if corrupt: (raw / corrupt).write_bytes(b'not the file')
+        return type(cls_name, (), {'__init__': init})
+    return make
+
+@pytest.mark.parametrize('name,cls', [('mnist', 'MNIST'), ('fashion-mnist', 'FashionMNIST')])
+def test_fetch_through_torchvision_lays_checked_files(shared_data, empty_machine, monkeypatch, name, cls):
+    import torchvision.datasets as tvd
+    monkeypatch.setattr(tvd, cls, _fake_torchvision(Path(shared_data) / name)(cls))
+    with pytest.raises(data.DatasetNotFound): data.locate(name)
+    folder = data.fetch(name)
+    assert folder == (empty_machine / 'cache' / name).resolve() or folder == empty_machine / 'cache' / name
+    assert sorted(p.name for p in folder.iterdir()) == sorted(data.spec(name).files)   # no torchvision leftovers
+    X, y = data.load(name, 'test')
+    assert X.shape[0] == 10000 and int(y.max()) == 9
+
+def test_fetch_rejects_a_wrong_file(shared_data, empty_machine, monkeypatch):
+    import torchvision.datasets as tvd
+    monkeypatch.setattr(tvd, 'MNIST', _fake_torchvision(Path(shared_data) / 'mnist', corrupt='t10k-labels-idx1-ubyte.gz')('MNIST'))
+    with pytest.raises(data.ChecksumError, match='t10k-labels-idx1-ubyte.gz'):
+        data.fetch('mnist')
+
+def test_ensure_offline_search_order_first(shared_data, monkeypatch, capsys):
+    import torchvision.datasets as tvd
+    monkeypatch.setattr(tvd, 'MNIST', None)          # must not be touched: the files are in $ADAPTBOOK_DATA
+    monkeypatch.setenv('ADAPTBOOK_DATA', shared_data)
+    out = data.ensure('digits', 'mnist')
+    assert out['digits'] is None and out['mnist'] == data.locate('mnist')
+    assert 'mnist: found in $ADAPTBOOK_DATA/mnist' in capsys.readouterr().out
+
+@pytest.mark.parametrize('name,kw,msg', [
+    ('omniglot', {}, 'omniglot is missing: put its files (images_background.npz'),     # no public address
+    ('usps', {}, 'usps is missing: put its files (usps.h5)'),
+    ('mnist', {'download': False}, 'run `adaptbook fetch mnist` where there is network'),
+])
+def test_ensure_empty_machine_one_line(empty_machine, name, kw, msg):
+    with pytest.raises(data.DatasetNotFound) as e: data.ensure(name, **kw)
+    assert msg in str(e.value) and '\n' not in str(e.value) and 'ADAPTBOOK_DATA=<folder>' in str(e.value)
+
+def test_ensure_no_network_says_what_to_do(empty_machine, monkeypatch):
+    import torchvision.datasets as tvd
+    class NoNet:
+        def __init__(self, *a, **k): raise RuntimeError('Error downloading train-images-idx3-ubyte.gz')
+    monkeypatch.setattr(tvd, 'MNIST', NoNet)
+    with pytest.raises(data.DatasetNotFound, match=r'mnist is missing: run `adaptbook fetch mnist`.*Download failed: RuntimeError'):
+        data.ensure('mnist')
+
+def test_ensure_bad_name():
+    with pytest.raises(ValueError, match="dataset 'nope' is not known"): data.ensure('nope')

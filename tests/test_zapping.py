@@ -1,0 +1,247 @@
+"Tests of the zapping chapter (adaptbook.zapping)."
+import math
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from adaptbook.core import Ledger, check_rows
+from adaptbook import zapping as Z
+from adaptbook.zapping import (asb_episode, convnet, experiment, fresh_head, lstsq_readout, pretrain_iid, train_all,
+                               train_head, transfer_data, zap_)
+
+TINY = dict(pretrain_classes=10, pretrain_epochs=2, episodes=4, widths=(4, 4, 4), hidden=16, n_classes=4, shots=5,
+            iid_epochs=2, scratch_epochs=2, lrs=(1e-2, 1e-3), memory=8)
+
+
+@pytest.fixture
+def cache(tmp_path, monkeypatch):
+    "A private encoder cache, empty in memory and on disk."
+    monkeypatch.setenv('ADAPTBOOK_CACHE', str(tmp_path))
+    monkeypatch.setattr(Z, '_NETS', {})
+    return tmp_path
+
+
+def _tensors(n_classes=4, per_class=12, seed=0, size=28):
+    g = torch.Generator().manual_seed(seed)
+    protos = torch.rand(n_classes, size, size, generator=g)
+    y = torch.arange(n_classes).repeat_interleave(per_class)
+    X = (protos[y] + 0.2 * torch.rand(len(y), size, size, generator=g)).clamp(0, 1)
+    return X, y
+
+
+def _data(seed=0):
+    Xtr, ytr = _tensors(seed=seed)
+    Xte, yte = _tensors(per_class=4, seed=seed + 1)
+    return Xtr, ytr, Xte, yte
+
+
+def _pre():
+    Xtr, ytr = _tensors(10, 8, seed=5)
+    Xte, yte = _tensors(10, 2, seed=6)
+    return Xtr, ytr, Xte, yte
+
+
+# --- zap_ -----------------------------------------------------------------------------------------------------------
+def test_zap_changes_exactly_the_chosen_rows_and_leaves_bias_and_optimizer_state():
+    lin = nn.Linear(6, 7)
+    opt = torch.optim.Adam(lin.parameters(), lr=1e-2)
+    lin(torch.randn(3, 6)).sum().backward()
+    opt.step()
+    W0, b0 = lin.weight.detach().clone(), lin.bias.detach().clone()
+    state0 = {k: v.clone() for k, v in opt.state[lin.weight].items()}
+    idx = zap_(lin, [0, 4, 5], torch.Generator().manual_seed(1))
+    assert idx.tolist() == [0, 4, 5]
+    assert (lin.weight != W0).any(1).nonzero().flatten().tolist() == [0, 4, 5]
+    assert torch.equal(lin.bias, b0)
+    for k, v in opt.state[lin.weight].items(): assert torch.equal(v, state0[k]), k
+
+
+def test_zap_fraction_all_and_fan():
+    lin = nn.Linear(200, 400)
+    assert len(zap_(lin, 0.1, torch.Generator().manual_seed(0))) == 40
+    assert len(zap_(lin, None)) == 400 and len(zap_(lin, 1.0)) == 400
+    zap_(lin, None, torch.Generator().manual_seed(0))
+    assert abs(lin.weight.std().item() - math.sqrt(2 / 200)) < 0.002
+    zap_(lin, None, torch.Generator().manual_seed(0), fan='stacked')      # the official code's fan-in k·in
+    assert abs(lin.weight.std().item() - math.sqrt(2 / (200 * 400))) < 1e-4
+
+
+def test_zap_is_deterministic_given_a_generator():
+    a, b = nn.Linear(5, 9), nn.Linear(5, 9)
+    b.load_state_dict(a.state_dict())
+    zap_(a, 0.5, torch.Generator().manual_seed(3))
+    zap_(b, 0.5, torch.Generator().manual_seed(3))
+    assert torch.equal(a.weight, b.weight)
+
+
+# --- pre-training ---------------------------------------------------------------------------------------------------
+def test_zap_every_beyond_the_epochs_is_no_zap():
+    X, y = _tensors(5, 8)
+    nets = [convnet(5, (4, 4, 4), 16, seed=0) for _ in range(2)]
+    h0 = pretrain_iid(nets[0], X, y, epochs=3, zap_every=0, bs=16)
+    h1 = pretrain_iid(nets[1], X, y, epochs=3, zap_every=3, bs=16)   # zaps at epochs 0 (never) and 3 (beyond)
+    assert h0 == h1
+    for p, q in zip(nets[0].parameters(), nets[1].parameters()): assert torch.equal(p, q)
+
+
+def test_asb_episode_zaps_only_the_class_row_before_learning():
+    X, y = _tensors(5, 8)
+    net = convnet(5, (4, 4, 4), 16, seed=0)
+    before = {k: v.clone() for k, v in net.state_dict().items()}
+    opt = torch.optim.SGD(net.parameters(), lr=0.0)
+    led = Ledger('cpu')
+    asb_episode(net, opt, X, y, torch.nonzero(y == 2).flatten()[:4], 2, inner_lr=0.0, memory=6,
+                generator=torch.Generator().manual_seed(0), ledger=led)
+    after = net.state_dict()
+    W0, W1 = before[f'{len(net) - 1}.weight'], after[f'{len(net) - 1}.weight']
+    assert (W0 != W1).any(1).nonzero().flatten().tolist() == [2]
+    for k in before:
+        if 'running' in k or 'num_batches' in k or k == f'{len(net) - 1}.weight': continue
+        assert torch.equal(before[k], after[k]), k
+    assert led.steps == 5 and led.fwd_examples == 4 + 10          # 4 single-image steps + one batch of 4 + 6
+
+
+# --- transfer -------------------------------------------------------------------------------------------------------
+def test_sequential_transfer_sees_each_image_once_in_class_order():
+    g = torch.Generator().manual_seed(0)
+    ytr, yte = torch.arange(6).repeat_interleave(5), torch.arange(6).repeat_interleave(2)
+    Ztr, Zte = torch.randn(30, 8, generator=g), torch.randn(12, 8, generator=g)
+    out = train_head(Ztr, ytr, Zte, yte, order='seq', lr=1e-2, block=2, cost=(30, 0.0))
+    assert out['ledger'].steps == 30 and out['ledger'].fwd_examples == 30 + 30
+    assert out['classes_seen'] == [2, 4, 6] and len(out['acc_seen']) == 3
+    assert out['curve'].examples[0] == 0
+
+
+def test_lstsq_readout_matches_numpy():
+    g = torch.Generator().manual_seed(0)
+    Ztr, ytr = torch.randn(50, 6, generator=g), torch.arange(50) % 3
+    head = lstsq_readout(Ztr, ytr, ridge=1e-10)
+    Z1 = np.c_[Ztr.double().numpy(), np.ones(50)]
+    W = np.linalg.lstsq(Z1, np.eye(3)[ytr.numpy()], rcond=None)[0]
+    assert np.allclose(head.weight.detach().numpy(), W[:-1].T, atol=1e-4)
+    assert np.allclose(head.bias.detach().numpy(), W[-1], atol=1e-4)
+
+
+def test_fresh_head_is_kaiming_with_zero_bias():
+    h = fresh_head(300, 500, seed=0)
+    assert torch.all(h.bias == 0) and abs(h.weight.std().item() - math.sqrt(2 / 300)) < 0.002
+
+
+# --- experiment -----------------------------------------------------------------------------------------------------
+def test_rows_and_knob_sweep_on_unseen_tensors(cache):
+    res = experiment(_data(), zap_every=(0, 1, 2), pretrain=_pre(), **TINY)
+    check_rows(res)
+    assert res.meta['knob'] == 'zap_every'
+    assert {r['method'] for r in res if r['role'] == 'retrain'} == {'scratch'}
+    setups = [r for r in res if r['role'] == 'setup']
+    assert [(r['pretraining'], r['zap_every']) for r in setups] == [(k, z) for k in ('iid', 'asb') for z in (0, 1, 2)]
+    for r in res:
+        if r['role'] in ('adapt', 'baseline', 'retrain'):
+            assert r['curve_examples'][0] == 0 and r['curve_examples'][-1] <= r['examples']
+        if r.get('protocol') in ('seq_head', 'iid_head'):
+            assert r['lrs'] == [1e-2, 1e-3] and r['acc'] == max(r['acc_by_lr'])
+            assert r['role'] == ('adapt' if r['zap_every'] else 'baseline')
+    assert sorted(cache.rglob('*.pt')) and len(list(cache.rglob('*.pt'))) == 6
+
+
+def test_same_seed_same_rows_and_the_cache_gives_the_same_encoder(cache):
+    a = experiment(_data(), zap_every=(0, 1), pretrain=_pre(), **TINY)
+    assert a.meta['cached'] == [False] * 4
+    Z._NETS.clear()                                                # from the disk cache this time
+    b = experiment(_data(), zap_every=(0, 1), pretrain=_pre(), **TINY)
+    assert b.meta['cached'] == [True] * 4
+    assert a.stable() == b.stable()
+    c = experiment(_data(), zap_every=(0, 1), pretrain=_pre(), seed=1, **TINY)
+    assert c.stable() != a.stable()
+
+
+def test_all_layers_moves_the_encoder_head_only_does_not(cache):
+    methods = ('seq_head', 'iid_head', 'seq_all_layers', 'iid_all_layers')
+    assert not set(Z.ALL_LAYERS) & set(Z.METHODS)                  # not run by default
+    res = experiment(_data(), zap_every=(0, 1), pretraining=('iid',), pretrain=_pre(), methods=methods, **TINY)
+    check_rows(res)
+    rows = [r for r in res if r['role'] != 'setup']
+    assert sorted((r['protocol'], r['zap_every']) for r in rows) == sorted((m, z) for m in methods for z in (0, 1))
+    for r in rows:
+        assert r['method'] == f"iid/{r['protocol']}" and r['role'] == ('adapt' if r['zap_every'] else 'baseline')
+        assert r['lrs'] == [1e-2, 1e-3] and r['acc'] == max(r['acc_by_lr']) and len(r['acc_by_lr']) == 2
+        assert r['curve_examples'][0] == 0 and r['curve_examples'][-1] <= r['examples'] and r['steps'] > 0
+        if r['protocol'].endswith('_head'): assert r['encoder_shift'] == 0.0, r['method']
+        else: assert r['encoder_shift'] > 1e-3, r['method']
+    seq = next(r for r in rows if r['protocol'] == 'seq_all_layers')
+    assert seq['classes_seen'] == [4] and seq['steps'] == 4 * TINY['shots'] and len(seq['acc_seen']) == 1
+    for path in cache.rglob('*.pt'):                               # the cached pre-trained nets were not fine-tuned
+        disk = torch.load(path, map_location='cpu', weights_only=True)['state']
+        mem = Z._NETS[path.name][0].state_dict()
+        assert all(torch.equal(disk[k], mem[k].cpu()) for k in disk), path.name
+
+
+def test_train_all_fine_tunes_a_copy_with_batchnorm_frozen_only_when_sequential():
+    Xtr, ytr, Xte, yte = _data()
+    net = convnet(7, (4, 4, 4), 16)
+    state0 = {k: v.clone() for k, v in net.state_dict().items()}
+    for order in ('seq', 'iid'):
+        out = train_all(net, Xtr, ytr, Xte, yte, order=order, lr=1e-2, epochs=2, bs=16)
+        assert all(torch.equal(v, net.state_dict()[k]) for k, v in state0.items())   # the original is untouched
+        ft = out['net']
+        assert ft[-1].out_features == 4 and Z.encoder_shift(net[:-1], ft[:-1]) > 1e-3
+        bn = [k for k in state0 if k.endswith('running_mean')]
+        moved = [not torch.equal(ft.state_dict()[k], state0[k]) for k in bn]
+        assert moved == [order == 'iid'] * len(bn), (order, moved)
+        assert out['ledger'].steps == (len(ytr) if order == 'seq' else 2 * math.ceil(len(ytr) / 16))
+        assert out['curve'].examples[0] == 0 and 0 <= out['acc'] <= 1
+
+
+def test_omniglot_pretraining_and_transfer(shared_data, cache):
+    res = experiment('omniglot', zap_every=(1,), pretraining=('iid',), methods=('seq_head', 'lstsq'), **TINY)
+    check_rows(res)
+    assert res.meta['n_classes'] == 4 and {r['method'] for r in res} == {'pretrain/iid', 'iid/seq_head', 'iid/lstsq'}
+    Xtr, ytr, Xte, yte = transfer_data('omniglot', shots=15, n_classes=5, seed=0)
+    assert Xtr.shape == (75, 1, 28, 28) and Xte.shape == (25, 1, 28, 28) and ytr.bincount().tolist() == [15] * 5
+
+
+def _bad_shape():
+    Xtr, ytr, Xte, yte = _data()
+    return Xtr[:, None].expand(-1, 3, -1, -1), ytr, Xte[:, None].expand(-1, 3, -1, -1), yte
+
+
+def _nan():
+    Xtr, ytr, Xte, yte = _data()
+    Xtr = Xtr.clone()
+    Xtr[0, 0, 0] = float('nan')
+    return Xtr, ytr, Xte, yte
+
+
+BAD = [
+    (dict(pretraining=('maml',)), ValueError, 'pretraining'),
+    (dict(pretraining=()), ValueError, 'pretraining'),
+    (dict(zap_every=-1), ValueError, 'zap_every'),
+    (dict(zap_every=1.5), ValueError, 'zap_every'),
+    (dict(zap_every=(0, True)), ValueError, 'zap_every'),
+    (dict(zap_rows=[10]), ValueError, 'rows'),
+    (dict(zap_rows=0.0), ValueError, 'rows'),
+    (dict(zap_rows=1.5), ValueError, 'rows'),
+    (dict(methods=('maml',)), ValueError, 'methods'),
+    (dict(fan='fan_out'), ValueError, 'fan'),
+    (dict(lrs=(0.0,)), ValueError, 'lrs'),
+    (dict(shots=13), ValueError, 'shots'),
+    (dict(shots=0), ValueError, 'shots'),
+    (dict(pretrain=5), TypeError, 'pretrain'),
+    (dict(data=_bad_shape()), ValueError, 'X_train'),
+    (dict(data=(torch.rand(48, 784), torch.arange(48) % 4, torch.rand(8, 784), torch.arange(8) % 4)), ValueError, 'X_train'),
+    (dict(data=_nan()), ValueError, 'X_train'),
+    (dict(data=(torch.rand(48, 28, 28), torch.arange(40) % 4, torch.rand(8, 28, 28), torch.arange(8) % 4)), ValueError, 'rows'),
+    (dict(data=(torch.rand(48, 28, 28), (torch.arange(48) % 4) + 0.5, torch.rand(8, 28, 28), torch.arange(8) % 4)), ValueError, 'integer'),
+]
+
+@pytest.mark.parametrize('kw,err,msg', BAD, ids=[f'{i}-{m}' for i, (_, _, m) in enumerate(BAD)])
+def test_bad_input_raises_before_training(kw, err, msg, cache, monkeypatch):
+    def boom(*a, **k): raise AssertionError('training started before the input was checked')
+    monkeypatch.setattr(Z, 'pretrain_iid', boom)
+    monkeypatch.setattr(Z, 'fit', boom)
+    kw = dict(kw)
+    data = kw.pop('data', None) or _data()
+    with pytest.raises(err, match=msg):
+        experiment(data, pretrain=kw.pop('pretrain', _pre()), **(TINY | kw))
