@@ -32,7 +32,7 @@ __all__ = ['NEWTON_MAX_PARAMS', 'SOLVERS', 'SELECT', 'TASKS', 'METHODS', 'MODELS
            'majority', 'at_memory', 'run', 'figure', 'reach_fraction', 'toy', 'memory_picture', 'widget', 'newton',
            'lbfgs', 'adam']
 
-# %% ../nbs/10_kprior.ipynb #016e1ab3
+# %% ../nbs/10_kprior.ipynb #863786a8
 def glm(n_features: int, n_classes: int) -> nn.Linear:
     "Multiclass logistic regression: a float64 `nn.Linear(n_features, n_classes)` starting at zero."
     m = nn.Linear(n_features, n_classes).double()
@@ -45,7 +45,7 @@ def flat(model: nn.Module) -> torch.Tensor:
     "All parameters of `model` as one detached vector (P,)."
     return parameters_to_vector(model.parameters()).detach().clone()
 
-# %% ../nbs/10_kprior.ipynb #8047c1a7
+# %% ../nbs/10_kprior.ipynb #076548dc
 def cross_entropy_sum(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     "Summed cross-entropy of `logits` (N×C) against labels (N,) or probabilities (N×C)."
     if target.dim() == 1: return F.cross_entropy(logits, target.long(), reduction='sum')
@@ -71,7 +71,7 @@ def objective(model: nn.Module, parts: Sequence, delta: float, center: torch.Ten
     w = parameters_to_vector(model.parameters())
     return J + 0.5 * delta * ((w if center is None else w - center) ** 2).sum()
 
-# %% ../nbs/10_kprior.ipynb #2fb4b053
+# %% ../nbs/10_kprior.ipynb #af4098c5
 @torch.no_grad()
 def soft_labels(model: nn.Module, X: torch.Tensor) -> torch.Tensor:
     "The old model's predicted probabilities h(f(X; w_*)) (N×C), the K-prior's targets."
@@ -92,7 +92,7 @@ def kprior_loss(model: nn.Module, X_mem: torch.Tensor, P_mem: torch.Tensor, old:
     if dn <= 0: raise ValueError(f"delta_new={delta_new!r} must be > 0 (the weight term divides by it)")
     return objective(model, [(X_mem, P_mem, 1)], dn, (delta / dn) * w_old)
 
-# %% ../nbs/10_kprior.ipynb #85567b73
+# %% ../nbs/10_kprior.ipynb #979841db
 NEWTON_MAX_PARAMS = 3000   # above this many GLM parameters 'auto' uses L-BFGS instead of Newton
 SOLVERS = ('auto', 'newton', 'lbfgs', 'adam')
 
@@ -112,7 +112,7 @@ def fit_model(model: nn.Module, parts: Sequence, delta: float, center: torch.Ten
     if solver == 'lbfgs': return lbfgs(model, parts, delta, center, ledger=ledger, curve=curve)
     return adam(model, parts, delta, center, steps=steps, lr=lr, ledger=ledger, curve=curve)
 
-# %% ../nbs/10_kprior.ipynb #9b4696ad
+# %% ../nbs/10_kprior.ipynb #689fbc50
 SELECT = ('top', 'random')
 
 def memory_size(frac: float, n: int) -> int:
@@ -146,7 +146,7 @@ def select_memory(P: torch.Tensor, y: torch.Tensor, size: int, rule: str = 'top'
     key = rank.double() * 4 - score                        # by rank within class, then by score (score <= 1 < 4)
     return torch.argsort(key, stable=True)[:size].sort().values
 
-# %% ../nbs/10_kprior.ipynb #e885c640
+# %% ../nbs/10_kprior.ipynb #15df3f1e
 TASKS = ('add', 'remove', 'change_reg', 'change_model')
 METHODS = ('kprior', 'replay', 'replay_random', 'batch')
 MODELS = ('logreg', 'mlp')
@@ -180,7 +180,7 @@ def adaptation_parts(task: str, method: str, *, old_model: nn.Module, delta: flo
     if task == 'change_model': return [(X_old[mem], P[mem], 1)], d_new, None
     return new + [(X_old[mem], P[mem], 1)], d_new, (delta / d_new) * flat(old_model)
 
-# %% ../nbs/10_kprior.ipynb #3816f136
+# %% ../nbs/10_kprior.ipynb #1f923d88
 _OPTIONS = {'add': {'new_frac', 'new_classes'}, 'remove': {'remove', 'remove_by'}, 'change_reg': {'delta_new'},
             'change_model': {'old_hidden'}}
 
@@ -222,7 +222,7 @@ class Problem:
         "Where `method` starts: Batch (and every method when the architecture changes) fresh, else a copy of w_*."
         return self.fresh() if method == 'batch' or self.task == 'change_model' else copy.deepcopy(self.old)
 
-# %% ../nbs/10_kprior.ipynb #e7ca13ec
+# %% ../nbs/10_kprior.ipynb #ccf317b6
 def _relabel(y, relabel):
     if relabel is None: return y
     if relabel == 'parity': return y % 2
@@ -258,7 +258,7 @@ def _removed(opts, P, seed):
     keep, removed = remove_split(len(P), rm, seed=seed)
     return keep.to(P.device), removed.to(P.device)
 
-# %% ../nbs/10_kprior.ipynb #b77e0bb0
+# %% ../nbs/10_kprior.ipynb #dca4eb8b
 def prepare(data, *, task: str = 'add', model: str = 'logreg', delta: float = 5.0, subset: float | None = None,
             relabel: str | Callable | None = None, hidden: Sequence[int] = (100,), steps: int | None = None,
             lr: float = 5e-3, solver: str = 'auto', seed: int = 0, mode: str | None = None,
@@ -286,7 +286,7 @@ def prepare(data, *, task: str = 'add', model: str = 'logreg', delta: float = 5.
     prob.pool, prob.removed = _removed(task_options, prob.P, seed) if task == 'remove' else (torch.arange(len(X), device=X.device), None)
     return prob
 
-# %% ../nbs/10_kprior.ipynb #4e73e694
+# %% ../nbs/10_kprior.ipynb #ab94abfa
 def pick_memory(prob: Problem, memory: float, select: str = 'top') -> torch.Tensor:
     "Indices into the old data of a memory of `memory` (a fraction in (0, 1]) of the pool, chosen by `select`."
     k = memory_size(memory, len(prob.pool))
@@ -311,7 +311,7 @@ def mem_size(prob: Problem, method: str, mem: torch.Tensor) -> int:
     if method == 'batch': return len(prob.pool)
     return len(mem) + (len(prob.removed) if prob.task == 'remove' and method == 'kprior' else 0)
 
-# %% ../nbs/10_kprior.ipynb #402bfaea
+# %% ../nbs/10_kprior.ipynb #94f95473
 @torch.no_grad()
 def _scores(net, Xte, yte) -> tuple[float, float]:
     was = net.training
@@ -340,7 +340,7 @@ def _run(res: Results, prob: Problem, method: str, frac: float, mem: torch.Tenso
                task=prob.task, model=prob.model, nll=nll, weight_err=werr)
     return net
 
-# %% ../nbs/10_kprior.ipynb #48a44665
+# %% ../nbs/10_kprior.ipynb #933233f1
 MEMORY = (1.0, 0.5, 0.2, 0.1, 0.07, 0.05, 0.02)   # the official grid
 
 @pin_threads
@@ -386,7 +386,7 @@ def at_memory(res: Results, memory: float) -> Results:
     "The rows of `res` at memory fraction `memory`, plus the retrain rows: what one learning-curve panel draws."
     return Results([r for r in res if r['role'] == 'retrain' or r['memory'] == memory], res.meta)
 
-# %% ../nbs/10_kprior.ipynb #c418aa7a
+# %% ../nbs/10_kprior.ipynb #79180fe1
 HEADLINE = dict(task='add', model='logreg', delta=5.0, subset=0.01, new_frac=0.1)   # a7a-161 add-data
 
 @cached('kprior')
@@ -404,7 +404,7 @@ def run(mode: str | None = None, seed: int = 0) -> Results:
         for r in part: res.add(**r)
     return res
 
-# %% ../nbs/10_kprior.ipynb #ac38b524
+# %% ../nbs/10_kprior.ipynb #ae1e689b
 def figure(res: Results, memory: float = 0.1, title: str | None = None) -> plt.Figure:
     """Four panels: the retrain-vs-adapt learning curves at `memory` (accuracy vs examples processed, log x); test
     accuracy, weight error (log y) and examples processed against memory (log x), Batch as the reference line."""
@@ -436,7 +436,7 @@ def reach_fraction(res: Results, memory: float = 0.1, method: str = 'kprior', wi
             'acc': k['acc'], 'total': k['examples'], 'total_fraction': k['examples'] / b['examples'],
             'batch_examples': b['examples'], 'batch_acc': b['acc']}
 
-# %% ../nbs/10_kprior.ipynb #570d638e
+# %% ../nbs/10_kprior.ipynb #3ddd1850
 def toy(n: int = 200, n_test: int = 2000, seed: int = 0) -> tuple:
     """A 2-D, 2-class toy `(X_train n×2, y_train (n,), X_test, y_test)`: two overlapping Gaussian clouds, 30 % of
     the points in class 1."""
@@ -457,7 +457,7 @@ def _picture_models(data, memory, select, task, seed, options):
 _LINES = {'old': dict(colors='0.55', linestyles=':'), 'batch': dict(colors='k'), 'kprior': dict(colors='C0'),
           'replay': dict(colors='C1', linestyles='--')}
 
-# %% ../nbs/10_kprior.ipynb #1896a428
+# %% ../nbs/10_kprior.ipynb #4aec406b
 def memory_picture(data, *, memory: float = 0.1, select: str = 'top', task: str = 'add', seed: int = 0, ax=None,
                    models: tuple | None = None, **options):
     """Draw a 2-feature problem: old data (dots), new data (triangles), removed data (crosses), the memory (circled)
@@ -486,7 +486,7 @@ def memory_picture(data, *, memory: float = 0.1, select: str = 'top', task: str 
     ax.set(xticks=[], yticks=[], title=f'{task}, memory {memory:.0%} ({select})')
     return ax
 
-# %% ../nbs/10_kprior.ipynb #252d0f3a
+# %% ../nbs/10_kprior.ipynb #74140c24
 def widget(data=None, **fixed):
     """Sliders that rerun K-prior and Replay for the chosen memory size (main slider), selection rule and task on
     `data` (default: the 2-D `toy`), drawing their learning curves against Batch's and, for 2-D data, the memory
@@ -508,7 +508,7 @@ def widget(data=None, **fixed):
 _ = register('kprior', figure=figure, doc='K-priors on a7a-161 add-data: learning curves, accuracy, weight error and '
              'cost vs memory size', experiment=experiment, widget=widget)(run)
 
-# %% ../nbs/10_kprior.ipynb #77460b50
+# %% ../nbs/10_kprior.ipynb #3d5a9c75
 def _n_rows(parts) -> int: return sum(len(X) for X, _, _ in parts)
 
 def _as_probs(T: torch.Tensor, C: int, dtype) -> torch.Tensor:
@@ -540,7 +540,7 @@ def _ledger(ledger, curve, device) -> Ledger:
     "The ledger to count into: `ledger`, else the curve's, else a new one."
     return ledger if ledger is not None else curve.ledger if curve is not None else Ledger(device)
 
-# %% ../nbs/10_kprior.ipynb #af89f8f3
+# %% ../nbs/10_kprior.ipynb #6609af2c
 def _glm_value(W, data, delta, Wc) -> float:
     "J at W = [weight, bias] (C×(D+1)) for the parts `data` = [(Phi N×(D+1), T N×C, sign)]."
     J = 0.5 * delta * ((W - Wc) ** 2).sum()
@@ -571,7 +571,7 @@ def _put(model: nn.Linear, W: torch.Tensor) -> None:
         model.weight.copy_(W[:, :-1])
         model.bias.copy_(W[:, -1])
 
-# %% ../nbs/10_kprior.ipynb #4edd5369
+# %% ../nbs/10_kprior.ipynb #bf1649ee
 def newton(model: nn.Linear, parts: Sequence, delta: float, center: torch.Tensor | None = None, *,
            max_iter: int = 100, tol: float = 1e-12, ledger: Ledger | None = None,
            curve: Curve | None = None) -> nn.Linear:
@@ -618,7 +618,7 @@ def newton(model: nn.Linear, parts: Sequence, delta: float, center: torch.Tensor
                           f"step norm {float(step.norm()):.1e}); raise max_iter, standardise X or use a larger delta")
     return model
 
-# %% ../nbs/10_kprior.ipynb #308750aa
+# %% ../nbs/10_kprior.ipynb #1b42c46a
 def lbfgs(model: nn.Module, parts: Sequence, delta: float, center: torch.Tensor | None = None, *,
           max_iter: int = 2000, tol: float = 1e-10, ledger: Ledger | None = None,
           curve: Curve | None = None) -> nn.Module:
