@@ -71,12 +71,12 @@ def run_experiment(name: str, mode: str | None = None, out: str | os.PathLike = 
     if verbose: print('\n'.join(f'wrote {p}' for p in paths.values()))
     return paths
 
-# %% ../nbs/03_cli.ipynb #c094a8a0
+# %% ../nbs/03_cli.ipynb #22461dd4
 def _fresh(name: str, path: Path, mode: str, seeds: int | None) -> bool:
     "Whether `path` holds chapter `name`'s results from this code (`core.run_digest`), in this mode, with enough seeds."
     try: prov = core.Results.from_json(path).meta.get('provenance', {})
     except (OSError, ValueError): return False
-    return (prov.get('run_digest') == core.run_digest(core.EXPERIMENTS[name]['run']) and prov.get('mode') == mode
+    return (prov.get('run_digest') == core.run_digest(name) and prov.get('mode') == mode
             and (seeds is None or len(prov.get('seeds', ())) >= seeds))
 
 def run_all(mode: str | None = None, out: str | os.PathLike = 'results', seed: int = 0, seeds: int | None = None,

@@ -1,5 +1,4 @@
-"""Every chapter's headline result, read through one row schema: how much of retraining's cost each adaptation pays,
-how close it gets, and what it must keep.
+"""Each chapter's headline on one chart: what adapting costs against retraining, how close it gets, what it keeps.
 
 The comparison chapter: the five methods' headline results on one retrain-vs-adapt chart, a table, and the
 learning curves side by side. `adaptbook run all` writes the same figure and `summary.md`.
@@ -89,10 +88,11 @@ def summarize(results: dict[str, Results]) -> Results:
                 bits_per_weight=float(np.mean([a['bits_per_weight'] for a, _ in pairs])) if 'bits_per_weight' in pairs[0][0] else None)
     return out
 
-# %% ../nbs/90_compare.ipynb #c5d2e4f7
+# %% ../nbs/90_compare.ipynb #a2db908f
 def figure(summary: Results) -> plt.Figure:
     """The comparison chart: per method, the accuracy gap to retraining (points, y) against the cost ratio in examples
-    (left) and in seconds (right), log x, error bars = sd over seeds; marker area ∝ the bytes kept between tasks."""
+    (left) and in seconds (right), log x, symmetric-log y (linear within ±1 pt, so small gaps and a large one both
+    show), error bars = sd over seeds; marker area ∝ the bytes kept between tasks."""
     fig, axs = plt.subplots(1, 2, figsize=(13, 4.6), sharey=True)
     top = max(r['state_bytes'] for r in summary) or 1
     for ax, x in zip(axs, ('examples', 'seconds')):
@@ -106,9 +106,10 @@ def figure(summary: Results) -> plt.Figure:
         ax.axhline(0, color='k', lw=1)
         ax.axvline(1, color='k', lw=1, ls=':')
         ax.set_xscale('log')
+        ax.set_yscale('symlog', linthresh=1)
         ax.set(xlabel=f'cost of adapting / cost of retraining ({x})', title=f'cost in {x}')
         ax.grid(alpha=.3, which='both')
-    axs[0].set_ylabel('accuracy gap to retraining (points)')
+    axs[0].set_ylabel('accuracy gap to retraining (points, symlog)')
     axs[1].legend(fontsize=8, loc='lower right', title='marker area: bytes kept', title_fontsize=8)
     fig.suptitle('Retrain or adapt? Left of the dotted line: cheaper than retraining; above 0: more accurate')
     fig.tight_layout()

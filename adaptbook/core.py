@@ -734,7 +734,7 @@ def draw(name: str, results: Results):
     ax = results.plot()
     return ax.figure
 
-# %% ../nbs/00_core.ipynb #d0b0e381
+# %% ../nbs/00_core.ipynb #53a56a1c
 def cache_dir(kind: str = 'features') -> Path:
     "The folder for cached `kind` ('features', 'encoders', 'results', ...): `$ADAPTBOOK_CACHE/<kind>`, else ~/.cache/adaptbook/<kind>."
     return Path(os.environ.get('ADAPTBOOK_CACHE') or '~/.cache/adaptbook').expanduser() / kind
@@ -762,12 +762,15 @@ def code_digest(modules: Sequence[str] | None = None) -> str:
     for f in files: h.update(f.name.encode() + (f.read_bytes() if f.exists() else b''))   # '__main__': a notebook
     return h.hexdigest()[:16]
 
-def run_digest(fn: Callable) -> str:
-    "`code_digest` of what a chapter's `run` depends on: core, data, models and the chapter's own module."
-    return code_digest(RUN_DEPENDS + (fn.__module__.rsplit('.', 1)[-1],))
+def run_digest(name: str) -> str:
+    """`code_digest` of what chapter `name`'s `run` depends on: core, data, models and the chapter's module
+    `adaptbook/<name>.py` (the same digest whether `run` was imported or defined in the chapter's notebook: the
+    notebook is the module's source)."""
+    return code_digest(RUN_DEPENDS + (name,))
 
 def provenance(**extra) -> dict:
-    "Where a result comes from: versions, commit, device, threads, python, plus `extra` (mode, seeds, seconds...)."
+    """Where a result comes from: versions, commit, device, threads (torch's current count unless `extra` says),
+    python, plus `extra` (mode, seeds, seconds...)."""
     import adaptbook, platform
     dev = get_device()
     name = torch.cuda.get_device_name(dev) if dev.type == 'cuda' else f'{dev.type} ({platform.machine()})'
@@ -779,7 +782,7 @@ def args_hash(**kwargs) -> str:
     "sha256 (first 16 hex digits) of the JSON of `kwargs`, keys sorted: the identity of an experiment's arguments."
     return hashlib.sha256(json.dumps(kwargs, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
-# %% ../nbs/00_core.ipynb #edcc9bc0
+# %% ../nbs/00_core.ipynb #5cf8af56
 @contextmanager
 def _locked(path: Path):
     "An exclusive lock on `path` (POSIX); no lock where fcntl does not exist."
@@ -793,7 +796,7 @@ def _locked(path: Path):
 
 def cached(name: str) -> Callable:
     """Decorator for a chapter's `run(mode=None, seed=0) -> Results`: keep each result on disk under
-    `cache_dir('results')`, keyed by `name`, mode, seed, adaptbook's version and `run_digest(fn)` (the code of core,
+    `cache_dir('results')`, keyed by `name`, mode, seed, adaptbook's version and `run_digest(name)` (the code of core,
     data, models and the chapter: a change to the widgets or to another chapter does not invalidate it), and add
     `meta['provenance']` (`provenance()` with mode, seed, seconds, args hash and cache key). `fn.uncached` is the
     plain function. `$ADAPTBOOK_NO_CACHE=1` always recomputes (and still writes)."""
@@ -803,7 +806,7 @@ def cached(name: str) -> Callable:
             import adaptbook
             mode = get_mode(mode)
             args = dict(name=name, mode=mode, seed=seed)
-            code = run_digest(fn)
+            code = run_digest(name)
             key = args_hash(**args, version=adaptbook.__version__, code=code, threads=default_threads())
             path = cache_dir('results') / f'{name}-{mode}-{seed}-{key}.json'
             with _locked(path.with_suffix('.lock')):
@@ -812,7 +815,7 @@ def cached(name: str) -> Callable:
                 res = fn(mode=mode, seed=seed)
                 res.meta['provenance'] = provenance(mode=mode, seed=seed, seeds=sorted({r['seed'] for r in res}),
                                                     seconds=time.perf_counter() - t, args_hash=args_hash(**args),
-                                                    run_digest=code, cache_key=key)
+                                                    run_digest=code, cache_key=key, threads=default_threads())
                 tmp = path.with_suffix('.tmp')
                 res.to_json(tmp)
                 tmp.replace(path)

@@ -256,3 +256,20 @@ def test_merge_seeds():
     assert m.meta['knob'] == 'k' and len(a) == 1
     with pytest.raises(ValueError, match='at least one'):
         Results.merge()
+
+def test_results_cache_is_shared_by_notebook_and_module(tmp_path, monkeypatch):
+    "A chapter's `run` defined in its notebook (module '__main__') and imported from adaptbook hit the same cache entry."
+    monkeypatch.setenv('ADAPTBOOK_CACHE', str(tmp_path))
+    calls = []
+    def make(module):
+        def run(mode=None, seed=0):
+            calls.append(module)
+            r = core.new_results('kvb', 'keys', 'digits', seed=seed, mode=core.get_mode(mode))
+            r.record('retrain', 'retrain', 0.5, seed=seed, keys=None)
+            return r
+        run.__module__ = module
+        return core.cached('kvb')(run)
+    a, b = make('__main__')(), make('adaptbook.kvb')()
+    assert calls == ['__main__'] and a.stable() == b.stable()
+    assert a.meta['provenance']['run_digest'] == core.run_digest('kvb')
+    assert a.meta['provenance']['threads'] == core.default_threads()
