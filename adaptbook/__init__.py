@@ -13,6 +13,7 @@ Modules:
 - `adaptbook.models`: The networks every chapter builds on: an MLP, a small CNN, torchvision backbones with one weights policy, heads found and replaced by name, frozen encoders (PCA, a pre-trained CNN) and one feature cache.
 - `adaptbook.piggyback`: One binary mask per task over a frozen network: 1 bit per weight, old tasks untouched.
 - `adaptbook.widgets`: `explore`: sliders for a method's knobs, the experiment rerun on release, the figure redrawn in place; and `curves_widget`, the chapters' widget built on it.
-- `adaptbook.zapping`: Re-initialise the last layer again and again during pre-training, so that the features learn to serve a fresh head: new classes then arrive faster."""
+- `adaptbook.zapping`: Re-initialise the last layer again and again during pre-training, so that the features learn to serve a fresh head: new classes then arrive faster.
+- `adaptbook.zoo`: The book's pre-trained starting points: each entry is a recipe (the book's own code, its settings and a seed) and its result (weights, a sha256 and the record of the run that made them)."""
 
 __version__ = "0.0.1"

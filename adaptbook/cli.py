@@ -14,7 +14,8 @@ from typing import Sequence
 from . import core, data
 
 # %% auto #0
-__all__ = ['CHAPTERS', 'load_chapters', 'chapter_results', 'run_experiment', 'run_all', 'fetch_datasets', 'main']
+__all__ = ['CHAPTERS', 'load_chapters', 'chapter_results', 'run_experiment', 'run_all', 'fetch_datasets', 'pretrain_entries',
+           'main']
 
 # %% ../nbs/03_cli.ipynb #f5064233
 CHAPTERS = ('intro', 'kprior', 'zapping', 'piggyback', 'aft', 'kvb')
@@ -115,6 +116,30 @@ def fetch_datasets(names: Sequence[str], root: str | os.PathLike | None = None) 
     if not names: raise ValueError("give dataset names or 'all'; see `adaptbook data`")
     return data.ensure(*names, root=root)
 
+# %% ../nbs/03_cli.ipynb #cff33482
+def pretrain_entries(names: Sequence[str], mode: str | None = None, seed: int = 0, seeds: int = 1,
+                     out: str | os.PathLike | None = None, force: bool = False, verbose: bool = True) -> list[dict]:
+    """`adaptbook pretrain`: train the zoo entries `names` ('all': every entry) for seeds `seed`..`seed+seeds-1` in
+    `mode` into `out` (None: the user cache), skipping those already shipped or cached unless `force`. Returns each
+    entry's record (name, seed, held-out acc, examples, seconds, where). Raises `ValueError` for an unknown name."""
+    from adaptbook import zoo
+    mode, seeds = core.get_mode(mode), core.check_int('seeds', seeds)
+    core.check_int('seed', seed, 0)
+    names = zoo.names() if list(names) == ['all'] else list(names)
+    for n in names: zoo.get(n)                                   # unknown names fail before any training
+    done = []
+    for n in names:
+        for s in range(seed, seed + seeds):
+            t = time.perf_counter()
+            rec = None if force else zoo.record(n, s, mode)
+            net = zoo.load(n, s, mode, train=False) if rec else zoo.pretrain(n, s, mode, out=out, verbose=verbose)
+            r = net.zoo_record
+            done.append({k: r.get(k) for k in ('name', 'seed', 'mode', 'acc', 'examples', 'seconds', 'where')})
+            if verbose: print(f"{n} seed {s}: held-out acc {r['acc']:.3f}, {r['examples']:,} examples, "
+                              f"{'trained in' if rec is None else 'found, trained in'} {r['seconds']:.0f} s "
+                              f"({time.perf_counter() - t:.1f} s now) -> {data.short_path(r['where'])}")
+    return done
+
 # %% ../nbs/03_cli.ipynb #26d77104
 def main(argv: list[str] | None = None) -> int:
     "Entry point of the `adaptbook` console script."
@@ -136,6 +161,14 @@ def main(argv: list[str] | None = None) -> int:
     r.add_argument('--force', action='store_true', help="with 'all': rerun chapters already written in --out")
     r.add_argument('--threads', type=int, default=None,
                    help='torch threads (default: $ADAPTBOOK_THREADS, else 1: fastest for these small models)')
+    z = sub.add_parser('pretrain', help="train zoo entries (or 'all'): the book's pre-trained starting points")
+    z.add_argument('names', nargs='+', help="zoo entry names (adaptbook.zoo.names(), e.g. omniglot-iid-zap0) or 'all'")
+    z.add_argument('--mode', choices=core.MODES, default=None, help='quick (CPU-sized, default) or full (paper-scale)')
+    z.add_argument('--seed', type=int, default=0, help='the first seed (default 0)')
+    z.add_argument('--seeds', type=int, default=1, help='how many seeds, from --seed on (default 1)')
+    z.add_argument('--ship', action='store_true', help="write into the package's zoo_weights folder, not the user cache")
+    z.add_argument('--force', action='store_true', help='retrain entries already shipped or cached')
+    z.add_argument('--threads', type=int, default=None, help='torch threads (default: $ADAPTBOOK_THREADS, else 1)')
     sub.add_parser('list', help='list the registered experiments')
     a = p.parse_args(argv)
     try:
@@ -146,13 +179,17 @@ def main(argv: list[str] | None = None) -> int:
             print('searched: ' + ', '.join(data.short_path(x) for x in data.places(a.root)))
         elif a.cmd == 'fetch':
             fetch_datasets(a.names, a.root)
+        elif a.cmd == 'pretrain':
+            from adaptbook import zoo
+            with core.threads(a.threads):
+                pretrain_entries(a.names, a.mode, a.seed, a.seeds, zoo.shipped_dir() if a.ship else None, a.force)
         elif a.cmd == 'list':
             for n, e in sorted(load_chapters().items()): print(f'{n:12s} {e["doc"]}')
         elif a.name == 'all':
             run_all(a.mode, a.out, a.seed, seeds=a.seeds, force=a.force, threads=a.threads)
         else:
             run_experiment(a.name, a.mode, a.out, a.seed, threads=a.threads, seeds=a.seeds)
-    except (ValueError, TypeError, FileNotFoundError) as e:
+    except (ValueError, TypeError, FileNotFoundError, RuntimeError) as e:
         print(f'adaptbook: error: {e}', file=sys.stderr)
         return 2
     return 0

@@ -24,8 +24,10 @@ HEADLINES = {
     'kprior': dict(method='kprior', retrain='batch', where={'memory': 0.1}, setting='a7a, add 10 % new data, logistic regression',
                    reused="the old model's weights and its predictions on the memory",
                    stored='a memory of 10 % of the old data and the old weights'),
-    'zapping': dict(method='iid/seq_head', retrain='scratch', where={'zap_every': 1},
-                    setting='Omniglot: new classes, one image at a time',
+    'zapping': dict(method='iid/seq_head', retrain='iid/seq_head', where={'zap_every': 1},
+                    retrain_where={'zap_every': 0}, setup_where={'pretraining': 'iid', 'zap_every': 1},
+                    reference='the same sequential head on an encoder pre-trained without zapping',
+                    setting='Omniglot: 50 new classes, one image at a time, frozen zoo encoder',
                     reused='an encoder pre-trained with zapping (setup)', stored='the encoder and one head'),
     'piggyback': dict(method='piggyback', retrain='retrain', where={'threshold': 5e-3},
                       setting='MNIST 0-4 -> 5-9, MLP', reused='the frozen base network (setup)',
@@ -57,8 +59,8 @@ def headline_pairs(name: str, res: Results) -> list[tuple[dict, dict]]:
     for seed in sorted({r['seed'] for r in res}):
         rows = [r for r in res if r['seed'] == seed]
         adapt, _ = _pick([r for r in rows if r['method'] == h['method']], h['where'])
-        ret, _ = _pick([r for r in rows if r['method'] == h['retrain']], {k: v for k, v in h['where'].items()
-                                                                          if any(k in r for r in rows)})
+        ret, _ = _pick([r for r in rows if r['method'] == h['retrain']],
+                       h.get('retrain_where', {k: v for k, v in h['where'].items() if any(k in r for r in rows)}))
         ret = ret or [r for r in rows if r['role'] == 'retrain']
         if not adapt or not ret:
             raise ValueError(f"{name}: seed {seed} has no {h['method']!r} row at {h['where']} or no retrain row")
@@ -70,8 +72,9 @@ def _ms(v: list[float]) -> tuple[float, float]:
 
 def summarize(results: dict[str, Results]) -> Results:
     """One row per chapter in `results` (name -> its `run()` Results): the headline method, mean ± sd over seeds of
-    the cost ratios (examples, seconds), the accuracy gap to retraining in points, both accuracies, the state bytes
-    and the one-off setup examples; plus what is reused and what is stored."""
+    the cost ratios (examples, seconds), the accuracy gap to its reference in points, both accuracies, the state
+    bytes, the one-off setup cost (examples, seconds, and as a ratio to the reference's cost: the setup rows matching
+    `setup_where`, else all of one seed's) and the reference's name; plus what is reused and what is stored."""
     out = Results(meta={'name': 'compare'})
     for name, res in results.items():
         pairs, h = headline_pairs(name, res), HEADLINES[name]
@@ -79,12 +82,17 @@ def summarize(results: dict[str, Results]) -> Results:
         (ex, ex_sd), (sec, sec_sd) = col(lambda a, r: a['examples'] / r['examples']), col(lambda a, r: a['seconds'] / r['seconds'])
         (gap, gap_sd), (acc, acc_sd) = col(lambda a, r: 100 * (a['acc'] - r['acc'])), col(lambda a, r: a['acc'])
         (racc, racc_sd), (sb, _) = col(lambda a, r: r['acc']), col(lambda a, r: a['state_bytes'])
-        setup = sum(r['examples'] for r in res if r['role'] == 'setup' and r['seed'] == pairs[0][0]['seed'])
+        setups = [r for r in res if r['role'] == 'setup' and r['seed'] == pairs[0][0]['seed']
+                  and all(r.get(k) == v for k, v in h.get('setup_where', {}).items())]
+        setup, setup_s = sum(r['examples'] for r in setups), sum(r['seconds'] for r in setups)
         _, used = _pick([r for r in res if r['method'] == h['method']], h['where'])
         out.add(chapter=name, method=h['method'], name=NAMES[name], setting=h['setting'], at=used, seeds=len(pairs),
                 examples_ratio=ex, examples_ratio_sd=ex_sd, seconds_ratio=sec, seconds_ratio_sd=sec_sd,
                 gap_pt=gap, gap_pt_sd=gap_sd, acc=acc, acc_sd=acc_sd, retrain_acc=racc, retrain_acc_sd=racc_sd,
-                state_bytes=sb, setup_examples=setup, reused=h['reused'], stored=h['stored'],
+                state_bytes=sb, setup_examples=setup, setup_seconds=setup_s, reused=h['reused'], stored=h['stored'],
+                reference=h.get('reference', h['retrain']),
+                setup_ratio=setup / float(np.mean([r['examples'] for _, r in pairs])),
+                setup_seconds_ratio=setup_s / float(np.mean([r['seconds'] for _, r in pairs])),
                 bits_per_weight=float(np.mean([a['bits_per_weight'] for a, _ in pairs])) if 'bits_per_weight' in pairs[0][0] else None)
     return out
 
@@ -92,10 +100,12 @@ def summarize(results: dict[str, Results]) -> Results:
 def figure(summary: Results) -> plt.Figure:
     """The comparison chart: per method, the accuracy gap to retraining (points, y) against the cost ratio in examples
     (left) and in seconds (right), log x, symmetric-log y (linear within ±1 pt, so small gaps and a large one both
-    show), error bars = sd over seeds; marker area ∝ the bytes kept between tasks."""
+    show), error bars = sd over seeds; marker area ∝ the bytes kept between tasks. A hollow marker joined by a
+    dotted line is the same method with its one-off setup (pre-training, a teacher's pass) added to its cost."""
     fig, axs = plt.subplots(1, 2, figsize=(13, 4.6), sharey=True)
     top = max(r['state_bytes'] for r in summary) or 1
     for ax, x in zip(axs, ('examples', 'seconds')):
+        hollow = False
         for i, r in enumerate(summary):
             size = 60 + 900 * math.sqrt(r['state_bytes'] / top)
             ax.errorbar(r[f'{x}_ratio'], r['gap_pt'], xerr=r[f'{x}_ratio_sd'], yerr=r['gap_pt_sd'], fmt='none',
@@ -103,38 +113,51 @@ def figure(summary: Results) -> plt.Figure:
             ax.scatter(r[f'{x}_ratio'], r['gap_pt'], s=size, color=f'C{i}', alpha=.75, edgecolor='k',
                        label=f"{r['name']} ({r['state_bytes'] / 1024:,.0f} KiB kept)")
             ax.annotate(r['name'], (r[f'{x}_ratio'], r['gap_pt']), xytext=(6, 6), textcoords='offset points', fontsize=8)
+            extra = r.get('setup_ratio' if x == 'examples' else 'setup_seconds_ratio') or 0
+            if extra > 0:                        # the same point with the one-off setup added: a hollow marker
+                total = r[f'{x}_ratio'] + extra
+                ax.plot([r[f'{x}_ratio'], total], [r['gap_pt']] * 2, color=f'C{i}', lw=1, ls=':')
+                ax.scatter(total, r['gap_pt'], s=size, facecolor='none', edgecolor=f'C{i}', lw=1.5,
+                           label='hollow: with its one-off setup' if not hollow else None)
+                hollow = True
         ax.axhline(0, color='k', lw=1)
         ax.axvline(1, color='k', lw=1, ls=':')
         ax.set_xscale('log')
         ax.set_yscale('symlog', linthresh=1)
-        ax.set(xlabel=f'cost of adapting / cost of retraining ({x})', title=f'cost in {x}')
+        ax.set(xlabel=f'cost of adapting / cost of its reference ({x})', title=f'cost in {x}')
         ax.grid(alpha=.3, which='both')
-    axs[0].set_ylabel('accuracy gap to retraining (points, symlog)')
+    axs[0].set_ylabel('accuracy gap to the reference (points, symlog)')
     axs[1].legend(fontsize=8, loc='lower right', title='marker area: bytes kept', title_fontsize=8)
-    fig.suptitle('Retrain or adapt? Left of the dotted line: cheaper than retraining; above 0: more accurate')
+    fig.suptitle('Retrain or adapt? Left of the dotted line: cheaper than the reference; above 0: more accurate')
     fig.tight_layout()
     return fig
 
 def curves(results: dict[str, Results]) -> plt.Figure:
-    "Each chapter's headline learning curves (retraining and the headline adaptation), small multiples, shared x."
+    "Each chapter's headline learning curves (its reference in black and the headline adaptation), small multiples, shared x."
     fig, axs = plt.subplots(1, len(results), figsize=(4.2 * len(results), 3.6), sharex=True, squeeze=False)
     for ax, (name, res) in zip(axs[0], results.items()):
         h = HEADLINES[name]
         adapt, _ = _pick([r for r in res if r['method'] == h['method']], h['where'])
-        rows = adapt + [r for r in res if r['method'] == h['retrain'] and r['role'] == 'retrain']
+        if 'retrain_where' in h:                 # a same-protocol reference (e.g. zapping's never-zapped encoder)
+            ref, _ = _pick([r for r in res if r['method'] == h['retrain']], h['retrain_where'])
+            tag = ', '.join(f'{k}={v}' for k, v in h['retrain_where'].items())
+            ref = [r | {'role': 'retrain', 'method': f"{r['method']} ({tag}, the reference)"} for r in ref]
+        else: ref = [r for r in res if r['method'] == h['retrain'] and r['role'] == 'retrain']
+        rows = adapt + ref
         retrain_vs_adapt_curves(Results(rows, res.meta), ax=ax, title=NAMES[name])
     fig.tight_layout()
     return fig
 
 def table(summary: Results) -> str:
     "The comparison as a markdown table: method, what is reused and stored, accuracy, gap, cost ratios, bytes."
-    lines = ['| method | setting | reused | stored | accuracy | retrain | gap (pt) | examples ratio | seconds ratio | KiB kept |',
-             '|---|---|---|---|---|---|---|---|---|---|']
+    lines = ['| method | setting | reference | reused | stored | accuracy | reference acc. | gap (pt) | examples ratio '
+             '| seconds ratio | setup examples | KiB kept |', '|---|---|---|---|---|---|---|---|---|---|---|---|']
     for r in summary:
-        lines.append(f"| {r['name']} | {r['setting']} | {r['reused']} | {r['stored']} | {r['acc']:.2%} ± {r['acc_sd']:.2%} "
+        lines.append(f"| {r['name']} | {r['setting']} | {r.get('reference', '')} | {r['reused']} | {r['stored']} "
+                     f"| {r['acc']:.2%} ± {r['acc_sd']:.2%} "
                      f"| {r['retrain_acc']:.2%} | {r['gap_pt']:+.2f} ± {r['gap_pt_sd']:.2f} "
                      f"| {r['examples_ratio']:.3g} ± {r['examples_ratio_sd']:.2g} | {r['seconds_ratio']:.3g} ± {r['seconds_ratio_sd']:.2g} "
-                     f"| {r['state_bytes'] / 1024:,.1f} |")
+                     f"| {r.get('setup_examples', 0):,} | {r['state_bytes'] / 1024:,.1f} |")
     return '\n'.join(lines)
 
 # %% ../nbs/90_compare.ipynb #5cacce61

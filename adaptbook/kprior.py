@@ -26,10 +26,11 @@ from .data import add_split, remove_split, resolve, subsample
 from .models import mlp
 
 # %% auto #0
-__all__ = ['NEWTON_MAX_PARAMS', 'SOLVERS', 'SELECT', 'TASKS', 'METHODS', 'MODELS', 'ROLES', 'MEMORY', 'HEADLINE', 'glm', 'flat',
-           'cross_entropy_sum', 'objective', 'soft_labels', 'kprior_loss', 'fit_model', 'memory_size', 'hprime',
-           'select_memory', 'adaptation_parts', 'Problem', 'prepare', 'pick_memory', 'solve', 'mem_size', 'experiment',
-           'majority', 'at_memory', 'run', 'figure', 'reach_fraction', 'toy', 'memory_picture', 'widget', 'newton',
+__all__ = ['NEWTON_MAX_PARAMS', 'SOLVERS', 'SELECT', 'TASKS', 'METHODS', 'MODELS', 'ROLES', 'QUICK_TOL', 'MEMORY', 'HEADLINE',
+           'HEADLINE_REG', 'FIRST_ORDER', 'glm', 'flat', 'cross_entropy_sum', 'objective', 'soft_labels', 'kprior_loss',
+           'fit_model', 'memory_size', 'hprime', 'select_memory', 'adaptation_parts', 'Problem', 'prepare',
+           'pick_memory', 'solve', 'mem_size', 'experiment', 'over_seeds', 'majority', 'at_memory', 'run', 'figure',
+           'reach_fraction', 'claims', 'prose', 'first_order_path', 'toy', 'memory_picture', 'widget', 'newton',
            'lbfgs', 'adam']
 
 # %% ../nbs/10_kprior.ipynb #863786a8
@@ -97,10 +98,10 @@ NEWTON_MAX_PARAMS = 3000   # above this many GLM parameters 'auto' uses L-BFGS i
 SOLVERS = ('auto', 'newton', 'lbfgs', 'adam')
 
 def fit_model(model: nn.Module, parts: Sequence, delta: float, center: torch.Tensor | None = None, *,
-              solver: str = 'auto', steps: int = 300, lr: float = 5e-3, ledger: Ledger | None = None,
+              solver: str = 'auto', steps: int = 300, lr: float = 5e-3, tol: float = 0.0, ledger: Ledger | None = None,
               curve: Curve | None = None) -> nn.Module:
     """Minimize the objective J (see `objective`) in place with `solver`: 'newton' or 'lbfgs' (exact; a GLM),
-    'adam' (any model; `steps` full-batch steps at learning rate `lr`), or 'auto' (Newton for an nn.Linear with at
+    'adam' (any model; at most `steps` full-batch steps at learning rate `lr`, stopping early by `tol`: see `adam`), or 'auto' (Newton for an nn.Linear with at
     most NEWTON_MAX_PARAMS parameters, L-BFGS for a larger one, else Adam). Cost goes to `ledger`; `curve` (a
     `core.Curve` on the same ledger) gets a checkpoint offer after every iteration. Raises `ValueError` for an unknown
     solver."""
@@ -110,7 +111,7 @@ def fit_model(model: nn.Module, parts: Sequence, delta: float, center: torch.Ten
         else: solver = 'adam'
     if solver == 'newton': return newton(model, parts, delta, center, ledger=ledger, curve=curve)
     if solver == 'lbfgs': return lbfgs(model, parts, delta, center, ledger=ledger, curve=curve)
-    return adam(model, parts, delta, center, steps=steps, lr=lr, ledger=ledger, curve=curve)
+    return adam(model, parts, delta, center, steps=steps, lr=lr, tol=tol, ledger=ledger, curve=curve)
 
 # %% ../nbs/10_kprior.ipynb #689fbc50
 SELECT = ('top', 'random')
@@ -148,9 +149,10 @@ def select_memory(P: torch.Tensor, y: torch.Tensor, size: int, rule: str = 'top'
 
 # %% ../nbs/10_kprior.ipynb #15df3f1e
 TASKS = ('add', 'remove', 'change_reg', 'change_model')
-METHODS = ('kprior', 'replay', 'replay_random', 'batch')
+METHODS = ('kprior', 'replay', 'replay_random', 'batch', 'batch_warm', 'wstar')
 MODELS = ('logreg', 'mlp')
-ROLES = {'batch': 'retrain', 'kprior': 'adapt', 'replay': 'baseline', 'replay_random': 'baseline'}
+ROLES = {'batch': 'retrain', 'kprior': 'adapt', 'replay': 'baseline', 'replay_random': 'baseline',
+         'batch_warm': 'baseline', 'wstar': 'baseline'}
 
 def adaptation_parts(task: str, method: str, *, old_model: nn.Module, delta: float, delta_new: float | None = None,
                      X_old: torch.Tensor, y_old: torch.Tensor, mem: torch.Tensor,
@@ -162,7 +164,8 @@ def adaptation_parts(task: str, method: str, *, old_model: nn.Module, delta: flo
     'batch' ignores the memory; 'change_model' returns center None (function-space term only)."""
     check_choice('task', task, TASKS)
     check_choice('method', method, METHODS)
-    method = 'replay' if method == 'replay_random' else method    # the same objective; only its memory differs
+    if method == 'wstar': raise ValueError("method='wstar' is the old model itself: it has no objective to minimize")
+    method = {'replay_random': 'replay', 'batch_warm': 'batch'}.get(method, method)   # same objective, other start/memory
     P = soft_labels(old_model, X_old) if P_old is None else P_old
     d_new = delta if delta_new is None else delta_new
     new = [(X_new, y_new, 1)] if task == 'add' else []
@@ -219,7 +222,12 @@ class Problem:
         return mlp(D, C, self.hidden, self.seed).to(self.X.dtype).to(self.device)
 
     def start(self, method: str) -> nn.Module:
-        "Where `method` starts: Batch (and every method when the architecture changes) fresh, else a copy of w_*."
+        """Where `method` starts: Batch (and every method when the architecture changes) fresh, else a copy of w_*
+        ('batch_warm': Batch's objective from w_*; 'wstar': w_* itself). Raises `ValueError` for 'batch_warm' with task 'change_model'."""
+        if method == 'batch_warm' and self.task == 'change_model':
+            raise ValueError("method='batch_warm' needs the old and new models to share an architecture; "
+                             "task='change_model' changes it")
+        if method == 'wstar': return copy.deepcopy(self.old)            # the old model, whatever its architecture
         return self.fresh() if method == 'batch' or self.task == 'change_model' else copy.deepcopy(self.old)
 
 # %% ../nbs/10_kprior.ipynb #ccf317b6
@@ -259,12 +267,16 @@ def _removed(opts, P, seed):
     return keep.to(P.device), removed.to(P.device)
 
 # %% ../nbs/10_kprior.ipynb #dca4eb8b
+QUICK_TOL = 1e-3   # quick mode's stopping rule for Adam: < 0.1 % progress of the best objective in 50 steps
+
 def prepare(data, *, task: str = 'add', model: str = 'logreg', delta: float = 5.0, subset: float | None = None,
             relabel: str | Callable | None = None, hidden: Sequence[int] = (100,), steps: int | None = None,
-            lr: float = 5e-3, solver: str = 'auto', seed: int = 0, mode: str | None = None,
+            lr: float = 5e-3, tol: float | None = None, solver: str = 'auto', seed: int = 0, mode: str | None = None,
             device: str | torch.device | None = None, **task_options) -> Problem:
     """The `Problem` of `task` on `data` (a name or (X_train N×..., y_train (N,), X_test, y_test)), with the old model
-    trained on the old data. Raises `ValueError` for an unknown task, model or option, or a bad number."""
+    trained on the old data. MLPs are fitted by full-batch Adam for at most `steps` steps (default 1000, the official
+    count) with the stopping rule `tol` (see `adam`; default: QUICK_TOL in quick mode, none in full mode).
+    Raises `ValueError` for an unknown task, model or option, or a bad number."""
     check_choice('task', task, TASKS)
     check_choice('model', model, MODELS)
     bad = set(task_options) - _OPTIONS[task]
@@ -272,14 +284,16 @@ def prepare(data, *, task: str = 'add', model: str = 'logreg', delta: float = 5.
     delta = check_number('delta', delta, 0, None, lo_open=True)
     d_new = check_number('delta_new', task_options.get('delta_new', delta / 10), 0, None, lo_open=True) \
         if task == 'change_reg' else delta
-    steps = steps if steps is not None else (300 if get_mode(mode) == 'quick' else 1000)
-    fitkw = dict(solver=check_choice('solver', solver, SOLVERS) if model == 'logreg' else 'adam', steps=steps, lr=lr)
+    steps = steps if steps is not None else 1000
+    tol = check_number('tol', tol if tol is not None else QUICK_TOL if get_mode(mode) == 'quick' else 0.0, 0, None)
+    fitkw = dict(solver=check_choice('solver', solver, SOLVERS) if model == 'logreg' else 'adam', steps=steps, lr=lr,
+                 tol=tol)
     X, y, Xn, yn, Xte, yte = _load(data, task, model, subset, relabel, seed, device, task_options)
     prob = Problem(task, model, X, y, Xte, yte, Xn, yn, delta, d_new, tuple(hidden), seed, fitkw)
     if task == 'change_model':
         old_hidden = tuple(task_options.get('old_hidden', (100, 100) if model == 'mlp' else (64,)))
         prob.old = mlp(X.shape[1], prob.n_classes, old_hidden, seed).to(X.dtype).to(X.device)
-        fit_model(prob.old, [(X, y, 1)], delta, solver='adam', steps=steps, lr=lr)
+        fit_model(prob.old, [(X, y, 1)], delta, solver='adam', steps=steps, lr=lr, tol=tol)
     else:
         prob.old = fit_model(prob.fresh(), [(X, y, 1)], delta, **fitkw)
     prob.P = soft_labels(prob.old, X)
@@ -295,10 +309,12 @@ def pick_memory(prob: Problem, memory: float, select: str = 'top') -> torch.Tens
 def solve(prob: Problem, method: str, mem: torch.Tensor, *, start: nn.Module | None = None,
           ledger: Ledger | None = None, curve: Curve | None = None) -> nn.Module:
     """The model `method` ends with on `prob`: Batch from a fresh model on all the data it is allowed; K-prior and
-    Replay from w_* (a fresh model for change_model) with the memory `mem` (indices into the old data). `start`
+    Replay from w_* (a fresh model for change_model) with the memory `mem` (indices into the old data); 'batch_warm':
+    Batch's objective from w_*; 'wstar': w_* itself, unchanged. `start`
     overrides the starting model; cost goes to `ledger`, checkpoints to `curve`."""
     led = ledger if ledger is not None else curve.ledger if curve is not None else Ledger(prob.device)
     start = prob.start(method) if start is None else start
+    if method == 'wstar': return start                                  # the old model: no update
     parts, d, c = adaptation_parts(prob.task, method, mem=mem, old_model=prob.old, delta=prob.delta,
                                    delta_new=prob.delta_new, X_old=prob.X, y_old=prob.y, X_new=prob.Xn,
                                    y_new=prob.yn, removed=prob.removed, P_old=prob.P)
@@ -308,7 +324,8 @@ def solve(prob: Problem, method: str, mem: torch.Tensor, *, start: nn.Module | N
 def mem_size(prob: Problem, method: str, mem: torch.Tensor) -> int:
     """Past examples `method` trains on (`core.COLUMNS['mem_size']`): for Batch every old point it retrains on (all
     of D, or D without D- for task 'remove'), else the memory (plus D- for K-prior on task 'remove')."""
-    if method == 'batch': return len(prob.pool)
+    if method in ('batch', 'batch_warm'): return len(prob.pool)
+    if method == 'wstar': return 0
     return len(mem) + (len(prob.removed) if prob.task == 'remove' and method == 'kprior' else 0)
 
 # %% ../nbs/10_kprior.ipynb #94f95473
@@ -321,7 +338,7 @@ def _scores(net, Xte, yte) -> tuple[float, float]:
     return (logits.argmax(1) == yte).double().mean().item(), F.cross_entropy(logits, yte).item()
 
 def _run(res: Results, prob: Problem, method: str, frac: float, mem: torch.Tensor | None, w_batch) -> nn.Module:
-    "Solve `method` with a ledger and a learning curve, and record its row."
+    "Solve `method` with a ledger and a learning curve, and record its row (`frac` None: a row without memory)."
     net, led = prob.start(method), Ledger(prob.device)
     curve = Curve(lambda: _scores(net, prob.Xte, prob.yte)[0], led)
     curve.record()
@@ -329,13 +346,16 @@ def _run(res: Results, prob: Problem, method: str, frac: float, mem: torch.Tenso
     curve.finish()
     X, y, w = prob.X, prob.y, flat(net).double()
     if method == 'batch': led.carry(X[prob.pool], y[prob.pool])
+    elif method == 'batch_warm': led.carry(X[prob.pool], y[prob.pool], flat(prob.old))
+    elif method == 'wstar': led.carry(flat(prob.old))
     else: led.carry(X[mem], y[mem], prob.P[mem] if method == 'kprior' else None,
                     None if prob.task == 'change_model' else flat(prob.old),
                     (X[prob.removed], y[prob.removed]) if prob.task == 'remove' and method == 'kprior' else None)
     werr = 0.0 if method == 'batch' else (w - w_batch).norm().item() / w_batch.norm().item() \
         if w_batch is not None and w.shape == w_batch.shape else float('nan')
     acc, nll = _scores(net, prob.Xte, prob.yte)
-    res.record(method, ROLES[method], acc, seed=prob.seed, ledger=led, curve=curve, memory=float(frac),
+    res.record(method, ROLES[method], acc, seed=prob.seed, ledger=led, curve=curve,
+               memory=None if frac is None else float(frac),
                mem_size=mem_size(prob, method, mem),
                task=prob.task, model=prob.model, nll=nll, weight_err=werr)
     return net
@@ -348,26 +368,33 @@ def experiment(data, *, memory: float | Sequence[float] = MEMORY, methods: str |
                seed: int = 0, mode: str | None = None, device: str | torch.device | None = None,
                verbose: bool = False, task: str = 'add', model: str = 'logreg', delta: float = 5.0,
                select: str = 'top', subset: float | None = None, relabel: str | Callable | None = None,
-               hidden: Sequence[int] = (100,), steps: int | None = None, lr: float = 5e-3, solver: str = 'auto',
+               hidden: Sequence[int] = (100,), steps: int | None = None, lr: float = 5e-3, tol: float | None = None,
+               solver: str = 'auto',
                **task_options) -> Results:
     """Retrain (Batch, role 'retrain') vs adapt (K-prior, 'adapt') vs Replay ('baseline') for one `task` on `data` (a
     dataset name or (X_train N×..., y_train (N,), X_test, y_test)), at each memory fraction in `memory` (the swept
     knob, fractions in (0, 1] of the old data). Everything but `data` is keyword-only, `task` and `model` included.
     `device=None`: `get_device()`. One row per method × memory: `acc`, `nll`, `weight_err` (relative to Batch),
-    `mem_size`, the cost columns and the learning curve. Raises `ValueError` for unknown names or bad numbers.
+    `mem_size`, the cost columns and the learning curve. Two rows without memory (`memory` None): 'wstar', the old
+    model w_* unchanged (the "do nothing" baseline), and 'batch_warm', Batch's objective started from w_* (the cheapest
+    honest retraining; not for task 'change_model'). MLP fits: at most `steps` Adam steps with the stopping rule `tol`
+    (see `prepare`). Raises `ValueError` for unknown names or bad numbers.
     (Khan & Swaroop, NeurIPS 2021, Sec. 3-4.)"""
     mode = get_mode(mode)
     memory = as_tuple('memory', memory, lambda f: memory_size(f, 1) and float(f))
     methods = as_tuple('methods', methods, lambda m: check_choice('method', m, METHODS))
     check_choice('select', select, SELECT)
     prob = prepare(data, task=task, model=model, delta=delta, subset=subset, relabel=relabel, hidden=hidden,
-                   steps=steps, lr=lr, solver=solver, seed=seed, mode=mode, device=device, **task_options)
+                   steps=steps, lr=lr, tol=tol, solver=solver, seed=seed, mode=mode, device=device, **task_options)
     res = new_results('kprior', 'memory', data, seed=seed, mode=mode, device=prob.device, task=task, model=model,
                       delta=prob.delta, delta_new=prob.delta_new, select=select, n_old=len(prob.X),
                       n_new=0 if prob.Xn is None else len(prob.Xn), n_classes=prob.n_classes,
                       n_removed=0 if prob.removed is None else len(prob.removed), n_features=prob.X.shape[1],
                       majority=majority(prob), x='memory', y='acc', retrain='batch', logx=True)
     w_batch = flat(_run(res, prob, 'batch', 1.0, None, None)).double() if 'batch' in methods else None
+    for method in ('wstar', 'batch_warm'):                 # the two rows that do not depend on the memory
+        if method in methods and not (method == 'batch_warm' and task == 'change_model'):
+            _run(res, prob, method, None, None, w_batch)
     for frac in memory:
         mem = pick_memory(prob, frac, select)
         for method in ('kprior', 'replay', 'replay_random'):
@@ -377,17 +404,26 @@ def experiment(data, *, memory: float | Sequence[float] = MEMORY, methods: str |
         if verbose: print(f'memory {frac:g} done')
     return res
 
+def over_seeds(data, seeds: Sequence[int], memory: float | Sequence[float] = MEMORY, **kw) -> Results:
+    "`experiment(data, memory=memory, seed=s, **kw)` for each seed in `seeds`, merged into one `Results`."
+    data = resolve(data) if isinstance(data, str) else data       # load once, reuse for every seed
+    return Results.merge(*[experiment(data, memory=memory, seed=s, **kw) for s in as_tuple('seeds', seeds)])
+
 def majority(prob: Problem) -> float:
     "Test accuracy of always predicting the most frequent training label (old and new data): the floor to beat."
     y = prob.y if prob.yn is None else torch.cat([prob.y, prob.yn])
     return (prob.yte == torch.mode(y).values).double().mean().item()
 
 def at_memory(res: Results, memory: float) -> Results:
-    "The rows of `res` at memory fraction `memory`, plus the retrain rows: what one learning-curve panel draws."
-    return Results([r for r in res if r['role'] == 'retrain' or r['memory'] == memory], res.meta)
+    """The rows of `res` at memory fraction `memory`, plus the retrain rows and warm-started Batch: what one
+    learning-curve panel draws (w_*, a single point at 0 examples, is left out)."""
+    return Results([r for r in res if r['role'] == 'retrain' or r['method'] == 'batch_warm'
+                    or r['memory'] == memory], res.meta)
 
 # %% ../nbs/10_kprior.ipynb #79180fe1
 HEADLINE = dict(task='add', model='logreg', delta=5.0, subset=0.01, new_frac=0.1)   # a7a-161 add-data
+HEADLINE_REG = dict(task='change_reg', model='logreg', delta=50.0, delta_new=5.0, subset=0.01)   # a7a-161, δ 50 -> 5
+
 
 @cached('kprior')
 @pin_threads
@@ -407,18 +443,29 @@ def run(mode: str | None = None, seed: int = 0) -> Results:
 # %% ../nbs/10_kprior.ipynb #ae1e689b
 def figure(res: Results, memory: float = 0.1, title: str | None = None) -> plt.Figure:
     """Four panels: the retrain-vs-adapt learning curves at `memory` (accuracy vs examples processed, log x); test
-    accuracy, weight error (log y) and examples processed against memory (log x), Batch as the reference line."""
+    accuracy, weight error (log y) and examples processed against memory (log x), Batch as the reference line, the
+    old model w_* (row 'wstar') as a dash-dotted line and Batch warm-started from w_* ('batch_warm') as a dotted
+    line in the cost panel."""
     fig, ax = plt.subplots(1, 4, figsize=(18, 3.8))
     retrain_vs_adapt_curves(at_memory(res, memory), ax=ax[0], title=f'learning curves, memory {memory:.0%}')
     xl = 'memory (fraction of old data)'
     retrain_vs_adapt(res, 'memory', 'acc', ax=ax[1], logx=True, xlabel=xl, ylabel='test accuracy')
+    ws, warm = res.where(method='wstar'), res.where(method='batch_warm')
     if res.meta.get('majority') is not None:
         for a in ax[:2]: a.axhline(res.meta['majority'], color='grey', ls=':', lw=1, label='majority class')
-        ax[1].legend(fontsize=7)
-    adapt = [r for r in res if r['role'] != 'retrain']
+    adapt = [r for r in res if r['role'] != 'retrain' and r['memory'] is not None]
     retrain_vs_adapt(adapt, 'memory', 'weight_err', ax=ax[2], logx=True, xlabel=xl, ylabel='‖w − w_batch‖ / ‖w_batch‖')
+    for a, col in ((ax[1], 'acc'), (ax[2], 'weight_err')):      # the old model, not updated: "do nothing"
+        if ws and all(math.isfinite(r[col]) for r in ws):
+            a.axhline(float(np.mean([r[col] for r in ws])), color='C3', ls='-.', lw=1.2, label='w* (no update)')
+        a.legend(fontsize=7)
     if all(r['weight_err'] > 0 for r in adapt): ax[2].set_yscale('log')
-    retrain_vs_adapt(res, 'memory', 'examples', ax=ax[3], logx=True, xlabel=xl, ylabel='examples processed')
+    retrain_vs_adapt([r for r in res if r['method'] != 'wstar' and r['memory'] is not None], 'memory', 'examples',
+                     ax=ax[3], logx=True, xlabel=xl, ylabel='examples processed')
+    if warm:
+        ax[3].axhline(float(np.mean([r['examples'] for r in warm])), color='0.3', ls=':', lw=1.5,
+                      label='batch warm-started from w*')
+        ax[3].legend(fontsize=7)
     ax[3].set_yscale('log')
     fig.suptitle(title or res.meta.get('setting', 'K-prior vs Replay vs Batch'))
     fig.tight_layout()
@@ -435,6 +482,104 @@ def reach_fraction(res: Results, memory: float = 0.1, method: str = 'kprior', wi
     return {'examples': ex, 'fraction': None if ex is None else ex / b['examples'], 'start_acc': k['curve_acc'][0],
             'acc': k['acc'], 'total': k['examples'], 'total_fraction': k['examples'] / b['examples'],
             'batch_examples': b['examples'], 'batch_acc': b['acc']}
+
+# %% ../nbs/10_kprior.ipynb #ae277326
+def _row(res, method: str, seed: int, memory=None) -> dict:
+    rows = [r for r in res if r['method'] == method and r['seed'] == seed and (memory is None or r['memory'] == memory)]
+    if not rows:
+        raise ValueError(f"seed {seed} has no {method!r} row" + ('' if memory is None else f" at memory={memory}")
+                         + f"; run experiment with methods including {method!r}" + ('' if memory is None else
+                                                                                     f" and memory {memory}"))
+    return rows[0]
+
+def claims(res: Results, memory: float = 0.1) -> dict:
+    """The numbers behind the chapter's headline sentences, one entry per seed of `res` (a `run()` or `experiment`
+    Results holding the rows 'batch', 'batch_warm', 'wstar' and 'kprior' at `memory` and at 1.0): test accuracy and
+    NLL of w_*, Batch and K-prior; relative weight errors of w_* and K-prior (at `memory` and at 1.0); examples and
+    seconds of K-prior at `memory` (and at 1.0) as ratios to cold Batch and to Batch warm-started from w_*
+    (`*_cold`, `*_warm`); Batch's examples cold and warm. Values are lists over `seeds`.
+    Raises `ValueError` naming the missing row."""
+    seeds = sorted({r['seed'] for r in res})
+    out = {'memory': memory, 'seeds': seeds}
+    for s in seeds:
+        b, bw, w = _row(res, 'batch', s), _row(res, 'batch_warm', s), _row(res, 'wstar', s)
+        k, kf = _row(res, 'kprior', s, memory), _row(res, 'kprior', s, 1.0)
+        vals = dict(acc_batch=b['acc'], acc_wstar=w['acc'], acc_kprior=k['acc'], nll_batch=b['nll'],
+                    nll_wstar=w['nll'], nll_kprior=k['nll'], werr_wstar=w['weight_err'], werr_kprior=k['weight_err'],
+                    werr_full=kf['weight_err'], ex_batch=b['examples'], ex_warm_batch=bw['examples'],
+                    ex_cold=k['examples'] / b['examples'], ex_warm=k['examples'] / bw['examples'],
+                    sec_cold=k['seconds'] / b['seconds'], sec_warm=k['seconds'] / bw['seconds'],
+                    ex_full=kf['examples'] / b['examples'], sec_full=kf['seconds'] / b['seconds'])
+        for key, v in vals.items(): out.setdefault(key, []).append(float(v))
+    return out
+
+def _ms(v) -> str:
+    "'mean ± sd' of a list (sd over seeds)."
+    return f"{np.mean(v):.2f} ± {np.std(v, ddof=1) if len(v) > 1 else 0.0:.2f}"
+
+def prose(c: dict) -> list[str]:
+    """The chapter's headline sentences rendered from `claims(...)`: every number and every comparison word ('above',
+    'closer', 'more', ...) is computed from the results, so the text cannot contradict the table it sums up."""
+    m, n, mean = c['memory'], len(c['seeds']), lambda k: float(np.mean(c[k]))
+    ab, aw, ak = mean('acc_batch'), mean('acc_wstar'), mean('acc_kprior')
+    gw, gk = 100 * (aw - ab), 100 * (ak - ab)
+    closer = sum(k < w for k, w in zip(c['werr_kprior'], c['werr_wstar']))
+    rng = lambda k: f"{min(c[k]):.2f}–{max(c[k]):.2f}"
+    return [
+        f"Doing nothing: the old model w*, not updated, scores {aw:.2%}, {abs(gw):.2f} pt "
+        f"{'above' if gw >= 0 else 'below'} Batch ({ab:.2%}); K-prior at {m * 100:g} % memory scores {ak:.2%} "
+        f"({abs(gk):.2f} pt {'above' if gk >= 0 else 'below'}). In accuracy K-prior is "
+        f"{'closer to' if abs(gk) < abs(gw) else 'no closer to'} Batch than w* is, so accuracy "
+        f"{'does' if abs(gk) < abs(gw) else 'does not'} show that adapting helped here.",
+        f"In weight space: w*'s relative error to Batch is {rng('werr_wstar')} over the {n} seeds, K-prior's at "
+        f"{m * 100:g} % memory {rng('werr_kprior')}; K-prior is closer to Batch on {closer} of {n} seeds. Test NLL: w* "
+        f"{mean('nll_wstar'):.3f}, K-prior {mean('nll_kprior'):.3f}, Batch {mean('nll_batch'):.3f}.",
+        f"With all old data in the memory K-prior is Batch: relative weight error at most {max(c['werr_full']):.0e}.",
+        f"Cost in examples processed at {m * 100:g} % memory: {_ms(c['ex_cold'])}× a Batch started from zero, and "
+        f"{_ms(c['ex_warm'])}× a Batch warm-started from w* (the fair reference: it needs {mean('ex_warm_batch'):.0f} "
+        f"examples against {mean('ex_batch'):.0f} from zero).",
+        f"In seconds: {_ms(c['sec_cold'])}× cold Batch and {_ms(c['sec_warm'])}× warm Batch: in wall time K-prior is "
+        f"{'faster' if mean('sec_cold') < 1 else 'slower'} than retraining from zero and "
+        f"{'faster' if mean('sec_warm') < 1 else 'slower'} than retraining from w*.",
+        f"At 100 % memory K-prior processes {_ms(c['ex_full'])}× the examples of a Batch from zero "
+        f"({'more' if mean('ex_full') > 1 else 'fewer'}: it is Batch's objective plus the old model's forward passes "
+        f"on the memory, started from w*) and takes {_ms(c['sec_full'])}× its seconds."]
+
+# %% ../nbs/10_kprior.ipynb #9b6c5af4
+FIRST_ORDER = ('adam', 'lbfgs')
+
+def first_order_path(prob: Problem, solver: str = 'lbfgs', memory: float = 1.0, *, method: str = 'kprior',
+                     steps: int = 2000, lr: float = 1e-2, growth: float = 1.1) -> dict:
+    """Does first-order training reach the exact retrained model? Minimize `method`'s objective ('kprior' from w_*
+    with a `memory` fraction of the old data, or 'batch' from zero) on the GLM problem `prob` with `solver` ('adam':
+    `steps` full-batch steps at `lr`; 'lbfgs': at most `steps` evaluations) and trace the relative weight error
+    ‖w − w_batch‖/‖w_batch‖ to Newton's Batch solution against gradient evaluations (checkpoints spaced by `growth`).
+    Returns {'evals': list, 'weight_err': list, 'final': float, 'newton_evals': int (Newton's iterations for
+    Batch)}. Raises `ValueError` for a problem that is not logistic regression or an unknown solver or method.
+    (Khan & Swaroop 2021, abstract and Sec. 3: first-order training recovers the retrained model.)"""
+    if prob.model != 'logreg': raise ValueError(f"first_order_path needs model='logreg' (a GLM); got {prob.model!r}")
+    check_choice('solver', solver, FIRST_ORDER)
+    check_choice('method', method, ('kprior', 'batch', 'replay'))
+    mem = pick_memory(prob, memory)
+    led_b = Ledger(prob.device)
+    parts, d, c = adaptation_parts(prob.task, 'batch', old_model=prob.old, delta=prob.delta, delta_new=prob.delta_new,
+                                   X_old=prob.X, y_old=prob.y, mem=mem, X_new=prob.Xn, y_new=prob.yn,
+                                   removed=prob.removed, P_old=prob.P)
+    w_b = flat(newton(prob.fresh(), parts, d, c, ledger=led_b)).double()
+    parts, d, c = adaptation_parts(prob.task, method, old_model=prob.old, delta=prob.delta, delta_new=prob.delta_new,
+                                   X_old=prob.X, y_old=prob.y, mem=mem, X_new=prob.Xn, y_new=prob.yn,
+                                   removed=prob.removed, P_old=prob.P)
+    net, led, evals, errs = prob.start(method), Ledger(prob.device), [], []
+    def trace() -> float:
+        evals.append(led.steps)
+        errs.append(((flat(net).double() - w_b).norm() / w_b.norm()).item())
+        return 0.0
+    curve = Curve(trace, led, growth=growth)
+    curve.record()
+    if solver == 'adam': adam(net, parts, d, c, steps=steps, lr=lr, ledger=led, curve=curve)
+    else: lbfgs(net, parts, d, c, max_iter=steps, ledger=led, curve=curve)
+    curve.finish()
+    return {'evals': evals, 'weight_err': errs, 'final': errs[-1], 'newton_evals': led_b.steps}
 
 # %% ../nbs/10_kprior.ipynb #3ddd1850
 def toy(n: int = 200, n_test: int = 2000, seed: int = 0) -> tuple:
@@ -645,23 +790,31 @@ def lbfgs(model: nn.Module, parts: Sequence, delta: float, center: torch.Tensor 
     return model
 
 def adam(model: nn.Module, parts: Sequence, delta: float, center: torch.Tensor | None = None, *,
-         steps: int = 300, lr: float = 5e-3, ledger: Ledger | None = None, curve: Curve | None = None) -> nn.Module:
-    """Minimize `objective` / N (N = rows in the parts) with full-batch Adam for `steps` steps, in place, from the
-    current weights. Raises `ValueError` for steps < 1."""
+         steps: int = 300, lr: float = 5e-3, tol: float = 0.0, window: int = 50, ledger: Ledger | None = None,
+         curve: Curve | None = None) -> nn.Module:
+    """Minimize `objective` / N (N = rows in the parts) with full-batch Adam for at most `steps` steps, in place, from
+    the current weights. The stopping rule (`tol` > 0): stop once the lowest objective seen so far fell by less than
+    `tol` (relative) over the last `window` steps; `tol=0` runs all `steps`. Raises `ValueError` for steps < 1 or tol < 0."""
     _check_parts(parts)
     if isinstance(steps, bool) or not isinstance(steps, (int, np.integer)) or steps < 1:
         raise ValueError(f"steps={steps!r} must be an int >= 1")
+    check_number('tol', tol, 0, None)
     led, n = _ledger(ledger, curve, next(model.parameters()).device), _n_rows(parts)
     opt = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=lr)
     with led, _threads(1 if n * flat(model).numel() < 5e8 else torch.get_num_threads()):
+        hist = []
         for _ in range(steps):
             opt.zero_grad()
-            (objective(model, parts, delta, center) / max(1, n)).backward()
+            J = objective(model, parts, delta, center) / max(1, n)
+            J.backward()
             opt.step()
             led.forward(n)
             led.backward(n)
             led.step()
             if curve is not None: curve.step()
+            if tol > 0:                                    # the stopping rule: progress of the best objective so far
+                hist.append(min(J.item(), hist[-1]) if hist else J.item())
+                if len(hist) > window and hist[-window - 1] - hist[-1] < tol * abs(hist[-1]): break
     if not torch.isfinite(flat(model)).all():
         raise SolverError(f"adam: the weights became non-finite; check the data and try a smaller lr (now {lr})")
     return model

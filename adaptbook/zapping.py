@@ -7,8 +7,8 @@ Docs: https://adaptbook.github.io/adaptbook/zapping.html.md"""
 
 # %% ../nbs/20_zapping.ipynb #7b67dfe6
 from __future__ import annotations
-import copy, hashlib, json, math, os
-from typing import Sequence
+import contextlib, copy, hashlib, json, math, os
+from typing import Callable, Sequence
 
 import numpy as np
 import torch
@@ -18,16 +18,18 @@ import matplotlib.pyplot as plt
 from tqdm.auto import tqdm
 
 from .core import (Curve, Ledger, Results, as_tuple, cached, check_choice, check_int, check_number, evaluate,
-                            fit, get_device, get_mode, new_results, pin_threads, register, retrain_vs_adapt_curves,
+                            fit, get_device, get_mode, new_results, pin_threads, reach, register, retrain_vs_adapt_curves,
                             seed_everything)
 from .data import DATASETS, load, resolve, select_classes
 from .models import as_images, cache_dir, small_cnn
+from . import zoo
 
 # %% auto #0
-__all__ = ['FANS', 'PRETRAININGS', 'METHODS', 'ALL_LAYERS', 'QUICK', 'FULL', 'zap_', 'convnet', 'pretrain_iid', 'asb_episode',
-           'pretrain_asb', 'pretrain_data', 'pretrained', 'fresh_head', 'train_head', 'lstsq_readout', 'encoder_shift',
-           'train_all', 'transfer_data', 'experiment', 'plot_sequential', 'plot_final', 'figure', 'summary', 'run',
-           'widget']
+__all__ = ['FANS', 'PRETRAININGS', 'ZOO_QUICK', 'ZOO_FULL', 'ZOO_ENTRIES', 'METHODS', 'ALL_LAYERS', 'LRS', 'QUICK', 'FULL',
+           'TRAIN_OPTIONS', 'zap_', 'convnet', 'pretrain_iid', 'asb_episode', 'pretrain_asb', 'pretrain_data',
+           'pretrained', 'zoo_name', 'fresh_head', 'train_head', 'lstsq_readout', 'encoder_shift', 'train_all',
+           'transfer_tasks', 'transfer_data', 'experiment', 'plot_sequential', 'plot_final', 'plot_rapid',
+           'examples_to', 'figure', 'summary', 'run', 'widget']
 
 # %% ../nbs/20_zapping.ipynb #0ea8f7bf
 FANS = ('row', 'stacked')
@@ -81,10 +83,12 @@ def _step(net: nn.Module, opt, xb: torch.Tensor, yb: torch.Tensor, led: Ledger) 
 
 def pretrain_iid(net: nn.Sequential, X: torch.Tensor, y: torch.Tensor, *, epochs: int = 5, zap_every: int = 0,
                  zap_rows=None, fan: str = 'row', bs: int = 128, lr: float = 1e-3, seed: int = 0,
-                 ledger: Ledger | None = None, device=None, verbose: bool = False) -> list[float]:
+                 ledger: Ledger | None = None, device=None, verbose: bool = False,
+                 callback: Callable[[int], None] | None = None) -> list[float]:
     """i.i.d. pre-training with zapping: Adam at `lr` on shuffled batches of `bs` images X (N×1×28×28), labels y (N,);
     at the start of every `zap_every`-th epoch (never the first; 0 = never) `zap_(net[-1], zap_rows, fan=fan)`.
-    Returns the mean loss of each epoch. Cost goes to `ledger`. Source: Frati et al. 2023, i.i.d.+zap."""
+    `callback(epoch)` runs after each epoch, its time not counted. Returns the mean loss of each epoch. Cost goes to
+    `ledger`. Source: Frati et al. 2023, i.i.d.+zap."""
     dev, g = get_device(device), torch.Generator().manual_seed(seed)
     opt, led, hist = torch.optim.Adam(net.parameters(), lr=lr), ledger or Ledger(device), []
     net.to(dev).train()
@@ -94,6 +98,8 @@ def pretrain_iid(net: nn.Sequential, X: torch.Tensor, y: torch.Tensor, *, epochs
             tot = sum(_step(net, opt, X[b].to(dev), y[b].to(dev), led) * len(b)
                       for b in torch.randperm(len(X), generator=g).split(bs))
             hist.append(tot / len(X))
+            if callback is not None:
+                with led.paused(): callback(e)
     return hist
 
 # %% ../nbs/20_zapping.ipynb #b889e2d4
@@ -129,10 +135,12 @@ def asb_episode(net: nn.Sequential, opt, X: torch.Tensor, y: torch.Tensor, rows:
 # %% ../nbs/20_zapping.ipynb #2ab0662c
 def pretrain_asb(net: nn.Sequential, X: torch.Tensor, y: torch.Tensor, *, episodes: int = 150, zap_every: int = 1,
                  shots: int = 15, memory: int = 32, inner_lr: float = 1e-3, lr: float = 1e-3, fan: str = 'row',
-                 seed: int = 0, ledger: Ledger | None = None, device=None, verbose: bool = False) -> list[float]:
+                 seed: int = 0, ledger: Ledger | None = None, device=None, verbose: bool = False,
+                 callback: Callable[[int], None] | None = None) -> list[float]:
     """ASB pre-training: `episodes` episodes (`asb_episode`), each on a random class with `shots` of its images; the
     class's head row is zapped on every `zap_every`-th episode (1 = every episode, the paper's ASB; 0 = never). Adam
-    at `lr` for the batch phase. X: N×1×28×28, y: N labels 0..C-1. Returns the batch-phase loss of each episode."""
+    at `lr` for the batch phase. X: N×1×28×28, y: N labels 0..C-1. `callback(episode)`
+    runs after each episode, its time not counted. Returns the batch-phase loss of each episode."""
     dev, g = get_device(device), torch.Generator().manual_seed(seed)
     opt, led, hist = torch.optim.Adam(net.parameters(), lr=lr), ledger or Ledger(device), []
     by_class = [torch.nonzero(y == c).flatten() for c in range(int(y.max()) + 1)]
@@ -143,6 +151,8 @@ def pretrain_asb(net: nn.Sequential, X: torch.Tensor, y: torch.Tensor, *, episod
             rows = by_class[c][torch.randperm(len(by_class[c]), generator=g)[:shots]]
             hist.append(asb_episode(net, opt, X, y, rows, c, inner_lr=inner_lr, memory=memory,
                                     zap=bool(zap_every) and e % zap_every == 0, fan=fan, generator=g, ledger=led))
+            if callback is not None:
+                with led.paused(): callback(e)
     return hist
 
 # %% ../nbs/20_zapping.ipynb #4c6a81d6
@@ -236,6 +246,57 @@ def _pretrain(net, kind, zap_every, o, X, y, seed, device, verbose) -> dict:
                             verbose=verbose)
     return {'loss': loss, **{k: v for k, v in led.as_dict().items()}}
 
+# %% ../nbs/20_zapping.ipynb #e390df99
+ZOO_QUICK = dict(classes=964, widths=(32, 32, 32), hidden=128, lr=1e-3, bs=128, epochs=15, episodes=2000, shots=15,
+                 memory=64, inner_lr=1e-3)
+ZOO_FULL = ZOO_QUICK | dict(widths=(64, 64, 64), hidden=256, epochs=30, episodes=9000)
+ZOO_ENTRIES = (('iid', 0, 'stacked'), ('iid', 1, 'stacked'), ('iid', 3, 'stacked'), ('iid', 1, 'row'),
+               ('asb', 0, 'stacked'), ('asb', 1, 'stacked'))
+
+def _fan_of(kind: str, zap_every: int, fan: str) -> str:
+    "The fan that matters: only i.i.d. zaps of many rows depend on it (ASB zaps one row, where both fans agree)."
+    return fan if kind == 'iid' and zap_every else 'stacked'
+
+def zoo_name(kind: str, zap_every: int, fan: str = 'stacked') -> str:
+    """The zoo entry of an Omniglot encoder pre-trained by `kind` ('iid', 'asb') zapping every `zap_every` epochs or
+    episodes (0 = never) with `fan`: 'omniglot-iid-zap1' (stacked, the official reset), 'omniglot-iid-zap1-row', ..."""
+    return f'omniglot-{kind}-zap{zap_every}' + ('-row' if _fan_of(kind, zap_every, fan) == 'row' else '')
+
+def _zoo_settings(base: dict, kind: str, zap_every: int, fan: str) -> dict:
+    drop = ('episodes', 'shots', 'memory', 'inner_lr') if kind == 'iid' else ('epochs', 'bs')
+    return {k: v for k, v in base.items() if k not in drop} | dict(kind=kind, zap_every=zap_every,
+                                                                   fan=_fan_of(kind, zap_every, fan))
+
+def _zoo_build(seed: int, classes: int, widths, hidden: int, **_) -> nn.Sequential:
+    return convnet(classes, widths, hidden, seed)
+
+def _zoo_train(net: nn.Sequential, seed: int, verbose: bool, *, kind: str, zap_every: int, fan: str, classes: int,
+               lr: float, epochs: int = 0, bs: int = 128, episodes: int = 0, shots: int = 15, memory: int = 64,
+               inner_lr: float = 1e-3, **_) -> dict:
+    "Pre-train `net` on the Omniglot background drawers 0–14; the held-out accuracy (drawers 15–19) along the way."
+    Xtr, ytr, Xho, yho = pretrain_data('omniglot', classes, seed=0)     # all 964 classes: the draw does not matter
+    dev, led, curve = get_device(), Ledger(), []
+    mark = lambda: curve.append((led.fwd_examples, evaluate(net, Xho, yho, device=dev)['acc']))
+    if kind == 'iid':
+        loss = pretrain_iid(net, Xtr, ytr, epochs=epochs, zap_every=zap_every, fan=fan, bs=bs, lr=lr, seed=seed,
+                            ledger=led, device=dev, verbose=verbose, callback=lambda e: mark())
+    else:
+        every = max(1, episodes // 15)
+        loss = pretrain_asb(net, Xtr, ytr, episodes=episodes, zap_every=zap_every, shots=shots, memory=memory,
+                            inner_lr=inner_lr, lr=lr, fan=fan, seed=seed, ledger=led, device=dev, verbose=verbose,
+                            callback=lambda e: mark() if (e + 1) % every == 0 or e + 1 == episodes else None)
+    net.cpu()
+    return {'acc': curve[-1][1], 'examples': led.fwd_examples, 'heldout_curve': curve, 'loss': loss[-1],
+            'cost': led.as_dict(), 'heldout': 'Omniglot background, drawers 15-19 (4,820 images)'}
+
+for _kind, _z, _fan in ZOO_ENTRIES:
+    zoo.register(zoo.Recipe(
+        zoo_name(_kind, _z, _fan), _zoo_build, _zoo_train, quick=_zoo_settings(ZOO_QUICK, _kind, _z, _fan),
+        full=_zoo_settings(ZOO_FULL, _kind, _z, _fan), source='Omniglot background set, 964 classes, drawers 0-14',
+        doc=f"ConvNet pre-trained {'i.i.d.' if _kind == 'iid' else 'by ASB'}, "
+            + (f"zapping every {'' if _z == 1 else f'{_z} '}{'epoch' if _kind == 'iid' else 'episode'}{'s' if _z > 1 else ''}"
+               + (f" ({_fan} fan)" if _kind == 'iid' else '') if _z else 'never zapped')))
+
 # %% ../nbs/20_zapping.ipynb #65be15eb
 def fresh_head(d: int, k: int, seed: int = 0) -> nn.Linear:
     "A new head Linear(d, k) for the new classes: Kaiming-normal weights (std √(2/d)), bias 0, as in the paper's transfer."
@@ -270,16 +331,18 @@ def _block_done(batches: list, i: int, ytr: torch.Tensor, block: int, K: int) ->
 # %% ../nbs/20_zapping.ipynb #c57983ab
 def train_head(Ztr: torch.Tensor, ytr: torch.Tensor, Zte: torch.Tensor, yte: torch.Tensor, *, order: str = 'seq',
                lr: float = 1e-3, epochs: int = 20, bs: int = 32, block: int = 5, seed: int = 0,
-               cost: tuple[int, float] = (0, 0.0)) -> dict:
+               cost: tuple[int, float] = (0, 0.0), checkpoints: bool = True) -> dict:
     """Head-only transfer on frozen features Ztr (N×d), labels ytr (N,) in 0..K-1: a `fresh_head`, Adam at `lr`, the
     images in `order` ('seq': one image per step, classes in order, nothing revisited; 'iid': `epochs` of mini-batches
     of `bs`). `cost` = (examples, seconds) of the encoder's feature pass, counted once after the start. Returns
     {'acc' (on all K test classes), 'curve', 'ledger', 'head', 'classes_seen', 'acc_seen' (accuracy on the test images of the
-    classes seen so far, after every `block` classes; 'seq' only)}. Source: Frati et al. 2023, transfer protocols."""
+    classes seen so far, after every `block` classes; 'seq' only)}. `checkpoints=False` measures only at the start and
+    the end and skips 'acc_seen' (a validation run, where only the final accuracy counts). Source: Frati et al. 2023,
+    transfer protocols."""
     check_choice('order', order, ('seq', 'iid'))
     K, g, led = int(ytr.max()) + 1, torch.Generator().manual_seed(seed), Ledger('cpu')
     head = fresh_head(Ztr.shape[1], K, seed)
-    opt, curve = _adam(head.parameters(), lr), Curve(lambda: _acc(head, Zte, yte), led)
+    opt, curve = _adam(head.parameters(), lr), Curve(lambda: _acc(head, Zte, yte), led, 1.25 if checkpoints else 1e12)
     curve.record()
     led.forward(cost[0])
     led.seconds += cost[1]
@@ -288,7 +351,7 @@ def train_head(Ztr: torch.Tensor, ytr: torch.Tensor, Zte: torch.Tensor, yte: tor
         for i, b in enumerate(batches):
             _step(head, opt, Ztr[b], ytr[b], led)
             curve.step()
-            if order == 'seq' and (c := _block_done(batches, i, ytr, block, K)):
+            if checkpoints and order == 'seq' and (c := _block_done(batches, i, ytr, block, K)):
                 with led.paused():
                     seen.append(c)
                     acc_seen.append(_acc(head, Zte[yte < c], yte[yte < c]))
@@ -323,25 +386,25 @@ def _acc_net(net: nn.Module, X: torch.Tensor, y: torch.Tensor, bn_frozen: bool) 
 
 def train_all(net: nn.Sequential, Xtr: torch.Tensor, ytr: torch.Tensor, Xte: torch.Tensor, yte: torch.Tensor, *,
               order: str = 'seq', lr: float = 1e-3, epochs: int = 20, bs: int = 32, block: int = 5, seed: int = 0,
-              device=None) -> dict:
+              device=None, checkpoints: bool = True) -> dict:
     """All-layers transfer: a copy of the encoder `net[:-1]` with a `fresh_head`, every parameter trained by Adam at
     `lr` on images Xtr (N×1×28×28), labels ytr (N,) in 0..K-1, in `order` as in `train_head` ('seq' or 'iid').
     BatchNorm statistics stay frozen for 'seq' (one image per step has none) and are updated for 'iid'. `net` is not
-    changed. Returns `train_head`'s dict with 'net' (the fine-tuned copy) instead of 'head'. Source: Frati et al.
+    changed. Returns `train_head`'s dict with 'net' (the fine-tuned copy) instead of 'head'; `checkpoints` as there. Source: Frati et al.
     2023, transfer protocols (all layers)."""
     check_choice('order', order, ('seq', 'iid'))
     dev, K, g, frozen = get_device(device), int(ytr.max()) + 1, torch.Generator().manual_seed(seed), order == 'seq'
     ft = nn.Sequential(*copy.deepcopy(net[:-1]), fresh_head(net[-1].in_features, K, seed)).to(dev).train()
     _bn_eval(ft, frozen)
     led = Ledger(dev)
-    opt, curve = _adam(ft.parameters(), lr), Curve(lambda: _acc_net(ft, Xte, yte, frozen), led)
+    opt, curve = _adam(ft.parameters(), lr), Curve(lambda: _acc_net(ft, Xte, yte, frozen), led, 1.25 if checkpoints else 1e12)
     curve.record()
     batches, seen, acc_seen = _batches_of(order, ytr, epochs, bs, g), [], []
     with led:
         for i, b in enumerate(batches):
             _step(ft, opt, Xtr[b].to(dev), ytr[b].to(dev), led)
             curve.step()
-            if order == 'seq' and (c := _block_done(batches, i, ytr, block, K)):
+            if checkpoints and order == 'seq' and (c := _block_done(batches, i, ytr, block, K)):
                 with led.paused():
                     seen.append(c)
                     acc_seen.append(_acc_net(ft, Xte[yte < c], yte[yte < c], frozen))
@@ -350,23 +413,41 @@ def train_all(net: nn.Sequential, Xtr: torch.Tensor, ytr: torch.Tensor, Xte: tor
 # %% ../nbs/20_zapping.ipynb #b3e071e9
 METHODS = ('scratch', 'seq_head', 'iid_head', 'lstsq')
 ALL_LAYERS = ('seq_all_layers', 'iid_all_layers')     # all-layers transfer: allowed in `methods`, not run by default
-QUICK = dict(pretrain_classes=200, pretrain_epochs=5, episodes=100, widths=(16, 16, 16), n_classes=20)
-FULL = dict(pretrain_classes=964, pretrain_epochs=15, episodes=3000, widths=(64, 64, 64), n_classes=100)
+LRS = (0.1, 0.055, 0.01, 0.0055, 0.001, 7e-4, 4e-4, 1e-4, 7e-5, 4e-5)   # the official learning-rates.yml (+ 0.1)
+QUICK = dict(n_classes=50, val_classes=20, pretrain_classes=200, pretrain_epochs=5, episodes=100, widths=(16, 16, 16),
+             hidden=128, pretrain_lr=1e-3, pretrain_bs=128, inner_lr=1e-3, memory=32)
+FULL = QUICK | dict(n_classes=600, val_classes=59, pretrain_classes=964, pretrain_epochs=15, episodes=3000,
+                    widths=(64, 64, 64))
+TRAIN_OPTIONS = ('pretrain_classes', 'pretrain_epochs', 'episodes', 'widths', 'hidden', 'pretrain_lr', 'pretrain_bs',
+                 'inner_lr', 'memory', 'zap_rows')      # what shapes an encoder trained here (encoders='train')
 
 def _options(zap_every, methods, pretraining, o: dict) -> tuple[tuple, tuple, tuple, dict]:
     "Checked sweep, methods, pre-training kinds and options; mode defaults filled in where an option is None."
     zap_every = as_tuple('zap_every', zap_every, lambda v: check_int('zap_every', v, 0))
     methods = as_tuple('methods', methods, lambda m: check_choice('methods', m, METHODS + ALL_LAYERS))
     pretraining = as_tuple('pretraining', pretraining, lambda k: check_choice('pretraining', k, PRETRAININGS))
-    o |= {k: v for k, v in (QUICK if o['mode'] == 'quick' else FULL).items() if o[k] is None}
+    check_choice('fan', o['fan'], FANS)
+    given = [k for k in TRAIN_OPTIONS if o[k] is not None]
+    if o['encoders'] is None: o['encoders'] = 'train' if given or not _is_omniglot(o['pretrain']) else 'zoo'
+    check_choice('encoders', o['encoders'], ('zoo', 'train'))
+    if o['encoders'] == 'zoo':
+        if given or not _is_omniglot(o['pretrain']):
+            raise ValueError(f"encoders='zoo' loads the zoo's Omniglot encoders, whose recipes are fixed (ZOO_QUICK, "
+                             f"ZOO_FULL); {', '.join(given) or 'pretrain=' + repr(o['pretrain'])} applies to encoders='train'")
+        missing = [(k, z) for k in pretraining for z in zap_every if (k, z, _fan_of(k, z, o['fan'])) not in ZOO_ENTRIES]
+        if missing:
+            raise ValueError(f"the zoo has no encoder for {', '.join(f'{k} zap_every={z}' for k, z in missing)} "
+                             f"(fan={o['fan']!r}); it has {', '.join(zoo_name(*e) for e in ZOO_ENTRIES)}. "
+                             f"Use encoders='train' to pre-train one here")
+    o |= {k: v for k, v in (QUICK if o['mode'] == 'quick' else FULL).items() if o.get(k) is None}
     for k in ('shots', 'pretrain_epochs', 'episodes', 'hidden', 'memory', 'pretrain_bs', 'iid_epochs', 'bs', 'block',
               'scratch_epochs', 'n_classes', 'pretrain_classes'):
         o[k] = check_int(k, o[k], 2 if k in ('n_classes', 'pretrain_classes') else 1)
+    o['val_classes'] = check_int('val_classes', o['val_classes'], 0)
     if o['n_test'] is not None: o['n_test'] = check_int('n_test', o['n_test'])
     o['widths'] = tuple(check_int('widths', w) for w in as_tuple('widths', o['widths']))
     for k in ('pretrain_lr', 'inner_lr', 'scratch_lr', 'ridge'): o[k] = check_number(k, o[k], 0, None, lo_open=True)
     o['lrs'] = as_tuple('lrs', o['lrs'], lambda v: check_number('lrs', v, 0, None, lo_open=True))
-    check_choice('fan', o['fan'], FANS)
     if o['zap_rows'] is not None: _rows(o['zap_rows'], o['pretrain_classes'], None)   # raises for bad rows
     if isinstance(o['pretrain'], str): check_choice('pretrain', o['pretrain'], tuple(DATASETS))
     elif not isinstance(o['pretrain'], (tuple, list)):
@@ -374,25 +455,12 @@ def _options(zap_every, methods, pretraining, o: dict) -> tuple[tuple, tuple, tu
                         f"(X_train, y_train, X_test, y_test)")
     return zap_every, methods, pretraining, o
 
+def _is_omniglot(pretrain) -> bool:
+    return isinstance(pretrain, str) and pretrain == 'omniglot'
+
 # %% ../nbs/20_zapping.ipynb #a222a7ac
-def transfer_data(data, shots: int = 15, n_classes: int = 20, n_test: int | None = None,
-                  seed: int = 0) -> tuple:
-    """(X_train, y_train, X_test, y_test) of the new classes, images N×1×28×28, labels 0..K-1. 'omniglot':
-    `n_classes` evaluation classes (never seen in pre-training) drawn with `seed`, `shots` random drawers each to
-    train and `n_test` (default: the other 20 − shots) to test. Tensors (or another dataset name): the first
-    `n_classes` labels of y_train (all if fewer), `shots` random training images of each, all their test images (or
-    `n_test` each). Raises `ValueError` for non-image shapes, non-finite X, or more shots than images."""
-    g = torch.Generator().manual_seed(seed)
-    if isinstance(data, str) and data == 'omniglot':
-        X, y = _omniglot('evaluation')
-        n_test = 20 - shots if n_test is None else n_test
-        if shots + n_test > 20: raise ValueError(f"shots={shots} + n_test={n_test} is more than the 20 drawers per Omniglot class")
-        classes = torch.randperm(int(y.max()) + 1, generator=g)[:n_classes].sort().values.tolist()
-        Xtr, ytr, Xte, yte = X, y, X, y
-    else:
-        Xtr, ytr, Xte, yte = resolve(data)
-        Xtr, Xte = _images(Xtr, 'X_train'), _images(Xte, 'X_test')
-        classes = ytr.unique().tolist()[:n_classes]
+def _task(Xtr, ytr, Xte, yte, classes, shots: int, n_test: int | None, g) -> tuple:
+    "`shots` random training images of each class in `classes` and its test images (`n_test` each), labels renumbered."
     tr, te = [], []
     for c in classes:
         rows = torch.nonzero(ytr == c).flatten()
@@ -406,6 +474,39 @@ def transfer_data(data, shots: int = 15, n_classes: int = 20, n_test: int | None
     Xb, yb = select_classes(Xte[torch.cat(te)], yte[torch.cat(te)], classes)
     return Xa, ya, Xb, yb
 
+def transfer_tasks(data, shots: int = 15, n_classes: int = 50, val_classes: int = 20, n_test: int | None = None,
+                   seed: int = 0) -> dict[str, tuple]:
+    """The new classes, as two tasks {'test': ..., 'val': ...}, each (X_train, y_train, X_test, y_test) with images
+    N×1×28×28 and labels 0..K-1. 'omniglot': `val_classes` and `n_classes` evaluation classes (never seen in
+    pre-training), disjoint, drawn with `seed`; `shots` random drawers of each to train on and `n_test` (default: the
+    other 20 − shots) to test on. The transfer learning rate is chosen on 'val' and only then run on 'test'. Tensors
+    or another dataset name: 'test' is the first `n_classes` labels of y_train (all if fewer), `shots` random
+    training images of each and their test images (or `n_test` each); 'val' splits those training images, a third
+    (at least one) of each class held out, so no test image is used to choose anything. Raises `ValueError` for
+    non-image shapes, non-finite X, more shots than images, or more classes than there are."""
+    g = torch.Generator().manual_seed(seed)
+    if _is_omniglot(data):
+        X, y = _omniglot('evaluation')
+        n_test = 20 - shots if n_test is None else n_test
+        if shots + n_test > 20: raise ValueError(f"shots={shots} + n_test={n_test} is more than the 20 drawers per Omniglot class")
+        C = int(y.max()) + 1
+        if n_classes + val_classes > C:
+            raise ValueError(f"n_classes={n_classes} + val_classes={val_classes} is more than the {C} Omniglot evaluation classes")
+        perm = torch.randperm(C, generator=g)
+        tasks = {'test': perm[val_classes:val_classes + n_classes], 'val': perm[:val_classes]}
+        return {k: _task(X, y, X, y, c.sort().values.tolist(), shots, n_test, g) for k, c in tasks.items() if len(c)}
+    Xtr, ytr, Xte, yte = resolve(data)
+    Xtr, Xte = _images(Xtr, 'X_train'), _images(Xte, 'X_test')
+    test = _task(Xtr, ytr, Xte, yte, ytr.unique().tolist()[:n_classes], shots, n_test, g)
+    if shots < 2: return {'test': test}
+    v = max(1, shots // 3)
+    held = (torch.arange(len(test[1])) % shots) >= shots - v          # rows come class by class, `shots` each
+    return {'test': test, 'val': (test[0][~held], test[1][~held], test[0][held], test[1][held])}
+
+def transfer_data(data, shots: int = 15, n_classes: int = 20, n_test: int | None = None, seed: int = 0) -> tuple:
+    "The 'test' task of `transfer_tasks` with no validation classes: (X_train, y_train, X_test, y_test)."
+    return transfer_tasks(data, shots, n_classes, 0, n_test, seed)['test']
+
 # %% ../nbs/20_zapping.ipynb #d7448872
 def _setup_ledger(info: dict) -> Ledger:
     "A ledger holding a pre-training's recorded cost (from the cache or a fresh run)."
@@ -415,7 +516,7 @@ def _setup_ledger(info: dict) -> Ledger:
 
 def _run_scratch(res: Results, Xtr, ytr, Xte, yte, o: dict, seed: int, dev) -> None:
     "Retrain: a randomly initialised `convnet` trained i.i.d. on the new classes alone (Adam, `scratch_lr`)."
-    net = convnet(int(ytr.max()) + 1, o['widths'], o['hidden'], seed).to(dev)
+    net = convnet(int(ytr.max()) + 1, o['widths'], o['hidden'], seed).to(dev)   # the encoders' architecture
     led = Ledger(dev)
     curve = Curve(lambda: evaluate(net, Xte, yte, device=dev)['acc'], led, growth=1.5)
     curve.record()
@@ -426,28 +527,42 @@ def _run_scratch(res: Results, Xtr, ytr, Xte, yte, o: dict, seed: int, dev) -> N
                pretraining=None, protocol='iid_all', lr=o['scratch_lr'])
 
 # %% ../nbs/20_zapping.ipynb #062d0206
-def _run_transfers(res: Results, net, kind: str, z: int, methods, data: tuple, o: dict, seed: int, dev) -> None:
-    "Every transfer protocol in `methods` on the frozen encoder of `net`, the transfer lr swept over `o['lrs']`."
-    Xtr, ytr, Xte, yte = data
+def _tune(fn, lrs: Sequence[float], tasks: dict) -> dict:
+    """`fn(task, lr, checkpoints) -> dict` run at every lr on tasks['val'] (if there is one, without checkpoints), then once on tasks['test'] at the lr
+    with the best validation accuracy (the first of ties): the test run's dict plus 'lr', 'val_acc_by_lr' and
+    'sweep_examples' (examples the sweep processed). No test image chooses anything."""
+    val = [fn(tasks['val'], lr, False) for lr in lrs] if 'val' in tasks and len(lrs) > 1 else []
+    accs = [r['acc'] for r in val]
+    best = int(np.nanargmax(accs)) if accs and not np.isnan(accs).all() else 0
+    return fn(tasks['test'], lrs[best]) | {'lr': lrs[best], 'val_acc_by_lr': accs,
+                                           'sweep_examples': sum(r['ledger'].fwd_examples for r in val)}
+
+def _run_transfers(res: Results, net, kind: str, z: int, methods, tasks: dict, o: dict, seed: int, dev) -> None:
+    "Every transfer protocol in `methods` on the frozen encoder of `net`, the lr of each chosen on tasks['val']."
     enc, led = net[:-1].to(dev).eval(), Ledger(dev)
-    with torch.no_grad(), led:
-        Ztr = enc(Xtr.to(dev)).cpu()
-    Zte = enc(Xte.to(dev)).detach().cpu()
+    feats = {}
+    with torch.no_grad():
+        for name, (Xtr, ytr, Xte, yte) in tasks.items():
+            with (led if name == 'test' else contextlib.nullcontext()):
+                Ztr = torch.cat([enc(Xtr[i:i + 512].to(dev)).cpu() for i in range(0, len(Xtr), 512)])
+            feats[name] = (Ztr, ytr, torch.cat([enc(Xte[i:i + 512].to(dev)).cpu() for i in range(0, len(Xte), 512)]), yte)
+    cost = (len(tasks['test'][0]), led.seconds)
     role, common = ('adapt' if z else 'baseline'), dict(seed=seed, zap_every=z, pretraining=kind)
     before = copy.deepcopy(enc)
     for m in (m for m in methods if m in ('seq_head', 'iid_head') + ALL_LAYERS):
         kw = dict(order=m[:3], epochs=o['iid_epochs'], bs=o['bs'], block=o['block'], seed=seed)
-        runs = [train_head(Ztr, ytr, Zte, yte, lr=lr, cost=(len(Ztr), led.seconds), **kw) if m.endswith('_head') else
-                train_all(net, Xtr, ytr, Xte, yte, lr=lr, device=dev, **kw) for lr in o['lrs']]
-        best = int(np.argmax([r['acc'] for r in runs]))
-        r = runs[best]
+        if m.endswith('_head'):
+            fn = lambda task, lr, ck=True: train_head(*feats[_task_name(tasks, task)], lr=lr, cost=cost, checkpoints=ck, **kw)
+        else: fn = lambda task, lr, ck=True: train_all(net, *task, lr=lr, device=dev, checkpoints=ck, **kw)
+        r = _tune(fn, o['lrs'], tasks)
         tuned = r['net'] if 'net' in r else nn.Sequential(*enc, r['head'])
         r['ledger'].carry(tuned)
-        res.record(f'{kind}/{m}', role, r['acc'], ledger=r['ledger'], curve=r['curve'], protocol=m, lr=o['lrs'][best],
-                   lrs=o['lrs'], acc_by_lr=[x['acc'] for x in runs], classes_seen=r['classes_seen'],
-                   acc_seen=r['acc_seen'], sweep_examples=sum(x['ledger'].fwd_examples for x in runs),
+        res.record(f'{kind}/{m}', role, r['acc'], ledger=r['ledger'], curve=r['curve'], protocol=m, lr=r['lr'],
+                   lrs=o['lrs'], val_acc_by_lr=r['val_acc_by_lr'], classes_seen=r['classes_seen'],
+                   acc_seen=r['acc_seen'], sweep_examples=r['sweep_examples'],
                    encoder_shift=encoder_shift(before, tuned[:-1]), **common)
     if 'lstsq' in methods:
+        Ztr, ytr, Zte, yte = feats['test']
         head, led2 = nn.Linear(Ztr.shape[1], int(ytr.max()) + 1), Ledger('cpu')
         nn.init.zeros_(head.weight)
         nn.init.zeros_(head.bias)
@@ -462,52 +577,84 @@ def _run_transfers(res: Results, net, kind: str, z: int, methods, data: tuple, o
         led2.carry(net[:-1], head)
         res.record(f'{kind}/lstsq', 'baseline', curve.finish(), ledger=led2, curve=curve, protocol='lstsq', lr=None, **common)
 
+def _task_name(tasks: dict, task: tuple) -> str:
+    "Which of `tasks` `task` is."
+    return next(k for k, t in tasks.items() if t is task)
+
 # %% ../nbs/20_zapping.ipynb #e9f8d8cb
 @pin_threads
 def experiment(data, *, zap_every=(0, 1), methods: Sequence[str] = METHODS, seed: int = 0, mode: str | None = None,
-               device=None, verbose: bool = False, pretrain='omniglot', pretraining=('iid', 'asb'), shots: int = 15,
-               n_classes: int | None = None, n_test: int | None = None, zap_rows=None, fan: str = 'row',
+               device=None, verbose: bool = False, encoders: str | None = None, pretraining=('iid', 'asb'),
+               fan: str = 'stacked', shots: int = 15, n_classes: int | None = None, val_classes: int | None = None,
+               n_test: int | None = None, lrs=LRS, iid_epochs: int = 10, bs: int = 32, block: int = 5,
+               scratch_epochs: int = 20, scratch_lr: float = 1e-3, ridge: float = 1e-3, pretrain='omniglot',
                pretrain_classes: int | None = None, pretrain_epochs: int | None = None, episodes: int | None = None,
-               widths: Sequence[int] | None = None, hidden: int = 128, pretrain_lr: float = 1e-3,
-               pretrain_bs: int = 128, inner_lr: float = 1e-3, memory: int = 32, lrs=(3e-2, 1e-2, 3e-3, 1e-3),
-               iid_epochs: int = 10, bs: int = 32, block: int = 5, scratch_epochs: int = 20,
-               scratch_lr: float = 1e-3, ridge: float = 1e-3, cache: bool = True) -> Results:
-    """Zapping (Frati et al. 2023): pre-train a `convnet` on `pretrain` ('omniglot' background classes, or tensors)
-    by each kind in `pretraining` ('iid': epochs of mini-batches, zap every `zap_every` epochs; 'asb': episodes, the
-    episode's class row zapped every `zap_every` episodes), then transfer its frozen encoder to the new classes of
+               widths: Sequence[int] | None = None, hidden: int | None = None, pretrain_lr: float | None = None,
+               pretrain_bs: int | None = None, inner_lr: float | None = None, memory: int | None = None,
+               zap_rows=None, cache: bool = True, data_seed: int | None = None) -> Results:
+    """Zapping (Frati et al. 2023): transfer encoders pre-trained with and without zapping to the new classes of
     `data` ('omniglot' = evaluation classes, another dataset name, or (X_train, y_train, X_test, y_test) of grey
-    images, resized to 28×28) with `shots` images per class. The knob `zap_every` (0 = never) is swept. Methods:
-    'scratch' (retrain: a random network on the new classes alone), 'seq_head'/'iid_head' (a fresh head trained
-    sequentially / i.i.d., lr swept over `lrs`, the best reported; 'adapt' rows for zapped encoders, 'baseline' for
-    zap_every=0) and 'lstsq' (least-squares readout, 'baseline'); 'seq_all_layers'/'iid_all_layers' (not in the
-    default `METHODS`) fine-tune a copy of the whole network with a fresh head the same way (`train_all`), with the
-    same lr sweep and roles. Every transfer row has `encoder_shift`, how far its encoder moved (0 for a head).
-    'setup' rows carry each pre-training's cost and held-out accuracy. Options left None take the mode's defaults (`QUICK`, `FULL`). Encoders are cached on disk.
-    Raises `ValueError`/`TypeError` for bad input, naming the argument."""
+    images, resized to 28×28), `shots` images per class. The knob `zap_every` (0 = never) is swept, for each kind in
+    `pretraining` ('iid': zap every `zap_every` epochs; 'asb': the episode's class row every `zap_every` episodes).
+    Encoders: `encoders='zoo'` (the default when no pre-training option is given) loads the zoo's Omniglot encoders
+    (`zoo_name(kind, zap_every, fan)`, trained if not shipped or cached); `'train'` pre-trains a `convnet` here on
+    `pretrain` with the `pretrain_*`, `episodes`, `widths`, `hidden`, `inner_lr`, `memory`, `zap_rows` options
+    (None: the mode's `QUICK`/`FULL`), cached on disk. Methods: 'scratch' (retrain: a random network of the same
+    architecture on the new classes alone), 'seq_head'/'iid_head' (a fresh head trained sequentially / i.i.d.),
+    'seq_all_layers'/'iid_all_layers' (the whole network fine-tuned, not in the default `METHODS`) and 'lstsq'
+    (least-squares readout). Each trained transfer's learning rate is chosen from `lrs` on the validation task
+    (`transfer_tasks`: `val_classes` other classes for Omniglot), then run once on the test classes. `seed` seeds
+    everything, the zoo encoder included; `data_seed` (default `seed`) alone draws the new classes and shots. Roles: 'adapt'
+    for zapped encoders, 'baseline' for zap_every=0 (the same-protocol reference) and least squares, 'retrain' for
+    scratch, 'setup' for each pre-training (its cost and held-out accuracy). Raises `ValueError`/`TypeError` for
+    bad input, naming the argument."""
     o = dict(locals())
     o['mode'] = mode = get_mode(mode)
     zap_every, methods, pretraining, o = _options(zap_every, methods, pretraining, o)
     seed_everything(seed)
     dev = get_device(device)
-    new = transfer_data(data, o['shots'], o['n_classes'], o['n_test'], seed)
-    pre = pretrain if pretrain == 'omniglot' else pretrain_data(pretrain, o['pretrain_classes'], seed)
-    res = new_results('zapping', 'zap_every', data, seed=seed, mode=mode, device=dev, shots=o['shots'],
-                      n_classes=int(new[1].max()) + 1, pretrain=pretrain if isinstance(pretrain, str) else 'tensors',
+    data_seed = seed if data_seed is None else check_int('data_seed', data_seed, 0)
+    tasks = transfer_tasks(data, o['shots'], o['n_classes'], o['val_classes'], o['n_test'], data_seed)
+    if 'val' not in tasks and len(o['lrs']) > 1 and set(methods) & set(('seq_head', 'iid_head') + ALL_LAYERS):
+        raise ValueError(f"lrs={o['lrs']} needs a validation task to choose from, and there is none "
+                         f"(val_classes={o['val_classes']}, shots={o['shots']}); give one lr or validation classes")
+    pre = pretrain if _is_omniglot(pretrain) else pretrain_data(pretrain, o['pretrain_classes'], seed)
+    zoo_arch = ZOO_QUICK if mode == 'quick' else ZOO_FULL
+    if o['encoders'] == 'zoo': o |= {k: zoo_arch[k] for k in ('widths', 'hidden')}
+    res = new_results('zapping', 'zap_every', data, seed=seed, mode=mode, device=dev, shots=o['shots'], data_seed=data_seed,
+                      n_classes=int(tasks['test'][1].max()) + 1, val_classes=o['val_classes'], encoders=o['encoders'],
+                      pretrain=pretrain if isinstance(pretrain, str) else 'tensors',
                       **{k: o[k] for k in ('pretrain_classes', 'pretrain_epochs', 'episodes', 'widths', 'zap_rows', 'fan')})
-    if 'scratch' in methods: _run_scratch(res, *new, o, seed, dev)
+    if o['encoders'] == 'zoo':
+        res.meta |= {k: zoo_arch[k] for k in ('classes', 'epochs', 'episodes')} | {'pretrain_classes': zoo_arch['classes'],
+                                                                                 'pretrain_epochs': zoo_arch['epochs']}
+    if 'scratch' in methods: _run_scratch(res, *tasks['test'], o, seed, dev)
     res.meta['cached'] = []
     for kind in pretraining:
         for z in zap_every:
-            net, info = pretrained(kind, z, o, seed, pre, dev, verbose, cache)
+            if o['encoders'] == 'zoo':
+                net = zoo.load(zoo_name(kind, z, o['fan']), seed, mode, verbose=verbose)
+                info = net.zoo_record | net.zoo_record['cost'] | {'cached': True}
+                info['loss'] = [info['loss']]
+            else: net, info = pretrained(kind, z, o, seed, pre, dev, verbose, cache)
             res.meta['cached'].append(info.get('cached', False))
             res.record(f'pretrain/{kind}', 'setup', info['acc'], seed=seed, ledger=_setup_ledger(info), zap_every=z,
-                       pretraining=kind, pretrain_loss=info['loss'][-1], pretrain_losses=info['loss'])
-            if set(methods) - {'scratch'}: _run_transfers(res, net, kind, z, methods, new, o, seed, dev)
+                       pretraining=kind, pretrain_loss=info['loss'][-1], heldout_curve=info.get('heldout_curve'))
+            if set(methods) - {'scratch'}: _run_transfers(res, net, kind, z, methods, tasks, o, seed, dev)
     return res
 
 # %% ../nbs/20_zapping.ipynb #caeeecc7
 def _label(kind: str, z) -> str:
-    return f"{kind}, " + ('no zap' if not z else f'zap every {z}')
+    "A legend entry in words: 'i.i.d., zap every epoch', 'ASB, never zapped', ..."
+    unit = 'epoch' if kind == 'iid' else 'episode'
+    return {'iid': 'i.i.d.', 'asb': 'ASB'}.get(kind, kind) + ', ' + (
+        'never zapped' if not z else f'zap every {unit}' if z == 1 else f'zap every {z} {unit}s')
+
+def _colour(res: Results, kind: str, z) -> str:
+    "One colour per pre-training (kind × zap setting), the same in every panel."
+    keys = list(dict.fromkeys((r['pretraining'], r['zap_every']) for r in res if r['role'] not in ('retrain',)))
+    return f'C{keys.index((kind, z)) % 10}'
+
 
 def plot_sequential(res: Results, ax=None, kinds: Sequence[str] | None = None):
     """Sequential head-only transfer: accuracy on the classes seen so far against the classes learned, one line per
@@ -517,11 +664,10 @@ def plot_sequential(res: Results, ax=None, kinds: Sequence[str] | None = None):
     for (kind, z) in dict.fromkeys((r['pretraining'], r['zap_every']) for r in rows):
         a = np.array([r['acc_seen'] for r in rows if r['pretraining'] == kind and r['zap_every'] == z], float)
         x, mu, sd = rows[0]['classes_seen'], a.mean(0), a.std(0, ddof=1) if len(a) > 1 else a[0] * 0
-        line, = ax.plot(x, mu, marker='o', ms=3, ls='-' if kind == 'iid' else '--', label=_label(kind, z),
-                        color=f'C{sorted({r["zap_every"] for r in res if r["role"] != "retrain"}).index(z)}')
+        line, = ax.plot(x, mu, marker='o', ms=3, ls='-' if z else '--', label=_label(kind, z), color=_colour(res, kind, z))
         ax.fill_between(x, mu - sd, mu + sd, color=line.get_color(), alpha=0.12, lw=0)
     ax.set(xlabel='classes learned, one image at a time', ylabel='accuracy on the classes seen',
-           title='sequential transfer (head only)', ylim=(0, 1))
+           title='sequential transfer (head only)', ylim=(0, None))
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7)
     return ax
@@ -533,8 +679,9 @@ def plot_final(res: Results, ax=None):
     if ax is None: _, ax = plt.subplots(figsize=(6, 3.5))
     m = res.mean(by=('pretraining', 'protocol'))
     groups = list(dict.fromkeys((r['pretraining'], r['zap_every']) for r in m if r['role'] != 'retrain'))
-    cols = [('setup', 'pre-training (held-out drawers)'), ('seq_head', 'seq. head'), ('iid_head', 'i.i.d. head'),
-            ('lstsq', 'least squares')]
+    cols = [('setup', 'pre-training (held-out drawers)'), ('seq_head', 'sequential head'), ('iid_head', 'i.i.d. head'),
+            ('lstsq', 'least squares'), ('seq_all_layers', 'sequential, all layers'), ('iid_all_layers', 'i.i.d., all layers')]
+    cols = [c for c in cols if any((r['role'] == 'setup') if c[0] == 'setup' else r.get('protocol') == c[0] for r in m)]
     w = 0.8 / len(cols)
     find = lambda p, k, z: next((r for r in m if r['pretraining'] == k and r['zap_every'] == z and
                                  (r['role'] == 'setup' if p == 'setup' else r.get('protocol') == p)), None)
@@ -549,19 +696,55 @@ def plot_final(res: Results, ax=None):
     return ax
 
 # %% ../nbs/20_zapping.ipynb #10d7fe57
+def plot_rapid(res: Results, ax=None, protocol: str = 'iid_head', kinds: Sequence[str] | None = None):
+    """"More rapid adaptation": test accuracy of transfer `protocol` against the examples it has processed (log x),
+    one line per pre-training (solid: zapped, dashed: never zapped), mean ± sd over seeds, the network trained from
+    scratch in black. Returns the axes."""
+    if ax is None: _, ax = plt.subplots(figsize=(5.5, 3.5))
+    m = res.mean(by=('pretraining', 'protocol'))
+    for r in m:
+        if r.get('protocol') != protocol or (kinds is not None and r['pretraining'] not in kinds): continue
+        x, y, sd = (np.asarray(r[k], float) for k in ('curve_examples', 'curve_acc', 'curve_acc_sd'))
+        line, = ax.plot(np.maximum(x, 1), y, ls='-' if r['zap_every'] else '--', color=_colour(res, r['pretraining'], r['zap_every']),
+                        label=_label(r['pretraining'], r['zap_every']))
+        ax.fill_between(np.maximum(x, 1), y - sd, y + sd, color=line.get_color(), alpha=0.12, lw=0)
+    for r in m:
+        if r['role'] == 'retrain':
+            ax.plot(np.maximum(np.asarray(r['curve_examples'], float), 1), r['curve_acc'], color='k', lw=2,
+                    label='network trained from scratch')
+    ax.set_xscale('log')
+    ax.set(xlabel='examples processed during transfer (log)', ylabel='test accuracy', ylim=(0, 1),
+           title={'iid_head': 'i.i.d. head: accuracy against examples', 'seq_head': 'sequential head: accuracy against examples'}.get(protocol, protocol))
+    ax.grid(alpha=0.3, which='both')
+    ax.legend(fontsize=7)
+    return ax
+
+def examples_to(res: Results, target: float, protocol: str = 'iid_head') -> Results:
+    """For each pre-training (kind × zap setting), the examples transfer `protocol` processes before its test accuracy
+    first reaches `target`, per seed (None where it never does): rows kind, zap_every, examples (mean over the seeds
+    that reach it), reached (how many seeds did), seeds."""
+    check_number('target', target, 0, 1)
+    out = Results(meta={'target': target, 'protocol': protocol})
+    groups = dict.fromkeys((r['pretraining'], r['zap_every']) for r in res if r.get('protocol') == protocol)
+    for kind, z in groups:
+        rows = [r for r in res if r.get('protocol') == protocol and r['pretraining'] == kind and r['zap_every'] == z]
+        hits = [reach(r['curve_examples'], r['curve_acc'], 0, target) for r in rows]
+        got = [h[0] for h in hits if h is not None]
+        out.add(kind=kind, zap_every=z, examples=float(np.mean(got)) if got else None, reached=len(got), seeds=len(rows))
+    return out
+
 def figure(res: Results) -> plt.Figure:
-    """The chapter's figure: retrain-vs-adapt curves (i.i.d. head-only transfer of each encoder against a network
-    trained from scratch), sequential transfer against the classes learned, and the final numbers."""
-    fig, axs = plt.subplots(1, 3, figsize=(18, 4.2))
-    retrain_vs_adapt_curves(res, ax=axs[0], methods=['scratch'] + [m for m in res.col('method') if m.endswith('iid_head')],
-                            title='retrain vs adapt: i.i.d. head-only transfer')
+    """The chapter's figure: i.i.d. head-only transfer against examples processed (retrain vs adapt: the network
+    trained from scratch in black), sequential transfer against the classes learned, and the final numbers."""
+    fig, axs = plt.subplots(1, 3, figsize=(18, 4.4))
+    plot_rapid(res, axs[0])
     plot_sequential(res, axs[1])
     plot_final(res, axs[2])
     fig.tight_layout()
     return fig
 
 def summary(res: Results) -> Results:
-    "Mean ± sd over seeds of every row's accuracy: method, role, zap_every, acc, acc_sd, lr (best), examples."
+    "Mean ± sd over seeds of every row's accuracy: method, role, zap_every, acc, acc_sd, lr (most chosen), examples."
     m = res.mean(by=('pretraining', 'protocol'))
     return Results([{k: r.get(k) for k in ('method', 'role', 'zap_every', 'acc', 'acc_sd', 'examples', 'n')} for r in m],
                    m.meta)
@@ -569,13 +752,17 @@ def summary(res: Results) -> Results:
 @cached('zapping')
 @pin_threads
 def run(mode: str | None = None, seed: int = 0) -> Results:
-    """The chapter's headline: pre-train on Omniglot background classes (i.i.d. and ASB, zap never or every epoch /
-    episode), transfer to Omniglot evaluation classes with 15 shots; seeds `seed`..`seed+2` (quick) or +4 (full).
-    Quick: 200 classes, widths 16, 5 epochs or 100 episodes, 20 new classes. Full: 964 classes, widths 64, 15 epochs
-    or 3,000 episodes, 100 new classes (sized for a GPU)."""
+    """The chapter's headline, from the zoo's encoders (pre-trained on all 964 Omniglot background classes): i.i.d.
+    with zaps never, every epoch or every 3 epochs, and ASB with zaps never or every episode; each transferred to new
+    Omniglot evaluation classes (15 shots; 50 classes in quick mode, 600 in full) by a sequential head, an i.i.d.
+    head and least squares, the learning rate chosen on `val_classes` other classes; a network trained from scratch
+    as the retraining line. Seeds `seed`..`seed+2` (quick) or +4 (full)."""
     mode = get_mode(mode)
-    n = 3 if mode == 'quick' else 5
-    return Results.merge(*[experiment('omniglot', mode=mode, seed=s) for s in range(seed, seed + n)])
+    parts = []
+    for s in range(seed, seed + (3 if mode == 'quick' else 5)):
+        parts.append(experiment('omniglot', zap_every=(0, 1, 3), pretraining=('iid',), mode=mode, seed=s))
+        parts.append(experiment('omniglot', zap_every=(0, 1), pretraining=('asb',), methods=METHODS[1:], mode=mode, seed=s))
+    return Results.merge(*parts)
 
 # %% ../nbs/20_zapping.ipynb #55cbc46b
 def _widget_plot(res: Results, ax) -> None:
@@ -593,12 +780,13 @@ def widget(data='omniglot', **fixed):
     kind and the rows zapped (all, or a random 10 %). Each setting reruns the transfer from the cached encoders
     (pre-training once per setting, with a progress bar) and redraws it against the no-zap encoder and a network
     trained from scratch. Small by default, so that a new setting (one pre-training) redraws in a few seconds on a CPU:
-    100 pre-training classes, 3 epochs or 50 ASB episodes, 10 new classes, 15 epochs from scratch; `fixed` overrides
+    100 pre-training classes, 3 epochs or 50 ASB episodes, 10 new classes (10 more to choose learning rates on),
+    15 epochs from scratch; `fixed` overrides
     these or passes other `experiment` options (e.g. `mode`, `seed`). Returns the `widgets.Explorer`."""
     import ipywidgets as W
     from adaptbook.widgets import explore
     opts = dict(mode='quick', seed=0, pretrain_classes=100, pretrain_epochs=3, episodes=50, n_classes=10,
-                scratch_epochs=15) | fixed
+                val_classes=10, scratch_epochs=15) | fixed
     scratch: dict = {}
 
     def run(zap_every, pretraining, zap_rows):

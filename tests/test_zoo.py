@@ -1,0 +1,125 @@
+"Tests of the model zoo (adaptbook.zoo): recipes, shipped weights, provenance, the cache, ImageNet backbones."
+import json
+
+import pytest
+import torch
+
+from adaptbook import cli, zoo
+from adaptbook.core import evaluate
+from adaptbook.data import resolve
+
+
+@pytest.fixture
+def cache(tmp_path, monkeypatch):
+    "An empty user cache."
+    monkeypatch.setenv('ADAPTBOOK_CACHE', str(tmp_path))
+    return tmp_path
+
+
+def _same(a, b) -> bool:
+    sa, sb = a.state_dict(), b.state_dict()
+    return sa.keys() == sb.keys() and all(torch.equal(sa[k], sb[k]) for k in sa)
+
+
+def test_retrained_small_entry_reloads_bit_identical_with_its_recorded_accuracy(cache):
+    net = zoo.pretrain('digits-mlp', seed=0, mode='quick', verbose=False)
+    back = zoo.load('digits-mlp', seed=0, mode='quick', train=False)
+    assert _same(net, back)
+    rec = back.zoo_record
+    _, _, Xte, yte = resolve('digits')
+    assert evaluate(back, Xte, yte)['acc'] == rec['acc'] > 0.9
+    for k in ('settings', 'seconds', 'examples', 'acc', 'sha256', 'signature', 'version'):
+        assert k in rec, k
+    assert rec['provenance']['torch'] == torch.__version__ and rec['provenance']['threads'] >= 1
+    shipped = zoo._find('digits-mlp', 'quick', 0, zoo.get('digits-mlp').signature('quick'))
+    if shipped is not None and zoo.shipped_dir() == shipped[0].parent:
+        ship = zoo.load('digits-mlp', seed=0, mode='quick', train=False)
+        if ship.zoo_record['provenance']['torch'] == torch.__version__:
+            assert _same(net, ship), 'retraining the shipped entry on the same torch build must give the same bits'
+        else:
+            assert abs(ship.zoo_record['acc'] - rec['acc']) < 0.03
+
+
+def test_the_same_seed_gives_the_same_weights_and_another_seed_does_not(cache, tmp_path):
+    a = zoo.pretrain('digits-mlp', seed=1, verbose=False, out=tmp_path / 'a')
+    b = zoo.pretrain('digits-mlp', seed=1, verbose=False, out=tmp_path / 'b')
+    c = zoo.pretrain('digits-mlp', seed=2, verbose=False, out=tmp_path / 'c')
+    assert _same(a, b) and not _same(a, c)
+    assert a.zoo_record['sha256'] == b.zoo_record['sha256']
+
+
+def test_a_damaged_cache_entry_is_not_used(cache):
+    zoo.pretrain('digits-mlp', seed=3, verbose=False)
+    pt = next((cache / 'zoo').glob('digits-mlp-*-s3-*.pt'))
+    pt.write_bytes(pt.read_bytes()[:100])
+    with pytest.warns(UserWarning, match='does not match its sha256'):
+        assert zoo.record('digits-mlp', 3) is None
+    assert not pt.exists()
+    with pytest.raises(FileNotFoundError, match='adaptbook pretrain digits-mlp --mode quick --seed 3'):
+        zoo.load('digits-mlp', seed=3, train=False)
+    net = zoo.load('digits-mlp', seed=3, verbose=False)          # trained again
+    assert net.zoo_record['acc'] > 0.9 and pt.exists()
+
+
+def test_half_written_files_are_never_an_entry(cache):
+    folder = cache / 'zoo'
+    folder.mkdir()
+    sig = zoo.get('digits-mlp').signature('quick')
+    (folder / f'digits-mlp-quick-s4-{sig}.pt.tmp').write_bytes(b'partial')
+    (folder / f'digits-mlp-quick-s4-{sig}.pt').write_bytes(b'no record beside me')
+    assert zoo.record('digits-mlp', 4) is None
+
+
+def test_bad_names_and_seeds_are_refused(cache):
+    with pytest.raises(ValueError, match="name='nope' is not a zoo entry; entries: .*omniglot-iid-zap0"):
+        zoo.load('nope')
+    with pytest.raises(ValueError, match='seed=-1'):
+        zoo.load('digits-mlp', seed=-1)
+    with pytest.raises(TypeError, match='zoo.Recipe'):
+        zoo.register('digits-mlp')
+
+
+def test_cli_pretrain_trains_each_seed_once(cache, capsys):
+    assert cli.main(['pretrain', 'digits-mlp', '--seed', '5', '--seeds', '2']) == 0
+    assert len(list((cache / 'zoo').glob('digits-mlp-quick-s[56]-*.pt'))) == 2
+    assert cli.main(['pretrain', 'digits-mlp', '--seed', '5', '--seeds', '2']) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert sum('found, trained in' in line for line in out) == 2
+    assert cli.main(['pretrain', 'nope']) == 2
+
+
+SHIPPED = sorted(zoo.shipped_dir().glob('*.json'))
+
+
+@pytest.mark.parametrize('path', SHIPPED, ids=[p.stem for p in SHIPPED])
+def test_every_shipped_entry_matches_its_sha256_and_recipe(path):
+    rec = json.loads(path.read_text())
+    pt = path.with_suffix('.pt')
+    assert zoo.sha256(pt) == rec['sha256'] and pt.stat().st_size == rec['bytes']
+    r = zoo.get(rec['name'])
+    assert rec['settings'] == json.loads(json.dumps(r.settings(rec['mode'])))
+    assert rec['signature'] == r.signature(rec['mode']) and path.stem.endswith(rec['signature'])
+    assert {'torch', 'adaptbook', 'threads', 'device'} <= set(rec['provenance'])
+    assert rec['examples'] > 0 and rec['seconds'] > 0
+
+
+def test_shipped_weights_are_a_few_megabytes():
+    total = sum(p.stat().st_size for p in zoo.shipped_dir().glob('*'))
+    assert total < 20e6, f'{total / 1e6:.1f} MB shipped'
+
+
+def test_imagenet_backbone_names_the_missing_file_and_loads_from_the_hub_cache(tmp_path):
+    torchvision = pytest.importorskip('torchvision')
+    with pytest.raises(FileNotFoundError, match=r'checkpoints/mobilenet_v3_small-\w+\.pth is missing'):
+        zoo.imagenet('mobilenet_v3_small', hub_dir=tmp_path)
+    with pytest.raises(ValueError, match="name='nope'"):
+        zoo.imagenet('nope', hub_dir=tmp_path)
+    w = torchvision.models.get_model_weights('mobilenet_v3_small').DEFAULT
+    (tmp_path / 'checkpoints').mkdir()
+    state = torchvision.models.get_model('mobilenet_v3_small', weights=None).state_dict()
+    torch.save(state, tmp_path / 'checkpoints' / w.url.split('/')[-1])
+    net, tf = zoo.imagenet('mobilenet_v3_small', hub_dir=tmp_path)
+    assert not net.training and torch.equal(net.state_dict()['classifier.3.weight'], state['classifier.3.weight'])
+    x = tf(torch.rand(3, 100, 80))
+    assert x.shape == (3, 224, 224)
+    assert net(x[None]).shape == (1, 1000)
