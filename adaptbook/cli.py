@@ -136,8 +136,8 @@ def pretrain_entries(names: Sequence[str], mode: str | None = None, seed: int = 
             r = net.zoo_record
             done.append({k: r.get(k) for k in ('name', 'seed', 'mode', 'acc', 'examples', 'seconds', 'where')})
             if verbose: print(f"{n} seed {s}: held-out acc {r['acc']:.3f}, {r['examples']:,} examples, "
-                              f"{'trained in' if rec is None else 'found, trained in'} {r['seconds']:.0f} s "
-                              f"({time.perf_counter() - t:.1f} s now) -> {data.short_path(r['where'])}")
+                              + (f"trained now in {time.perf_counter() - t:.1f} s" if rec is None else
+                                 f"found (trained earlier in {r['seconds']:.0f} s)") + f" -> {data.short_path(r['where'])}")
     return done
 
 # %% ../nbs/03_cli.ipynb #26d77104
@@ -161,7 +161,9 @@ def main(argv: list[str] | None = None) -> int:
     r.add_argument('--force', action='store_true', help="with 'all': rerun chapters already written in --out")
     r.add_argument('--threads', type=int, default=None,
                    help='torch threads (default: $ADAPTBOOK_THREADS, else 1: fastest for these small models)')
-    z = sub.add_parser('pretrain', help="train zoo entries (or 'all'): the book's pre-trained starting points")
+    z = sub.add_parser('pretrain', help="train zoo entries (or 'all'): the book's pre-trained starting points",
+                       description="Train the book's pre-trained starting points (adaptbook.zoo) into the user cache, "
+                                   "or with --ship into the package; entries already there are found, not retrained.")
     z.add_argument('names', nargs='+', help="zoo entry names (adaptbook.zoo.names(), e.g. omniglot-iid-zap0) or 'all'")
     z.add_argument('--mode', choices=core.MODES, default=None, help='quick (CPU-sized, default) or full (paper-scale)')
     z.add_argument('--seed', type=int, default=0, help='the first seed (default 0)')

@@ -483,10 +483,11 @@ def transfer_tasks(data, shots: int = 15, n_classes: int = 50, val_classes: int 
     or another dataset name: 'test' is the first `n_classes` labels of y_train (all if fewer), `shots` random
     training images of each and their test images (or `n_test` each); 'val' splits those training images, a third
     (at least one) of each class held out, so no test image is used to choose anything. Raises `ValueError` for
-    non-image shapes, non-finite X, more shots than images, or more classes than there are."""
+    non-image shapes, non-finite X, more shots than images, fewer than 2 classes, or more classes than there are."""
     g = torch.Generator().manual_seed(seed)
     if _is_omniglot(data):
         X, y = _omniglot('evaluation')
+        if shots >= 20: raise ValueError(f"shots={shots} leaves no test image: an Omniglot class has 20 drawers; use shots <= 19")
         n_test = 20 - shots if n_test is None else n_test
         if shots + n_test > 20: raise ValueError(f"shots={shots} + n_test={n_test} is more than the 20 drawers per Omniglot class")
         C = int(y.max()) + 1
@@ -497,7 +498,9 @@ def transfer_tasks(data, shots: int = 15, n_classes: int = 50, val_classes: int 
         return {k: _task(X, y, X, y, c.sort().values.tolist(), shots, n_test, g) for k, c in tasks.items() if len(c)}
     Xtr, ytr, Xte, yte = resolve(data)
     Xtr, Xte = _images(Xtr, 'X_train'), _images(Xte, 'X_test')
-    test = _task(Xtr, ytr, Xte, yte, ytr.unique().tolist()[:n_classes], shots, n_test, g)
+    classes = ytr.unique().tolist()[:n_classes]
+    if len(classes) < 2: raise ValueError(f"y_train holds {len(classes)} class ({classes}); transfer needs at least 2")
+    test = _task(Xtr, ytr, Xte, yte, classes, shots, n_test, g)
     if shots < 2: return {'test': test}
     v = max(1, shots // 3)
     held = (torch.arange(len(test[1])) % shots) >= shots - v          # rows come class by class, `shots` each
@@ -616,13 +619,16 @@ def experiment(data, *, zap_every=(0, 1), methods: Sequence[str] = METHODS, seed
     data_seed = seed if data_seed is None else check_int('data_seed', data_seed, 0)
     tasks = transfer_tasks(data, o['shots'], o['n_classes'], o['val_classes'], o['n_test'], data_seed)
     if 'val' not in tasks and len(o['lrs']) > 1 and set(methods) & set(('seq_head', 'iid_head') + ALL_LAYERS):
-        raise ValueError(f"lrs={o['lrs']} needs a validation task to choose from, and there is none "
-                         f"(val_classes={o['val_classes']}, shots={o['shots']}); give one lr or validation classes")
+        raise ValueError(f"lrs={o['lrs']} needs a validation task to choose from, and there is none ("
+                         + (f"val_classes={o['val_classes']}; give val_classes >= 1" if _is_omniglot(data) else
+                            f"shots={o['shots']}: your own data's validation images are a third of each class's shots; "
+                            f"give shots >= 2") + ", or a single lr)")
     pre = pretrain if _is_omniglot(pretrain) else pretrain_data(pretrain, o['pretrain_classes'], seed)
     zoo_arch = ZOO_QUICK if mode == 'quick' else ZOO_FULL
     if o['encoders'] == 'zoo': o |= {k: zoo_arch[k] for k in ('widths', 'hidden')}
     res = new_results('zapping', 'zap_every', data, seed=seed, mode=mode, device=dev, shots=o['shots'], data_seed=data_seed,
-                      n_classes=int(tasks['test'][1].max()) + 1, val_classes=o['val_classes'], encoders=o['encoders'],
+                      n_classes=int(tasks['test'][1].max()) + 1, encoders=o['encoders'],
+                      val_classes=o['val_classes'] if _is_omniglot(data) else None,
                       pretrain=pretrain if isinstance(pretrain, str) else 'tensors',
                       **{k: o[k] for k in ('pretrain_classes', 'pretrain_epochs', 'episodes', 'widths', 'zap_rows', 'fan')})
     if o['encoders'] == 'zoo':
@@ -722,10 +728,14 @@ def plot_rapid(res: Results, ax=None, protocol: str = 'iid_head', kinds: Sequenc
 def examples_to(res: Results, target: float, protocol: str = 'iid_head') -> Results:
     """For each pre-training (kind × zap setting), the examples transfer `protocol` processes before its test accuracy
     first reaches `target`, per seed (None where it never does): rows kind, zap_every, examples (mean over the seeds
-    that reach it), reached (how many seeds did), seeds."""
+    that reach it), reached (how many seeds did), seeds. Raises `ValueError` for a target outside [0, 1] or a
+    protocol with no rows in `res`."""
     check_number('target', target, 0, 1)
     out = Results(meta={'target': target, 'protocol': protocol})
     groups = dict.fromkeys((r['pretraining'], r['zap_every']) for r in res if r.get('protocol') == protocol)
+    if not groups:
+        have = sorted({r['protocol'] for r in res if r.get('protocol')})
+        raise ValueError(f"protocol={protocol!r}: res has no such transfer rows; it has {have}")
     for kind, z in groups:
         rows = [r for r in res if r.get('protocol') == protocol and r['pretraining'] == kind and r['zap_every'] == z]
         hits = [reach(r['curve_examples'], r['curve_acc'], 0, target) for r in rows]

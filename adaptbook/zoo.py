@@ -14,7 +14,7 @@ from typing import Callable, Sequence
 import torch
 from torch import nn
 
-from .core import (_locked, args_hash, cache_dir, check_int, evaluate, fit, get_mode,
+from .core import (_locked, args_hash, as_tuple, cache_dir, check_int, evaluate, fit, get_mode,
                             provenance, threads)
 from .data import resolve
 from .models import mlp
@@ -160,20 +160,35 @@ def pretrain(name: str, seed: int = 0, mode: str | None = None, *, out: str | os
 def load(name: str, seed: int = 0, mode: str | None = None, *, train: bool = True, verbose: bool = True) -> nn.Module:
     """Zoo entry `name` trained with `seed` in `mode` (None: `core.get_mode()`), in eval mode on the CPU, its record
     (see `pretrain`, plus `where` it was found) in the attribute `zoo_record`. Looks in the shipped weights, then the
-    user cache; otherwise trains it (`pretrain`, with a progress bar if `verbose`) if `train`, else raises
-    `FileNotFoundError` naming both folders and the command that trains it. Raises `ValueError` for an unknown name,
+    user cache; otherwise, if `train`, warns that it is training (a recipe may take minutes) and trains it
+    (`pretrain`, with a progress bar if `verbose`), else raises `FileNotFoundError` naming both folders and the
+    command that trains it. Shipped and cached entries load from a read-only cache too; training needs a writable
+    one (`OSError` naming it). Raises `ValueError` for an unknown name,
     `RuntimeError` if shipped weights fail their sha256."""
     r, mode, seed = get(name), get_mode(mode), check_int('seed', seed, 0)
     sig = r.signature(mode)
-    with _locked(user_dir() / f'{_stem(name, mode, seed, sig)}.lock'):
-        hit = _find(name, mode, seed, sig)
-        if hit is None:
-            if not train:
-                raise FileNotFoundError(
-                    f"zoo entry {name!r} (mode {mode}, seed {seed}, signature {sig}) is neither shipped in "
-                    f"{shipped_dir()} nor cached in {user_dir()}; train it with `adaptbook pretrain {name} --mode {mode} "
-                    f"--seed {seed}` or zoo.load(..., train=True)")
-            return pretrain(name, seed, mode, verbose=verbose)
+    hit = _find(name, mode, seed, sig)                    # shipped or cached: read-only, no lock needed
+    if hit is None:
+        if not train:
+            raise FileNotFoundError(
+                f"zoo entry {name!r} (mode {mode}, seed {seed}, signature {sig}) is neither shipped in "
+                f"{shipped_dir()} nor cached in {user_dir()}; train it with `adaptbook pretrain {name} --mode {mode} "
+                f"--seed {seed}` or zoo.load(..., train=True)")
+        try:
+            lock = _locked(user_dir() / f'{_stem(name, mode, seed, sig)}.lock')
+            lock.__enter__()
+        except OSError as e:
+            raise OSError(f"zoo entry {name!r} must be trained, but the cache folder {user_dir()} is not writable "
+                          f"({e.strerror}); set ADAPTBOOK_CACHE to a writable folder") from e
+        try:
+            hit = _find(name, mode, seed, sig)            # another process may have trained it meanwhile
+            if hit is None:
+                warnings.warn(f"zoo: {name!r} (mode {mode}, seed {seed}) is neither shipped nor cached: training it now "
+                              f"({r.doc or r.source}; settings {r.settings(mode)}), then keeping it in {user_dir()}. "
+                              f"`adaptbook pretrain {name} --mode {mode} --seed {seed}` does the same ahead of time.",
+                              stacklevel=2)
+                return pretrain(name, seed, mode, verbose=verbose)
+        finally: lock.__exit__(None, None, None)
     pt, rec = hit
     net = r.build(seed, **r.settings(mode))
     net.load_state_dict(torch.load(pt, map_location='cpu', weights_only=True))
@@ -187,14 +202,18 @@ def record(name: str, seed: int = 0, mode: str | None = None) -> dict | None:
     return None if hit is None else hit[1]
 
 # %% ../nbs/07_zoo.ipynb #950f1aa3
-def table(mode: str | None = None, seeds: Sequence[int] = (0,)) -> str:
+def table(mode: str | None = None, seeds: Sequence[int] = (0,), trained_only: bool = False) -> str:
     """A markdown table of the entries in `mode`: name, source, and for each seed in `seeds` the held-out accuracy,
-    the examples and seconds of its training, and where it was found ('package', 'cache' or 'not trained')."""
+    the examples processed and the wall seconds of the whole recipe (its held-out measurements included), and where
+    it was found ('package', 'cache' or 'not trained'; `trained_only` leaves the last out). Raises `ValueError` for a
+    negative or non-int seed."""
     mode = get_mode(mode)
+    seeds = as_tuple('seeds', seeds, lambda s: check_int('seed', s, 0))
     lines = ['| entry | source | seed | held-out acc | examples | seconds | where |', '|---|---|---|---|---|---|---|']
     for n in names():
         for s in seeds:
             rec = record(n, s, mode)
+            if rec is None and trained_only: continue
             where = 'not trained' if rec is None else ('package' if Path(rec['where']) == shipped_dir() else 'cache')
             nums = ('', '', '') if rec is None else (f"{rec['acc']:.3f}", f"{rec['examples']:,}", f"{rec['seconds']:.0f}")
             lines.append(f"| `{n}` | {get(n).source} | {s} | " + ' | '.join(nums) + f' | {where} |')
@@ -208,6 +227,7 @@ def imagenet(name: str = 'resnet18', hub_dir: str | os.PathLike | None = None) -
     most). Nothing is downloaded. Raises `ValueError` for an unknown model and `FileNotFoundError` naming the file and
     its address when the weights are not in the cache."""
     import torchvision
+    if not isinstance(name, str): raise TypeError(f"name={name!r} must be a torchvision model name (a str), e.g. 'resnet18'")
     try: weights = torchvision.models.get_model_weights(name).DEFAULT
     except (ValueError, KeyError) as e:
         known = [m for m in torchvision.models.list_models() if m.startswith(('resnet', 'mobilenet', 'efficientnet'))]

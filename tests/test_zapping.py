@@ -288,3 +288,17 @@ def test_zoo_encoders_refuse_options_they_cannot_honour(shared_data, monkeypatch
         experiment('omniglot', val_classes=0, n_classes=5, methods=('seq_head',))
     with pytest.raises(ValueError, match='n_classes=600 \\+ val_classes=100 is more than the 659'):
         experiment('omniglot', n_classes=600, val_classes=100)
+
+
+def test_transfer_inputs_a_new_user_gets_wrong_are_named(shared_data):
+    with pytest.raises(ValueError, match='shots=20 leaves no test image'):
+        Z.transfer_tasks('omniglot', shots=20)
+    X, y = _tensors(1, 12)
+    with pytest.raises(ValueError, match='y_train holds 1 class'):
+        experiment((X, y, X, y), shots=5)
+    with pytest.raises(ValueError, match='give shots >= 2'):
+        experiment(_data(), pretrain=_pre(), **(TINY | dict(shots=1)))
+    res = experiment(_data(), zap_every=(0,), pretraining=('iid',), pretrain=_pre(), methods=('lstsq',), **TINY)
+    assert res.meta['val_classes'] is None
+    with pytest.raises(ValueError, match=r"protocol='iid_head': res has no such transfer rows; it has \['lstsq'\]"):
+        Z.examples_to(res, 0.5)

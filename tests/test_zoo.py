@@ -84,7 +84,7 @@ def test_cli_pretrain_trains_each_seed_once(cache, capsys):
     assert len(list((cache / 'zoo').glob('digits-mlp-quick-s[56]-*.pt'))) == 2
     assert cli.main(['pretrain', 'digits-mlp', '--seed', '5', '--seeds', '2']) == 0
     out = capsys.readouterr().out.splitlines()
-    assert sum('found, trained in' in line for line in out) == 2
+    assert sum('found (trained earlier in' in line for line in out) == 2
     assert cli.main(['pretrain', 'nope']) == 2
 
 
@@ -123,3 +123,22 @@ def test_imagenet_backbone_names_the_missing_file_and_loads_from_the_hub_cache(t
     x = tf(torch.rand(3, 100, 80))
     assert x.shape == (3, 224, 224)
     assert net(x[None]).shape == (1, 1000)
+
+
+def test_shipped_weights_load_from_an_unwritable_cache_and_training_says_so(monkeypatch, tmp_path):
+    monkeypatch.setenv('ADAPTBOOK_CACHE', '/proc/not-writable')
+    net = zoo.load('digits-mlp', seed=0, train=False)              # shipped: no lock, no cache needed
+    assert net.zoo_record['where'] == str(zoo.shipped_dir())
+    with pytest.raises(OSError, match='not writable.*ADAPTBOOK_CACHE'):
+        zoo.load('digits-mlp', seed=9, verbose=False)
+    monkeypatch.setenv('ADAPTBOOK_CACHE', str(tmp_path))
+    with pytest.warns(UserWarning, match="'digits-mlp' .*neither shipped nor cached: training it now"):
+        zoo.load('digits-mlp', seed=9, verbose=False)
+
+
+def test_table_and_imagenet_refuse_bad_arguments_clearly():
+    assert zoo.table('quick', seeds=0, trained_only=True).count('digits-mlp') == 1
+    with pytest.raises(ValueError, match='seed=-1'):
+        zoo.table(seeds=(-1,))
+    with pytest.raises(TypeError, match='name=3'):
+        zoo.imagenet(3)
