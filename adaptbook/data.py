@@ -34,11 +34,14 @@ def places(root: str | os.PathLike | None = None) -> list[Path]:
     return list(dict.fromkeys(p.resolve() for p in out))
 
 def short_path(p: str | os.PathLike | None) -> str:
-    "`p` with `$ADAPTBOOK_DATA` and the home folder written as such: for messages and outputs that travel."
+    """`p` with `$ADAPTBOOK_DATA`, `$ADAPTBOOK_CACHE`, the installed package (`<adaptbook>`) and the home folder
+    written as such: for messages and outputs that travel."""
     if p is None: return '-'
-    s, env = str(p), os.environ.get('ADAPTBOOK_DATA')
-    if env and s.startswith(str(Path(env).expanduser().resolve())):
-        return '$ADAPTBOOK_DATA' + s[len(str(Path(env).expanduser().resolve())):]
+    s = str(p)
+    roots = [(f'${v}', os.environ.get(v)) for v in ('ADAPTBOOK_DATA', 'ADAPTBOOK_CACHE')]
+    roots.append(('<adaptbook>', str(Path(__file__).resolve().parent) if '__file__' in globals() else None))
+    for name, root in roots:
+        if root and s.startswith(r := str(Path(root).expanduser().resolve())): return name + s[len(r):]
     home = str(Path.home())
     return '~' + s[len(home):] if s.startswith(home) else s
 

@@ -21,7 +21,7 @@ from .core import (Curve, Ledger, Results, as_tuple, cached, check_choice, check
                             fit, get_device, get_mode, new_results, pin_threads, reach, register, retrain_vs_adapt_curves,
                             seed_everything)
 from .data import DATASETS, load, resolve, select_classes
-from .models import as_images, cache_dir, small_cnn
+from .models import as_images, cache_dir, features, small_cnn
 from . import zoo
 
 # %% auto #0
@@ -544,11 +544,10 @@ def _run_transfers(res: Results, net, kind: str, z: int, methods, tasks: dict, o
     "Every transfer protocol in `methods` on the frozen encoder of `net`, the lr of each chosen on tasks['val']."
     enc, led = net[:-1].to(dev).eval(), Ledger(dev)
     feats = {}
-    with torch.no_grad():
-        for name, (Xtr, ytr, Xte, yte) in tasks.items():
-            with (led if name == 'test' else contextlib.nullcontext()):
-                Ztr = torch.cat([enc(Xtr[i:i + 512].to(dev)).cpu() for i in range(0, len(Xtr), 512)])
-            feats[name] = (Ztr, ytr, torch.cat([enc(Xte[i:i + 512].to(dev)).cpu() for i in range(0, len(Xte), 512)]), yte)
+    for name, (Xtr, ytr, Xte, yte) in tasks.items():
+        with (led if name == 'test' else contextlib.nullcontext()):     # the test task's feature pass is its cost
+            Ztr = features(enc, Xtr, device=dev)
+        feats[name] = (Ztr, ytr, features(enc, Xte, device=dev), yte)
     cost = (len(tasks['test'][0]), led.seconds)
     role, common = ('adapt' if z else 'baseline'), dict(seed=seed, zap_every=z, pretraining=kind)
     before = copy.deepcopy(enc)
@@ -632,8 +631,8 @@ def experiment(data, *, zap_every=(0, 1), methods: Sequence[str] = METHODS, seed
                       pretrain=pretrain if isinstance(pretrain, str) else 'tensors',
                       **{k: o[k] for k in ('pretrain_classes', 'pretrain_epochs', 'episodes', 'widths', 'zap_rows', 'fan')})
     if o['encoders'] == 'zoo':
-        res.meta |= {k: zoo_arch[k] for k in ('classes', 'epochs', 'episodes')} | {'pretrain_classes': zoo_arch['classes'],
-                                                                                 'pretrain_epochs': zoo_arch['epochs']}
+        res.meta |= {'pretrain_classes': zoo_arch['classes'], 'pretrain_epochs': zoo_arch['epochs'],
+                     'episodes': zoo_arch['episodes']}
     if 'scratch' in methods: _run_scratch(res, *tasks['test'], o, seed, dev)
     res.meta['cached'] = []
     for kind in pretraining:

@@ -7,7 +7,7 @@ Docs: https://adaptbook.github.io/adaptbook/zoo.html.md"""
 
 # %% ../nbs/07_zoo.ipynb #f25c6a86
 from __future__ import annotations
-import dataclasses, hashlib, importlib, json, os, time, warnings
+import contextlib, dataclasses, hashlib, importlib, json, os, time, warnings
 from pathlib import Path
 from typing import Callable, Sequence
 
@@ -174,13 +174,11 @@ def load(name: str, seed: int = 0, mode: str | None = None, *, train: bool = Tru
                 f"zoo entry {name!r} (mode {mode}, seed {seed}, signature {sig}) is neither shipped in "
                 f"{shipped_dir()} nor cached in {user_dir()}; train it with `adaptbook pretrain {name} --mode {mode} "
                 f"--seed {seed}` or zoo.load(..., train=True)")
-        try:
-            lock = _locked(user_dir() / f'{_stem(name, mode, seed, sig)}.lock')
-            lock.__enter__()
-        except OSError as e:
-            raise OSError(f"zoo entry {name!r} must be trained, but the cache folder {user_dir()} is not writable "
-                          f"({e.strerror}); set ADAPTBOOK_CACHE to a writable folder") from e
-        try:
+        with contextlib.ExitStack() as held:
+            try: held.enter_context(_locked(user_dir() / f'{_stem(name, mode, seed, sig)}.lock'))
+            except OSError as e:
+                raise OSError(f"zoo entry {name!r} must be trained, but the cache folder {user_dir()} is not writable "
+                              f"({e.strerror}); set ADAPTBOOK_CACHE to a writable folder") from e
             hit = _find(name, mode, seed, sig)            # another process may have trained it meanwhile
             if hit is None:
                 warnings.warn(f"zoo: {name!r} (mode {mode}, seed {seed}) is neither shipped nor cached: training it now "
@@ -188,7 +186,6 @@ def load(name: str, seed: int = 0, mode: str | None = None, *, train: bool = Tru
                               f"`adaptbook pretrain {name} --mode {mode} --seed {seed}` does the same ahead of time.",
                               stacklevel=2)
                 return pretrain(name, seed, mode, verbose=verbose)
-        finally: lock.__exit__(None, None, None)
     pt, rec = hit
     net = r.build(seed, **r.settings(mode))
     net.load_state_dict(torch.load(pt, map_location='cpu', weights_only=True))
