@@ -34,11 +34,11 @@ def places(root: str | os.PathLike | None = None) -> list[Path]:
     return list(dict.fromkeys(p.resolve() for p in out))
 
 def short_path(p: str | os.PathLike | None) -> str:
-    """`p` with `$ADAPTBOOK_DATA`, `$ADAPTBOOK_CACHE`, the installed package (`<adaptbook>`) and the home folder
-    written as such: for messages and outputs that travel."""
+    """`p` with `$ADAPTBOOK_DATA`, the installed package (`<adaptbook>`) and the home folder written as such: for
+    messages and outputs that travel."""
     if p is None: return '-'
     s = str(p)
-    roots = [(f'${v}', os.environ.get(v)) for v in ('ADAPTBOOK_DATA', 'ADAPTBOOK_CACHE')]
+    roots = [('$ADAPTBOOK_DATA', os.environ.get('ADAPTBOOK_DATA'))]
     roots.append(('<adaptbook>', str(Path(__file__).resolve().parent) if '__file__' in globals() else None))
     for name, root in roots:
         if root and s.startswith(r := str(Path(root).expanduser().resolve())): return name + s[len(r):]
