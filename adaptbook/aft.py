@@ -331,7 +331,7 @@ def _run_student(res, D, psi, method, beta, o, seed, dev, common) -> None:
                   lr=o['lr'], prior_lr=o['rho_lr'] if method == 'aft' else o['lr'], seed=seed, device=dev,
                   ledger=led, curve=curve)
     acc = curve.finish()
-    led.carry(net, psi if prior else None)
+    led.carry(psi if prior else None)                    # the student is deployed; AFT and KD keep the features
     rho = prior.rho.detach().cpu() if method == 'aft' else None
     d = psi.shape[1] - o['noise_dims']
     res.record(method, ROLE[method], acc, seed=seed, ledger=led, curve=curve, beta=beta, **common,
@@ -350,7 +350,7 @@ def _run_probe(res, D, psi, psi_te, o, seed, dev, common) -> None:
     curve.record()
     fit(net, psi, D.y, epochs=o['epochs'], bs=o['bs'], lr=o['lr'], seed=seed, device=dev, ledger=led,
         verbose=False, curve=curve)
-    led.carry(net, psi)
+    led.carry(psi)
     res.record('probe', 'baseline', curve.finish(), seed=seed, ledger=led, curve=curve, beta=None, **common,
                feature_bytes=psi.numel() * psi.element_size(), rho_teacher=None, rho_noise=None, rho=None)
 

@@ -14,29 +14,37 @@ import math
 import numpy as np
 import matplotlib.pyplot as plt
 
-from .core import Results, get_mode, retrain_vs_adapt_curves
+from .core import Results, get_mode
 
 # %% auto #0
-__all__ = ['HEADLINES', 'NAMES', 'headline_pairs', 'summarize', 'figure', 'curves', 'table', 'summary_markdown', 'load_all']
+__all__ = ['HEADLINES', 'NAMES', 'headline_pairs', 'summarize', 'figure', 'curves', 'table', 'load_all', 'verdicts',
+           'summary_markdown']
 
 # %% ../nbs/90_compare.ipynb #8c2d896b
 HEADLINES = {
-    'kprior': dict(method='kprior', retrain='batch', where={'memory': 0.1}, setting='a7a, add 10 % new data, logistic regression',
+    'kprior': dict(method='kprior', where={'memory': 0.1}, reference='batch_warm',
+                   reference_name='Batch warm-started from the old weights w*, the exact retrained model',
+                   setting='a7a, add 10 % new data, logistic regression',
                    reused="the old model's weights and its predictions on the memory",
-                   stored='a memory of 10 % of the old data and the old weights'),
-    'zapping': dict(method='iid/seq_head', retrain='iid/seq_head', where={'zap_every': 1},
-                    retrain_where={'zap_every': 0}, setup_where={'pretraining': 'iid', 'zap_every': 1},
-                    reference='the same sequential head on an encoder pre-trained without zapping',
+                   stored='a memory of 10 % of the old examples with their labels and soft labels'),
+    'zapping': dict(method='iid/seq_head', where={'zap_every': 1}, reference='iid/seq_head',
+                    reference_where={'zap_every': 0}, setup_where={'pretraining': 'iid', 'zap_every': 1},
+                    reference_name='the same sequential head on an encoder pre-trained without zapping',
                     setting='Omniglot: 50 new classes, one image at a time, frozen zoo encoder',
-                    reused='an encoder pre-trained with zapping (setup)', stored='the encoder and one head'),
-    'piggyback': dict(method='piggyback', retrain='retrain', where={'threshold': 5e-3},
+                    reused='an encoder pre-trained with zapping (setup)', stored='nothing beyond the network'),
+    'piggyback': dict(method='piggyback', where={'threshold': 5e-3}, reference='scratch',
+                      reference_name='a separate network trained from scratch on the new task alone',
                       setting='MNIST 0-4 -> 5-9, MLP', reused='the frozen base network (setup)',
-                      stored='a 1-bit mask per weight and a head, per task'),
-    'aft': dict(method='aft', retrain='stl', where={'n_labels': 500, 'beta': 10}, setting='MNIST, 500 labels, small MLP',
-                reused="a teacher's features, computed once (setup)",
-                stored="the teacher's features while training; only the small model is deployed"),
-    'kvb': dict(method='kvb', retrain='retrain', where={'keys': 256}, setting='MNIST class-incremental, 5 tasks',
-                reused='a frozen encoder and keys placed without labels (setup)', stored='keys and values'),
+                      stored='a 1-bit mask per weight and a head for the new task'),
+    'aft': dict(method='aft', where={'n_labels': 500, 'beta': 10}, reference='stl', reference_where={'n_labels': 500},
+                setup_where={'n_labels': 500},
+                reference_name='STL, the same small network trained on the same 500 labels alone',
+                setting='MNIST, 500 labels, small MLP', reused="a teacher's features, computed once (setup)",
+                stored="the teacher's features on the training inputs"),
+    'kvb': dict(method='kvb', where={'keys': 256}, reference='retrain',
+                reference_name='a linear probe on the same frozen features, retrained on all data seen after each task',
+                setting='MNIST class-incremental, 5 tasks', reused='a frozen encoder and keys placed without labels (setup)',
+                stored='nothing beyond the network (its keys and values)'),
 }
 NAMES = {'kprior': 'K-priors', 'zapping': 'Zapping', 'piggyback': 'Piggyback', 'aft': 'AFT', 'kvb': 'KVB'}
 
@@ -51,37 +59,52 @@ def _pick(rows: list[dict], where: dict) -> tuple[list[dict], dict]:
         rows = [r for r in rows if r.get(k) == used[k]]
     return rows, used
 
-def headline_pairs(name: str, res: Results) -> list[tuple[dict, dict]]:
-    """Per seed, (adaptation row, retraining row) of chapter `name`'s headline (`HEADLINES[name]`). Raises
-    `ValueError` naming the chapter and the method if a seed lacks either row."""
+def _setting(where: dict) -> str:
+    "`{'memory': 0.1, 'beta': 10}` as 'memory = 0.1, beta = 10'."
+    return ', '.join(f'{k} = {v:g}' if isinstance(v, (int, float)) else f'{k} = {v}' for k, v in where.items())
+
+def _sides(name: str, rows: list[dict]) -> tuple[list[dict], list[dict]]:
+    "Chapter `name`'s headline adaptation rows and its reference's rows among `rows` (any seeds)."
+    if name not in HEADLINES:
+        raise ValueError(f"chapter={name!r} has no headline; known chapters: {', '.join(HEADLINES)}")
     h = HEADLINES[name]
+    adapt, _ = _pick([r for r in rows if r['method'] == h['method']], h['where'])
+    ref, _ = _pick([r for r in rows if r['method'] == h['reference']], h.get('reference_where', {}))
+    return adapt, ref
+
+def headline_pairs(name: str, res: Results) -> list[tuple[dict, dict]]:
+    """Per seed, (adaptation row, reference row) of chapter `name`'s headline (`HEADLINES[name]`: the adaptation
+    `method` at `where`, the `reference` method at `reference_where`). Raises `ValueError` naming the chapter, the
+    seed and the missing method: no other row stands in for a missing one."""
     pairs = []
     for seed in sorted({r['seed'] for r in res}):
-        rows = [r for r in res if r['seed'] == seed]
-        adapt, _ = _pick([r for r in rows if r['method'] == h['method']], h['where'])
-        ret, _ = _pick([r for r in rows if r['method'] == h['retrain']],
-                       h.get('retrain_where', {k: v for k, v in h['where'].items() if any(k in r for r in rows)}))
-        ret = ret or [r for r in rows if r['role'] == 'retrain']
-        if not adapt or not ret:
-            raise ValueError(f"{name}: seed {seed} has no {h['method']!r} row at {h['where']} or no retrain row")
-        pairs.append((adapt[0], ret[0]))
+        adapt, ref = _sides(name, [r for r in res if r['seed'] == seed])
+        for rows, m in ((adapt, HEADLINES[name]['method']), (ref, HEADLINES[name]['reference'])):
+            if not rows:
+                raise ValueError(f"{name}: seed {seed} has no {m!r} row at {_setting(HEADLINES[name]['where'])}; "
+                                 f"run the chapter with that method")
+        pairs.append((adapt[0], ref[0]))
     return pairs
 
 def _ms(v: list[float]) -> tuple[float, float]:
-    return float(np.mean(v)), float(np.std(v, ddof=1)) if len(v) > 1 else 0.0
+    "Mean and sample sd (0 for one value); a sd below 1e-12 of the mean is 0 (float noise, not spread)."
+    m, s = float(np.mean(v)), float(np.std(v, ddof=1)) if len(v) > 1 else 0.0
+    return m, 0.0 if s <= 1e-12 * max(abs(m), 1.0) else s
 
 def summarize(results: dict[str, Results]) -> Results:
-    """One row per chapter in `results` (name -> its `run()` Results): the headline method, mean ± sd over seeds of
-    the cost ratios (examples, seconds), the accuracy gap to its reference in points, both accuracies, the state
-    bytes, the one-off setup cost (examples, seconds, and as a ratio to the reference's cost: the setup rows matching
-    `setup_where`, else all of one seed's) and the reference's name; plus what is reused and what is stored."""
+    """One row per chapter in `results` (name -> its `run()` Results), for its headline (`HEADLINES`): mean ± sd over
+    seeds of the cost ratios to its reference (examples, seconds), the accuracy gap in points, both accuracies, the
+    bytes kept by the adaptation and by the reference (`state_bytes`: what must be stored besides the deployed
+    network to adapt again), the one-off setup (examples, seconds, and as a ratio to the reference's cost: the setup
+    rows matching `setup_where`, of one seed), the reference's name, what is reused and what is stored."""
     out = Results(meta={'name': 'compare'})
     for name, res in results.items():
         pairs, h = headline_pairs(name, res), HEADLINES[name]
         col = lambda f: _ms([f(a, r) for a, r in pairs])
         (ex, ex_sd), (sec, sec_sd) = col(lambda a, r: a['examples'] / r['examples']), col(lambda a, r: a['seconds'] / r['seconds'])
         (gap, gap_sd), (acc, acc_sd) = col(lambda a, r: 100 * (a['acc'] - r['acc'])), col(lambda a, r: a['acc'])
-        (racc, racc_sd), (sb, _) = col(lambda a, r: r['acc']), col(lambda a, r: a['state_bytes'])
+        (racc, racc_sd), (sb, _), (rsb, _) = col(lambda a, r: r['acc']), col(lambda a, r: a['state_bytes']), \
+            col(lambda a, r: r['state_bytes'])
         setups = [r for r in res if r['role'] == 'setup' and r['seed'] == pairs[0][0]['seed']
                   and all(r.get(k) == v for k, v in h.get('setup_where', {}).items())]
         setup, setup_s = sum(r['examples'] for r in setups), sum(r['seconds'] for r in setups)
@@ -89,8 +112,8 @@ def summarize(results: dict[str, Results]) -> Results:
         out.add(chapter=name, method=h['method'], name=NAMES[name], setting=h['setting'], at=used, seeds=len(pairs),
                 examples_ratio=ex, examples_ratio_sd=ex_sd, seconds_ratio=sec, seconds_ratio_sd=sec_sd,
                 gap_pt=gap, gap_pt_sd=gap_sd, acc=acc, acc_sd=acc_sd, retrain_acc=racc, retrain_acc_sd=racc_sd,
-                state_bytes=sb, setup_examples=setup, setup_seconds=setup_s, reused=h['reused'], stored=h['stored'],
-                reference=h.get('reference', h['retrain']),
+                state_bytes=sb, reference_state_bytes=rsb, setup_examples=setup, setup_seconds=setup_s,
+                reused=h['reused'], stored=h['stored'], reference=h['reference'], reference_name=h['reference_name'],
                 setup_ratio=setup / float(np.mean([r['examples'] for _, r in pairs])),
                 setup_seconds_ratio=setup_s / float(np.mean([r['seconds'] for _, r in pairs])),
                 bits_per_weight=float(np.mean([a['bits_per_weight'] for a, _ in pairs])) if 'bits_per_weight' in pairs[0][0] else None)
@@ -98,86 +121,99 @@ def summarize(results: dict[str, Results]) -> Results:
 
 # %% ../nbs/90_compare.ipynb #a2db908f
 def figure(summary: Results) -> plt.Figure:
-    """The comparison chart: per method, the accuracy gap to retraining (points, y) against the cost ratio in examples
-    (left) and in seconds (right), log x, symmetric-log y (linear within ±1 pt, so small gaps and a large one both
-    show), error bars = sd over seeds; marker area ∝ the bytes kept between tasks. A hollow marker joined by a
-    dotted line is the same method with its one-off setup (pre-training, a teacher's pass) added to its cost."""
-    fig, axs = plt.subplots(1, 2, figsize=(13, 4.6), sharey=True)
+    """The comparison chart: per method, the accuracy gap to its reference (points, y, symmetric-log: linear within
+    ±1 pt, so small gaps and a large one both show) against the cost ratio in examples processed (x, log); error bars
+    = sd over seeds; marker area ∝ the bytes kept (`state_bytes`). A hollow marker joined by a dotted line is the
+    same method with its one-off setup (pre-training, a base network, a teacher's pass) added to its cost. Seconds
+    are in `table`, not here: one cost unit per chart. Raises `ValueError` on an empty summary."""
+    if not len(summary): raise ValueError("summary is empty: summarize at least one chapter's results")
+    fig, ax = plt.subplots(figsize=(10, 5))
     top = max(r['state_bytes'] for r in summary) or 1
-    for ax, x in zip(axs, ('examples', 'seconds')):
-        hollow = False
-        for i, r in enumerate(summary):
-            size = 60 + 900 * math.sqrt(r['state_bytes'] / top)
-            ax.errorbar(r[f'{x}_ratio'], r['gap_pt'], xerr=r[f'{x}_ratio_sd'], yerr=r['gap_pt_sd'], fmt='none',
-                        ecolor=f'C{i}', alpha=.6)
-            ax.scatter(r[f'{x}_ratio'], r['gap_pt'], s=size, color=f'C{i}', alpha=.75, edgecolor='k',
-                       label=f"{r['name']} ({r['state_bytes'] / 1024:,.0f} KiB kept)")
-            ax.annotate(r['name'], (r[f'{x}_ratio'], r['gap_pt']), xytext=(6, 6), textcoords='offset points', fontsize=8)
-            extra = r.get('setup_ratio' if x == 'examples' else 'setup_seconds_ratio') or 0
-            if extra > 0:                        # the same point with the one-off setup added: a hollow marker
-                total = r[f'{x}_ratio'] + extra
-                ax.plot([r[f'{x}_ratio'], total], [r['gap_pt']] * 2, color=f'C{i}', lw=1, ls=':')
-                ax.scatter(total, r['gap_pt'], s=size, facecolor='none', edgecolor=f'C{i}', lw=1.5,
-                           label='hollow: with its one-off setup' if not hollow else None)
-                hollow = True
-        ax.axhline(0, color='k', lw=1)
-        ax.axvline(1, color='k', lw=1, ls=':')
-        ax.set_xscale('log')
-        ax.set_yscale('symlog', linthresh=1)
-        ax.set(xlabel=f'cost of adapting / cost of its reference ({x})', title=f'cost in {x}')
-        ax.grid(alpha=.3, which='both')
-    axs[0].set_ylabel('accuracy gap to the reference (points, symlog)')
-    axs[1].legend(fontsize=8, loc='lower right', title='marker area: bytes kept', title_fontsize=8)
-    fig.suptitle('Retrain or adapt? Left of the dotted line: cheaper than the reference; above 0: more accurate')
+    xs, ys, hollow = [], [], False
+    for i, r in enumerate(summary):
+        x, y, size = r['examples_ratio'], r['gap_pt'], 60 + 900 * math.sqrt(r['state_bytes'] / top)
+        ax.errorbar(x, y, xerr=r['examples_ratio_sd'], yerr=r['gap_pt_sd'], fmt='none', ecolor=f'C{i}', alpha=.6)
+        ax.scatter(x, y, s=size, color=f'C{i}', alpha=.75, edgecolor='k', clip_on=False, zorder=3,
+                   label=f"{r['name']} ({r['state_bytes'] / 1024:,.0f} KiB kept)")
+        off = math.sqrt(size) / 2 + 2                  # the marker's radius in points, and a little more
+        ax.annotate(r['name'], (x, y), xytext=(-off, off), textcoords='offset points', fontsize=9, ha='right')
+        xs += [max(x - r['examples_ratio_sd'], x / 2), x + r['examples_ratio_sd']]
+        ys += [y - r['gap_pt_sd'], y + r['gap_pt_sd']]
+        if (r.get('setup_ratio') or 0) > 0:      # the same point with its one-off setup added: a hollow marker
+            total = x + r['setup_ratio']
+            ax.plot([x, total], [y, y], color=f'C{i}', lw=1, ls=':')
+            ax.scatter(total, y, s=size, facecolor='none', edgecolor=f'C{i}', lw=1.5, clip_on=False, zorder=3,
+                       label=None if hollow else 'hollow: with its one-off setup')
+            xs.append(total)
+            hollow = True
+    ax.axhline(0, color='k', lw=1)
+    ax.axvline(1, color='k', lw=1, ls=':')
+    ax.set_xscale('log')
+    ax.set_yscale('symlog', linthresh=1)
+    for axis, vals, lim in ((ax.xaxis, xs + [1], ax.set_xlim), (ax.yaxis, ys + [0], ax.set_ylim)):
+        t = axis.get_transform()                  # pad in the drawn (log, symlog) scale: room for the largest marker
+        lo, hi = t.transform(np.array([min(vals), max(vals)], float))
+        pad = 0.18 * (hi - lo) + 0.3
+        lim(*t.inverted().transform(np.array([lo - pad, hi + pad])))
+    ax.set(xlabel="examples processed by the adaptation / by its reference (log)",
+           ylabel='accuracy gap to the reference (points, symlog)')
+    ax.grid(alpha=.3, which='both')
+    leg = ax.legend(fontsize=8, loc='upper left', bbox_to_anchor=(1.01, 1), title='marker area: bytes kept',
+                    title_fontsize=8)
+    for handle in getattr(leg, 'legend_handles', None) or leg.legendHandles: handle.set_sizes([50])     # legend symbols one size; the chart shows the areas
+    ax.set_title('Retrain or adapt? Left of the dotted line: cheaper than the reference; above 0: more accurate',
+                 fontsize=10)
     fig.tight_layout()
     return fig
 
 def curves(results: dict[str, Results]) -> plt.Figure:
-    "Each chapter's headline learning curves (its reference in black and the headline adaptation), small multiples, shared x."
-    fig, axs = plt.subplots(1, len(results), figsize=(4.2 * len(results), 3.6), sharex=True, squeeze=False)
-    for ax, (name, res) in zip(axs[0], results.items()):
-        h = HEADLINES[name]
-        adapt, _ = _pick([r for r in res if r['method'] == h['method']], h['where'])
-        if 'retrain_where' in h:                 # a same-protocol reference (e.g. zapping's never-zapped encoder)
-            ref, _ = _pick([r for r in res if r['method'] == h['retrain']], h['retrain_where'])
-            tag = ', '.join(f'{k}={v}' for k, v in h['retrain_where'].items())
-            ref = [r | {'role': 'retrain', 'method': f"{r['method']} ({tag}, the reference)"} for r in ref]
-        else: ref = [r for r in res if r['method'] == h['retrain'] and r['role'] == 'retrain']
-        rows = adapt + ref
-        retrain_vs_adapt_curves(Results(rows, res.meta), ax=ax, title=NAMES[name])
+    """Each chapter's headline learning curves on one scale: test accuracy (y, 0 to 1, shared) against examples
+    processed as a fraction of its reference's total (x, log, shared: 1 is the reference's whole cost; a curve's
+    start at 0 examples is drawn at the left edge). Reference black, adaptation in colour, mean over seeds with a
+    ± sd band. Raises `ValueError` naming a chapter whose rows have no learning curve."""
+    fig, axs = plt.subplots(1, len(results), figsize=(3.5 * len(results) + 0.5, 3.4), sharex=True, sharey=True,
+                            squeeze=False)
+    drawn = []
+    for i, (ax, (name, res)) in enumerate(zip(axs[0], results.items())):
+        adapt, ref = _sides(name, list(res))
+        total = float(np.mean([r['examples'] for r in ref])) if ref else 1.0
+        for rows, color, label, lw in ((ref, 'k', 'reference', 2.4), (adapt, f'C{i}', f"{NAMES[name]}", 1.6)):
+            rows = [r for r in rows if r.get('curve_examples')]
+            if not rows: raise ValueError(f"{name}: the headline rows have no learning curve (curve_examples)")
+            m = Results(rows).mean()[0]
+            drawn.append((ax, np.asarray(m['curve_examples'], float) / total, np.asarray(m['curve_acc'], float),
+                          np.asarray(m['curve_acc_sd'], float), color, label, lw))
+        ax.set_title(NAMES[name], fontsize=10)
+    positive = [v for d in drawn for v in d[1] if v > 0]
+    left = min(positive) / 2 if positive else 1e-3
+    for ax, x, y, sd, color, label, lw in drawn:
+        x = np.maximum(x, left)
+        ax.plot(x, y, color=color, lw=lw, label=label)
+        ax.fill_between(x, y - sd, y + sd, color=color, alpha=.12, lw=0)
+    for ax in axs[0]:
+        ax.set_xscale('log')
+        ax.set_ylim(0, 1.02)
+        ax.axvline(1, color='k', lw=.8, ls=':')
+        ax.grid(alpha=.3, which='both')
+        ax.legend(fontsize=7, loc='lower right')
+        ax.set_xlabel('examples / reference total (log)', fontsize=8)
+    axs[0][0].set_ylabel('test accuracy')
     fig.tight_layout()
     return fig
 
 def table(summary: Results) -> str:
-    "The comparison as a markdown table: method, what is reused and stored, accuracy, gap, cost ratios, bytes."
-    lines = ['| method | setting | reference | reused | stored | accuracy | reference acc. | gap (pt) | examples ratio '
-             '| seconds ratio | setup examples | KiB kept |', '|---|---|---|---|---|---|---|---|---|---|---|---|']
+    """The comparison as a markdown table: method, setting, its reference, accuracy and gap, cost in examples and in
+    seconds (ratios to the reference, mean ± sd), the one-off setup, and the bytes kept by the adaptation and by
+    its reference."""
+    lines = ['| method | setting | reference | accuracy | reference acc. | gap (pt) | examples ratio | seconds ratio '
+             '| setup (examples; seconds) | KiB kept: adaptation / reference |', '|---|---|---|---|---|---|---|---|---|---|']
     for r in summary:
-        lines.append(f"| {r['name']} | {r['setting']} | {r.get('reference', '')} | {r['reused']} | {r['stored']} "
-                     f"| {r['acc']:.2%} ± {r['acc_sd']:.2%} "
-                     f"| {r['retrain_acc']:.2%} | {r['gap_pt']:+.2f} ± {r['gap_pt_sd']:.2f} "
+        lines.append(f"| {r['name']} | {r['setting']} ({_setting(r['at'])}) | {r['reference_name']} "
+                     f"| {r['acc']:.2%} ± {r['acc_sd']:.2%} | {r['retrain_acc']:.2%} | {r['gap_pt']:+.2f} ± {r['gap_pt_sd']:.2f} "
                      f"| {r['examples_ratio']:.3g} ± {r['examples_ratio_sd']:.2g} | {r['seconds_ratio']:.3g} ± {r['seconds_ratio_sd']:.2g} "
-                     f"| {r.get('setup_examples', 0):,} | {r['state_bytes'] / 1024:,.1f} |")
+                     f"| {r['setup_examples']:,}; {r['setup_seconds']:.1f} s "
+                     f"| {r['state_bytes'] / 1024:,.1f} / {r['reference_state_bytes'] / 1024:,.1f} |")
     return '\n'.join(lines)
-
-# %% ../nbs/90_compare.ipynb #5cacce61
-def summary_markdown(summary: Results, results: dict[str, Results], times: dict | None = None) -> str:
-    "`summary.md` for `adaptbook run all`: the comparison table, one line per method, and where each number came from."
-    lines = ['# Retrain or adapt? Five answers on one chart', '', '![comparison](compare.png)', '', table(summary), '']
-    for r in summary:
-        lines.append(f"- **{r['name']}** ({r['setting']}, at {r['at']}): {r['acc']:.2%} vs retraining's "
-                     f"{r['retrain_acc']:.2%} ({r['gap_pt']:+.2f} ± {r['gap_pt_sd']:.2f} pt) for {r['examples_ratio']:.3g}× "
-                     f"its examples and {r['seconds_ratio']:.3g}× its seconds, {r['seeds']} seeds.")
-    lines += ['', '## Provenance', '', '| chapter | mode | seeds | adaptbook | commit | torch | device | threads | computed in |',
-              '|---|---|---|---|---|---|---|---|---|']
-    for n, res in results.items():
-        p = res.meta.get('provenance', {})
-        lines.append(f"| {n} | {p.get('mode')} | {p.get('seeds')} | {p.get('adaptbook')} | {p.get('commit')} | "
-                     f"{p.get('torch')} | {p.get('device')} | {p.get('threads')} | {p.get('seconds', 0):.1f} s |")
-    if times:
-        lines += ['', '## This run', '', '| chapter | wall seconds (0 if read from an earlier run) |', '|---|---|']
-        lines += [f'| {n} | {t:.1f} |' for n, t in times.items()]
-    return '\n'.join(lines) + '\n'
 
 # %% ../nbs/90_compare.ipynb #7e299fc1
 def load_all(mode: str | None = None, seed: int = 0, names=None) -> dict[str, Results]:
@@ -186,3 +222,116 @@ def load_all(mode: str | None = None, seed: int = 0, names=None) -> dict[str, Re
     exps = load_chapters()
     names = [n for n in HEADLINES if n in exps] if names is None else list(names)
     return {n: exps[n]['run'](mode=get_mode(mode), seed=seed) for n in names}
+
+# %% ../nbs/90_compare.ipynb #1c2e2bb8
+def _mean(res: Results, method: str, key: str = 'acc', **where) -> float:
+    "Mean over seeds of `key` in `method`'s rows matching `where` (NaN where there are none)."
+    v = [r[key] for r in res if r['method'] == method and all(r.get(k) == w for k, w in where.items())]
+    return float(np.mean(v)) if v else float('nan')
+
+def _than(a: float, b: float, tol: float = 0.0005) -> str:
+    "'above', 'below' or 'level with': accuracy `a` against `b` (within `tol`, i.e. 0.05 pt, is level)."
+    return 'level with' if abs(a - b) <= tol else 'above' if a > b else 'below'
+
+def _line(r: dict) -> str:
+    "One chapter's headline in words: accuracy against its reference's, the gap and the cost in examples."
+    x = r['examples_ratio']
+    cost = 'less compute than' if x < 0.995 else 'more compute than' if x > 1.005 else 'the same compute as'
+    g, sd = r['gap_pt'], r['gap_pt_sd']
+    side = 'within the spread over seeds' if abs(g) <= sd else 'above it' if g > 0 else 'below it'
+    return (f"{r['acc']:.1%} against {r['retrain_acc']:.1%} for its reference ({r['reference_name']}): "
+            f"{g:+.1f} ± {sd:.1f} pt, {side}, for {x:.2g}× its examples ({cost} the reference) and "
+            f"{r['seconds_ratio']:.2g}× its seconds")
+
+def verdicts(results: dict[str, Results], summary: Results) -> list[str]:
+    """Which method when, one markdown paragraph per chapter in `summary`, rendered from the chapters' `results` and
+    their `summarize` rows: every number and every comparison word ('above', 'cheaper', 'more'...) is computed, so
+    the text cannot contradict the table it sums up. A sentence whose rows are missing is left out."""
+    S, out = {r['chapter']: r for r in summary}, []
+    ok = lambda *v: all(math.isfinite(x) for x in v)
+    if 'kprior' in S:
+        r, res = S['kprior'], results['kprior']
+        m = r['at'].get('memory', 0.1)
+        cold, full = _mean(res, 'batch', 'examples'), _mean(res, 'kprior', 'examples', memory=1.0)
+        k = _mean(res, 'kprior', 'examples', memory=m)
+        t = [f"**K-priors**, for new data on a model you keep updating (a memory of old examples, no retraining): at "
+             f"{m:.0%} memory it gets {_line(r)}."]
+        if ok(cold, k): t.append(f"Against a Batch started from zero the ratio is {k / cold:.2g}×.")
+        k2, rp2 = _mean(res, 'kprior', memory=0.02), _mean(res, 'replay', memory=0.02)
+        rr2 = _mean(res, 'replay_random', memory=0.02)
+        if ok(k2, rp2, rr2):
+            t.append(f"At 2 % memory K-prior gets {k2:.1%}, {_than(k2, rp2)} Replay on the same points ({rp2:.1%}) "
+                     f"and {_than(k2, rr2)} Replay on a random memory ({rr2:.1%}).")
+        if ok(full, _mean(res, 'batch_warm', 'examples')):
+            fw = full / _mean(res, 'batch_warm', 'examples')
+            t.append(f"With all the old data in memory it recovers Batch and processes {fw:.2g}× the examples of the "
+                     f"warm-started Batch ({'more' if fw > 1 else 'fewer'}).")
+        out.append(' '.join(t))
+    if 'zapping' in S:
+        r, res = S['zapping'], results['zapping']
+        n = res.meta.get('n_classes')
+        t = [f"**Zapping**, for an encoder you pre-train yourself before learning new classes: a sequential head on the "
+             f"frozen encoder, over {n} new Omniglot classes, gets {_line(r)}."]
+        i0, i1, sc = (_mean(res, 'iid/iid_head', zap_every=0), _mean(res, 'iid/iid_head', zap_every=1),
+                      _mean(res, 'scratch'))
+        if ok(i0, i1, sc):
+            t.append(f"With all the images i.i.d., a head on the same encoders gets {i0:.1%} without zapping and "
+                     f"{i1:.1%} with ({_than(i1, i0)} it), against {sc:.1%} for a network trained from scratch.")
+        t.append(f"Its one-off setup, the pre-training, is {r['setup_examples']:,} examples "
+                 f"({r['setup_ratio']:.0f}× the transfer's): the hollow marker.")
+        out.append(' '.join(t))
+    if 'piggyback' in S:
+        r, res = S['piggyback'], results['piggyback']
+        t = [f"**Piggyback**, for a sequence of tasks on one frozen network where old tasks must not move: {_line(r)}, "
+             f"storing {r['bits_per_weight']:.2g} bit per masked weight."]
+        thr = r['at'].get('threshold')
+        before = _mean(res, 'base', 'acc_old_before')
+        after = _mean(res, 'piggyback', 'acc_old_after', threshold=thr)
+        if ok(before, after):
+            t.append(f"The old task reads {after:.2%} after it, {before:.2%} before "
+                     f"({'unchanged' if abs(after - before) < 1e-9 else 'changed'}).")
+        ft, ftold, cl = (_mean(res, 'finetune'), _mean(res, 'finetune', 'acc_old_after'), _mean(res, 'classifier'))
+        if ok(ft, ftold, cl):
+            t.append(f"Fine-tuning the whole network gets {ft:.1%} on the new task ({_than(ft, r['acc'])} Piggyback) but "
+                     f"moves the old task to {ftold:.1%}; a new head alone gets {cl:.1%}.")
+        out.append(' '.join(t))
+    if 'aft' in S:
+        r, res = S['aft'], results['aft']
+        n, b = r['at'].get('n_labels'), r['at'].get('beta')
+        t = [f"**AFT**, for a small model that should learn from a large model's features: with {n} labels and "
+             f"β = {b:g} it gets {_line(r)}."]
+        kd = _mean(res, 'kd', n_labels=n, beta=b)
+        if ok(kd): t.append(f"Knowledge distillation of the same features gets {kd:.1%} ({_than(kd, r['acc'])} AFT).")
+        s100, a100 = _mean(res, 'stl', n_labels=100), _mean(res, 'aft', n_labels=100, beta=b)
+        if ok(s100, a100):
+            t.append(f"With 100 labels AFT at β = {b:g} gets {a100:.1%}, {_than(a100, s100)} STL's {s100:.1%}.")
+        t.append(f"The teacher's pass is a one-off setup of {r['setup_examples']:,} examples.")
+        out.append(' '.join(t))
+    if 'kvb' in S:
+        r, res = S['kvb'], results['kvb']
+        t = [f"**KVB**, for a class-incremental stream with no task boundaries and nothing replayed: {_line(r)}."]
+        lin, ncm, rp = _mean(res, 'linear'), _mean(res, 'ncm'), _mean(res, 'replay')
+        if ok(lin, ncm, rp):
+            t.append(f"On the same features a streamed linear probe gets {lin:.1%} ({_than(lin, r['acc'])} KVB), the "
+                     f"nearest class mean {ncm:.1%} ({_than(ncm, r['acc'])}) and replay in KVB's bytes {rp:.1%} "
+                     f"({_than(rp, r['acc'])}).")
+        out.append(' '.join(t))
+    return out
+
+def summary_markdown(summary: Results, results: dict[str, Results], times: dict | None = None) -> str:
+    """`summary.md` for `adaptbook run all`: the chart, the table, which method when (`verdicts`), where each number
+    came from (provenance) and, with `times`, this run's wall seconds per chapter."""
+    lines = ['# Retrain or adapt? Five answers on one chart', '', '![comparison](compare.png)', '', table(summary), '',
+             '## Which method when', '', *[f'- {v}' for v in verdicts(results, summary)]]
+    lines += ['', '## Provenance', '', '| chapter | mode | seeds | adaptbook | commit | torch | device | threads | computed in |',
+              '|---|---|---|---|---|---|---|---|---|']
+    for n, res in results.items():
+        p = res.meta.get('provenance', {})
+        seeds = p.get('seeds')
+        lines.append(f"| {n} | {p.get('mode')} | {', '.join(map(str, seeds)) if isinstance(seeds, list) else seeds} "
+                     f"| {p.get('adaptbook')} | {p.get('commit')} | {p.get('torch')} | {p.get('device')} "
+                     f"| {p.get('threads')} | {p.get('seconds', 0):.1f} s |")
+    if times:
+        lines += ['', '## This run', '', '| chapter | wall seconds (0 if read from an earlier run) |', '|---|---|']
+        lines += [f'| {n} | {t:.1f} |' for n, t in times.items()]
+    return '\n'.join(lines) + '\n'

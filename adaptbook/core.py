@@ -176,7 +176,8 @@ class Ledger:
         "Record `n` optimizer steps."
         self.steps += int(n)
     def carry(self, *objs) -> int:
-        "Set `state_bytes` to the size of what is carried to the next task (tensors, modules, dicts, lists, bytes)."
+        """Set `state_bytes` to the size of what is kept for the next task besides the deployed network (tensors,
+        modules, dicts, lists, bytes; `None` counts 0): see `COLUMNS['state_bytes']`."""
         self.state_bytes = sum(nbytes(o) for o in objs)
         return self.state_bytes
 
@@ -652,8 +653,10 @@ COLUMNS = {
     'seconds': "wall-clock seconds of the method's work, not of measuring it (volatile: differs between identical runs)",
     'peak_mem': "peak memory above the start, bytes, on a CUDA GPU (the allocator's peak); None where it cannot be "
                 "measured (CPU, MPS)",
-    'state_bytes': "bytes that must be kept after this run to adapt again later (a memory of examples, masks, "
-                   "codebooks, the model itself for retraining...)",
+    'state_bytes': "bytes kept: what must be stored after this run, besides the one network that serves "
+                   "predictions, to adapt again or keep earlier tasks working (a memory of past examples with "
+                   "their labels or soft labels, a teacher's features, a mask and head per extra task, an extra "
+                   "network; for retraining, the past data it retrains on)",
     'mem_size': "examples the method trains on that come from the past: the memory (K-priors, replay) or, for "
                 "retraining, every past example it retrains on",
     'curve_examples': "the learning curve's x: examples processed at each checkpoint (starts at 0)",
@@ -769,14 +772,15 @@ def run_digest(name: str) -> str:
     return code_digest(RUN_DEPENDS + (name,))
 
 def provenance(**extra) -> dict:
-    """Where a result comes from: versions, commit, device, threads (torch's current count unless `extra` says),
-    python, plus `extra` (mode, seeds, seconds...)."""
+    """Where a result comes from: versions, commit, device, the CPU kernels torch uses (`cpu`: AVX2, AVX512...; the
+    same seed gives the same bits only on the same torch build, CPU kernels and thread count), threads (torch's
+    current count unless `extra` says), python, plus `extra` (mode, seeds, seconds...)."""
     import adaptbook, platform
     dev = get_device()
     name = torch.cuda.get_device_name(dev) if dev.type == 'cuda' else f'{dev.type} ({platform.machine()})'
     return {'adaptbook': adaptbook.__version__, 'commit': _git_commit(), 'code_digest': code_digest(),
             'torch': torch.__version__, 'python': platform.python_version(), 'device': name,
-            'threads': torch.get_num_threads(), **extra}
+            'cpu': torch.backends.cpu.get_cpu_capability(), 'threads': torch.get_num_threads(), **extra}
 
 def args_hash(**kwargs) -> str:
     "sha256 (first 16 hex digits) of the JSON of `kwargs`, keys sorted: the identity of an experiment's arguments."

@@ -59,7 +59,7 @@ def experiment(data='digits', *, chunks: int = 8, methods=METHODS, seed: int = 0
             by_chunk['acc_by_chunk'].append(curve.record())
             by_chunk['seen_by_chunk'].append(len(seen))
             by_chunk['examples_by_chunk'].append(led.fwd_examples)
-        led.carry(model)
+        led.carry(Xtr[torch.cat(parts)], ytr[torch.cat(parts)]) if method == 'retrain' else led.carry()
         res.record(method, 'retrain' if method == 'retrain' else 'adapt', curve.acc[-1], seed=seed, ledger=led,
                    curve=curve, chunks=chunks, **by_chunk)
     return res

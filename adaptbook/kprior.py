@@ -346,10 +346,9 @@ def _run(res: Results, prob: Problem, method: str, frac: float, mem: torch.Tenso
     curve.finish()
     X, y, w = prob.X, prob.y, flat(net).double()
     if method == 'batch': led.carry(X[prob.pool], y[prob.pool])
-    elif method == 'batch_warm': led.carry(X[prob.pool], y[prob.pool], flat(prob.old))
-    elif method == 'wstar': led.carry(flat(prob.old))
+    elif method == 'batch_warm': led.carry(X[prob.pool], y[prob.pool])   # w* is the deployed network: not counted
+    elif method == 'wstar': led.carry()
     else: led.carry(X[mem], y[mem], prob.P[mem] if method == 'kprior' else None,
-                    None if prob.task == 'change_model' else flat(prob.old),
                     (X[prob.removed], y[prob.removed]) if prob.task == 'remove' and method == 'kprior' else None)
     werr = 0.0 if method == 'batch' else (w - w_batch).norm().item() / w_batch.norm().item() \
         if w_batch is not None and w.shape == w_batch.shape else float('nan')

@@ -463,6 +463,7 @@ def _record(res: Results, S: _Stream, method: str, model, curve: Curve, cols: di
     square = len(R) == len(S.tasks)
     metrics = stream_metrics(R) if square else {}
     res.record(method, _role(method), cols['acc_by_task'][-1], seed=seed, ledger=led, curve=curve, keys=keys,
+               model_bytes=nbytes(model),
                acc_seen=cols['acc_seen_by_task'][-1], **cols, R=R if square else None, **metrics, **extra)
 
 # %% ../nbs/50_kvb.ipynb #7d9e09c5
@@ -491,7 +492,7 @@ def _run_decoder(res, S, method, o, seed, dev, hook) -> None:
     logits = lambda m, Z: predict(m, Z, device=dev)
     stages, seen, fresh = _stages(S, method)
     model, curve, cols, R = _through(S, method, stages, seen, make, train, logits, led, fresh, hook)
-    led.carry(model, *((S.Ztr[stages[-1]], S.ytr[stages[-1]]) if method == 'retrain' else ()))  # retrain keeps data
+    led.carry(*((S.Ztr[stages[-1]], S.ytr[stages[-1]]) if method == 'retrain' else ()))  # retrain keeps data
     ref = {} if not info else dict(converged=all(i['converged'] for i in info), ref_iters=sum(i['iters'] for i in info),
                                    ref_evals_by_task=[i['evals'] for i in info])
     _record(res, S, method, model, curve, cols, R, led, seed=seed, keys=None, **ref)
@@ -507,7 +508,7 @@ def _run_ncm(res, S, seed, dev, hook) -> None:
     make = lambda: NearestClassMean(S.Ztr.shape[1], sum(map(len, S.tasks))).to(dev)
     model, curve, cols, R = _through(S, 'ncm', stages, seen, make, train, lambda m, Z: m(Z.to(dev)).cpu(), led,
                                      hook=hook)
-    led.carry(model)
+    led.carry()                                          # the class means are the deployed model
     _record(res, S, 'ncm', model, curve, cols, R, led, seed=seed, keys=None)
 
 def _balanced(Z: torch.Tensor, y: torch.Tensor, m: int, g: torch.Generator) -> list:
@@ -535,7 +536,7 @@ def _run_replay(res, S, o, seed, dev, hook, budget: int, keys: int) -> None:
     stages, seen, _ = _stages(S, 'replay')
     model, curve, cols, R = _through(S, 'replay', stages, seen, make, train, lambda m, Z: predict(m, Z, device=dev),
                                      led, hook=hook)
-    led.carry(model, *buf)
+    led.carry(*buf)
     _record(res, S, 'replay', model, curve, cols, R, led, seed=seed, keys=keys, buffer=size)
 
 def _run_kvb(res, S, method, base, o, seed, hook) -> None:
@@ -547,7 +548,7 @@ def _run_kvb(res, S, method, base, o, seed, hook) -> None:
     stages, seen, _ = _stages(S, method)
     model, curve, cols, R = _through(S, method, stages, seen, lambda: copy.deepcopy(base), train, kvb_logits, led,
                                      hook=hook)
-    led.carry(model)
+    led.carry()                                          # keys and values are the deployed model
     _record(res, S, method, model, curve, cols, R, led, seed=seed, keys=base.keys_per_codebook,
             keys_used=model.keys_used(), keys_total=model.codebooks * model.keys_per_codebook)
 

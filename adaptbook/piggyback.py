@@ -400,7 +400,7 @@ def _run_finetune(c: SimpleNamespace, thr=None) -> dict:
     led, curve = _train(c, ft, T.XB, T.yB, T.XBt, T.yBt, lambda led, curve: fit(
         ft, T.XB, T.yB, lr=c.lr, ledger=led, curve=curve, seed=c.seed + 1, **c.kw))
     new_head = replace_head(ft, hname, old_head)
-    led.carry(ft, new_head)
+    led.carry(new_head)                                  # one network (moved) and the extra head
     return dict(acc=curve.acc[-1], ledger=led, curve=curve, acc_old_after=_acc(ft, T.XAt, T.yAt, c.dev),
                 bits_per_weight=32.0, head_bytes=nbytes(new_head), masked_off=0.0)
 
@@ -420,7 +420,7 @@ def _run_retrain(c: SimpleNamespace, thr=None) -> dict:
     (X, y), new_view = T.AB, nn.Sequential(net, Heads(k, k + len(T.new)))
     led, curve = _train(c, new_view, X, y, T.XBt, T.yBt, lambda led, curve: fit(
         net, X, y, lr=c.lr, loss_fn=multihead_loss(k), ledger=led, curve=curve, seed=c.seed + 1, **c.kw))
-    led.carry(net)
+    led.carry(X, y)                                      # retraining keeps both tasks' data
     return dict(acc=curve.acc[-1], ledger=led, curve=curve, bits_per_weight=32.0, masked_off=0.0,
                 acc_old_after=_acc(nn.Sequential(net, Heads(0, k)), T.XAt, T.yAt, c.dev), head_bytes=None)
 
@@ -433,7 +433,7 @@ def _train_base(c: SimpleNamespace) -> dict:
     T = c.T
     c.net, led = c.make(len(T.base), c.seed, c.weights), Ledger(c.dev)
     fit(c.net, T.XA, T.yA, lr=c.lr, ledger=led, seed=c.seed, **c.kw)
-    led.carry(c.net)
+    led.carry()
     c.acc_old = _acc(c.net, T.XAt, T.yAt, c.dev)
     c.pb = Piggyback(c.net, kind=c.kind)
     c.n_masked = sum(math.prod(p.shape) for p in c.pb.parametrizations().values())

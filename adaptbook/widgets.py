@@ -96,6 +96,14 @@ def _static_count(static: int | None, button: bool, cache: bool) -> int:
         raise ValueError(f"static={static!r}: give the number of main-knob values to precompute, an int >= 0")
     return static
 
+def _captured() -> bool:
+    """True when a notebook runs in an IPython shell with no live front end (execnb under `nbdev-test`): there a
+    display update does not replace an output, it appends a new one to whichever cell is running. False in a kernel
+    (JupyterLab, Colab) and in plain Python (no shell: nothing is displayed at all)."""
+    from IPython import get_ipython
+    shell = get_ipython()
+    return shell is not None and type(shell).__name__ not in ('ZMQInteractiveShell', 'Shell')   # 'Shell': Colab's
+
 class Explorer:
     "The live state of an `explore` call: `controls`, `knobs()`, `redraw()`, `set(**knobs)`, the result `cache`."
     def __init__(self, run: Callable, plot: Callable, controls: dict, cache: bool = True, button: bool = False,
@@ -155,7 +163,7 @@ class Explorer:
         "Rerun (or fetch from the cache) and replace the figure in place."
         self.status.value = 'running…'
         fig = self.draw()
-        if self.handle is not None: self.handle.update(fig)
+        if self.handle is not None and not _captured(): self.handle.update(fig)   # captured: nobody sees it
         self.status.value = f'{self.seconds:.2f} s'
 
     def _changed(self, change=None):
@@ -175,10 +183,12 @@ class Explorer:
         row = W.VBox(list(self.controls.values()) + ([self.button] if self.button else []) + [self.status])
         view = {'application/vnd.jupyter.widget-view+json': {'version_major': 2, 'version_minor': 0,
                                                               'model_id': row.model_id}}
+        if self.static and _captured():                        # a saved run: the grid goes into the first output,
+            view = view | {'text/html': self.static_html()}    # since an update would be appended after the figure
         box = display(view, raw=True, display_id=True)         # no 'VBox(children=...)' text on a static page
         self.handle = display(self.draw(), display_id=True)    # an ordinary image/png output
         self.status.value = f'{self.seconds:.2f} s'
-        if box is not None and self.static:                    # None: no front end (plain Python), nothing to show
+        if box is not None and self.static and 'text/html' not in view:   # None: no front end, nothing to show
             t = time.perf_counter()
             box.update(view | {'text/html': self.static_html()}, raw=True)
             self.status.value = f'{self.seconds:.2f} s (static grid: {time.perf_counter() - t:.1f} s)'

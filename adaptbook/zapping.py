@@ -362,7 +362,7 @@ def train_head(Ztr: torch.Tensor, ytr: torch.Tensor, Zte: torch.Tensor, yte: tor
 @torch.no_grad()
 def lstsq_readout(Ztr: torch.Tensor, ytr: torch.Tensor, ridge: float = 1e-3) -> nn.Linear:
     """The optimiser-free readout: a Linear(d, K) fitted by ridge least squares of one-hot targets on the features
-    Ztr (N×d) with a bias column, (ZᵀZ + ridge·tr(ZᵀZ)/d·I)⁻¹ZᵀY, in float64. The paper's "zero-shot" readout."""
+    Ztr (N×d) with a bias column: with Z1 = [Ztr, 1] and A = Z1ᵀZ1, (A + ridge·tr(A)/(d+1)·I)⁻¹Z1ᵀY, in float64. The paper's "zero-shot" readout."""
     Z1 = torch.cat([Ztr.double(), torch.ones(len(Ztr), 1, dtype=torch.float64)], 1)
     Y, A = F.one_hot(ytr, int(ytr.max()) + 1).double(), Z1.T @ Z1
     W = torch.linalg.solve(A + ridge * A.trace() / len(A) * torch.eye(len(A), dtype=torch.float64), Z1.T @ Y)
@@ -525,7 +525,7 @@ def _run_scratch(res: Results, Xtr, ytr, Xte, yte, o: dict, seed: int, dev) -> N
     curve.record()
     fit(net, Xtr, ytr, epochs=o['scratch_epochs'], bs=o['bs'], lr=o['scratch_lr'], ledger=led, seed=seed,
         device=dev, verbose=False, curve=curve)
-    led.carry(net)
+    led.carry(Xtr, ytr)                                            # retraining keeps the data it retrains on
     res.record('scratch', 'retrain', curve.finish(), seed=seed, ledger=led, curve=curve, zap_every=None,
                pretraining=None, protocol='iid_all', lr=o['scratch_lr'])
 
@@ -558,7 +558,7 @@ def _run_transfers(res: Results, net, kind: str, z: int, methods, tasks: dict, o
         else: fn = lambda task, lr, ck=True: train_all(net, *task, lr=lr, device=dev, checkpoints=ck, **kw)
         r = _tune(fn, o['lrs'], tasks)
         tuned = r['net'] if 'net' in r else nn.Sequential(*enc, r['head'])
-        r['ledger'].carry(tuned)
+        r['ledger'].carry()                                     # nothing beyond the deployed encoder and head
         res.record(f'{kind}/{m}', role, r['acc'], ledger=r['ledger'], curve=r['curve'], protocol=m, lr=r['lr'],
                    lrs=o['lrs'], val_acc_by_lr=r['val_acc_by_lr'], classes_seen=r['classes_seen'],
                    acc_seen=r['acc_seen'], sweep_examples=r['sweep_examples'],
@@ -576,7 +576,7 @@ def _run_transfers(res: Results, net, kind: str, z: int, methods, tasks: dict, o
             fitted = lstsq_readout(Ztr, ytr, o['ridge'])
             head.load_state_dict(fitted.state_dict())
             led2.step()
-        led2.carry(net[:-1], head)
+        led2.carry()
         res.record(f'{kind}/lstsq', 'baseline', curve.finish(), ledger=led2, curve=curve, protocol='lstsq', lr=None, **common)
 
 def _task_name(tasks: dict, task: tuple) -> str:

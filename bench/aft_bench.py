@@ -25,7 +25,7 @@ print(f"setup (one-off): teacher feature pass {tf['examples']} examples, {tf['se
       f"stored features {tf['state_bytes'] / 1024:.0f} KiB")
 for m in (stl, aft, kd, probe):
     print(f"{m['method']:<6} acc {m['acc']:.3f}  {m['examples']} examples  {m['steps']} steps  {m['seconds']:.2f} s  "
-          f"state {m['state_bytes'] / 1024:.0f} KiB")
+          f"kept besides the network {m['state_bytes'] / 1024:.0f} KiB")
 print(f"ratios AFT/STL (adapt/retrain): examples {aft['examples'] / stl['examples']:.3f}, "
       f"seconds {aft['seconds'] / stl['seconds']:.3f}, accuracy {aft['acc'] / stl['acc']:.3f}")
 print(f"ratios KD/STL: seconds {kd['seconds'] / stl['seconds']:.3f}, accuracy {kd['acc'] / stl['acc']:.3f}")

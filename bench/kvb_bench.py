@@ -20,19 +20,19 @@ kvb, rt, lin = r['kvb'], r['retrain'], r['linear']
 print(f"setup (one-off): features {r['encoder']['seconds']:.2f} s, key placement {r['key_init']['examples']} examples "
       f"{r['key_init']['seconds']:.2f} s")
 print(f"KVB stream: acc {kvb['acc']:.3f}, {kvb['examples']} examples, {kvb['seconds']:.2f} s, "
-      f"state {kvb['state_bytes'] / 1024:.0f} KiB")
+      f"network {kvb['model_bytes'] / 1024:.0f} KiB, kept besides it {kvb['state_bytes'] / 1024:.0f} KiB")
 print(f"linear probe retrained to convergence after every task: acc {rt['acc']:.3f}, {rt['examples']} examples "
       f"({rt['ref_iters']} L-BFGS iterations, converged: {rt['converged']}), {rt['seconds']:.2f} s, "
-      f"state {rt['state_bytes'] / 1024:.0f} KiB (model + stored features)")
+      f"kept {rt['state_bytes'] / 1024:.0f} KiB (the stored features it retrains on)")
 print(f"ratios adapt/retrain: examples {kvb['examples'] / rt['examples']:.3f}, "
       f"seconds {kvb['seconds'] / rt['seconds']:.3f}, accuracy {kvb['acc'] / rt['acc']:.3f}")
 print(f"KVB i.i.d. (all classes at once): acc {r['kvb_iid']['acc']:.3f}; "
       f"linear probe in the stream: acc {lin['acc']:.3f} ({lin['acc'] / rt['acc']:.3f} of retraining); "
       f"linear i.i.d. (converged): acc {r['linear_iid']['acc']:.3f}")
 nc, rp = r['ncm'], r['replay']
-print(f"nearest class mean: acc {nc['acc']:.3f}, {nc['examples']} examples, state {nc['state_bytes'] / 1024:.1f} KiB")
+print(f"nearest class mean: acc {nc['acc']:.3f}, {nc['examples']} examples, network {nc['model_bytes'] / 1024:.1f} KiB")
 print(f"replay at KVB's bytes: acc {rp['acc']:.3f}, buffer {rp['buffer']} examples, {rp['examples']} examples, "
-      f"state {rp['state_bytes'] / 1024:.0f} KiB (KVB {kvb['state_bytes'] / 1024:.0f} KiB)")
+      f"network + buffer {(rp['model_bytes'] + rp['state_bytes']) / 1024:.0f} KiB (KVB's network {kvb['model_bytes'] / 1024:.0f} KiB)")
 if not a.no_widget:
     t = time.perf_counter()
     w = widget()

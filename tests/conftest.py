@@ -14,3 +14,18 @@ def shared_data():
         if os.environ.get('CI'): pytest.fail(f'CI=true but the shared data folder {p} is missing')
         pytest.skip(f'no shared data at {p} (set ADAPTBOOK_DATA)')
     return p
+
+
+def typed_result(notebook: str) -> str | None:
+    """The first result typed by hand into a markdown cell of `nbs/<notebook>.ipynb` (an accuracy like "81.9 %", a gap
+    like "0.5 pt", a ratio like "7×", an error like "1e-16"), with the cell's start; None if there is none. Maths,
+    code and links are left out; settings such as "10 % memory" are not results."""
+    import json, re
+    nb = json.load(open(os.path.join(os.path.dirname(__file__), '..', 'nbs', f'{notebook}.ipynb')))
+    bad = re.compile(r'\d+\.\d+ ?%|\d+(\.\d+)? ?pt\b|\d+(\.\d+)? ?×|\de-\d+')
+    for c in nb['cells']:
+        if c['cell_type'] != 'markdown': continue
+        text = re.sub(r'\$\$.*?\$\$|\$[^$]*\$|`[^`]*`|\(https?://[^)]*\)|\[arXiv:[^]]*\]', '', ''.join(c['source']), flags=re.S)
+        hit = bad.search(text)
+        if hit: return f"{hit.group(0)!r} in: {text[:120]!r}"
+    return None

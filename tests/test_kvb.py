@@ -139,7 +139,7 @@ def test_experiment_on_unusual_tensors_and_pattern():
     R = accuracy_matrix(res, 'kvb')
     assert R.shape == (3, 3) and kvb['avg_acc'] == pytest.approx(R[-1].mean())
     assert kvb['acc'] > 0.9 and res.where(method='mlp')[0]['acc'] < 0.6  # KVB keeps the old classes, the MLP does not
-    assert kvb['state_bytes'] > 0
+    assert kvb['state_bytes'] == 0 and kvb['model_bytes'] > 0         # keys and values are the deployed network
 
 
 def test_retrain_row_carries_the_full_cost():
@@ -203,8 +203,9 @@ def test_ncm_and_replay_rows():
     per, probe = 12 * 4 + 8, (12 * 5 + 5) * 4                           # one stored example (12 floats + a label), the probe
     for J in (4, 32):
         kvb, rp = res.where(method='kvb', keys=J)[0], res.where(method='replay', keys=J)[0]
-        assert rp['role'] == 'baseline' and rp['buffer'] == (kvb['state_bytes'] - probe) // per < 300   # partial
-        assert kvb['state_bytes'] - 5 * per < rp['state_bytes'] <= kvb['state_bytes']   # equal bytes, up to rounding
+        assert rp['role'] == 'baseline' and rp['buffer'] == (kvb['model_bytes'] - probe) // per < 300   # partial
+        assert rp['model_bytes'] == probe and kvb['state_bytes'] == 0 and rp['state_bytes'] > 0   # the buffer is kept
+        assert kvb['model_bytes'] - 5 * per < probe + rp['state_bytes'] <= kvb['model_bytes']   # equal bytes in all
     assert all(r['acc'] > 0.9 for r in res.where(method='replay'))      # the buffer keeps the old classes
 
 

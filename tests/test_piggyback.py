@@ -188,6 +188,10 @@ def test_experiment_on_unseen_tensor_shapes(shape, model):
         assert row['bits_per_weight'] == 8 * math.ceil(row['n_masked'] / 8) / row['n_masked']
         assert row['state_bytes'] == math.ceil(row['n_masked'] / 8) + row['head_bytes']
     assert r.where(method='classifier')[0]['bits_per_weight'] == 0
+    # bytes kept besides the deployed network: none for the base, a head for fine-tuning, both tasks' data to retrain
+    assert r.where(method='base')[0]['state_bytes'] == 0
+    assert r.where(method='finetune')[0]['state_bytes'] == r.where(method='finetune')[0]['head_bytes']
+    assert r.where(method='retrain')[0]['state_bytes'] == 160 * math.prod(shape) * 4 + 160 * 8   # float32 images, int64 labels
     assert r.where(method='finetune')[0]['bits_per_weight'] == 32
 
 

@@ -57,7 +57,8 @@ def browser():
 def _sidebar_order():
     import yaml
     items = yaml.safe_load((ROOT / 'nbs' / 'sidebar.yml').read_text())['website']['sidebar']['contents']
-    names = [Path(i).stem + '.html' for i in items if isinstance(i, str) and i.endswith('.ipynb')]
+    flat = [j for i in items for j in (i.get('contents', []) if isinstance(i, dict) else [i])]   # sections flattened
+    names = [Path(i).stem + '.html' for i in flat if isinstance(i, str) and i.endswith('.ipynb')]
     return ['index.html'] + [n for n in names if n != 'index.html']
 
 # what a page must show: every <img> decoded; TeX left untypeset or a MathJax error; a traceback in an output

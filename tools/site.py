@@ -35,6 +35,17 @@ def sidebar_pages(nbs: Path) -> list[str]:
     if 'index.ipynb' in out: out.remove('index.ipynb')
     return ['index.ipynb'] + out
 
+def sidebar_sections(nbs: Path) -> dict[str, str]:
+    "{first notebook of a `section:` in `sidebar.yml`: the section's title}, for the headings in the sidebar."
+    import yaml
+    contents = yaml.safe_load((nbs / 'sidebar.yml').read_text())['website']['sidebar']['contents']
+    out = {}
+    for it in contents:
+        if isinstance(it, dict) and it.get('section') and it.get('contents'):
+            first = it['contents'][0]
+            out[first if isinstance(first, str) else first.get('href', '')] = str(it['section'])
+    return out
+
 def proc(nbs: Path, workers: int) -> Path:
     "Run nbdev's docs preprocessing into `_proc/` (incremental: only changed notebooks are processed again)."
     from nbdev.quarto import proc_nbs
@@ -78,6 +89,12 @@ def clean_notebook(nb: dict, doc_url: str) -> tuple[dict, str, str]:
         opts, body = _directives(src)
         if opts.get('include') == 'false': continue
         meta = {}
+        if c['cell_type'] == 'code' and opts.get('code-fold') in ('true', 'show') and 'hide' not in opts \
+                and opts.get('echo') != 'false':           # Quarto's folded code: a <details> the reader opens
+            summary = html.escape(opts.get('code-summary', 'code').strip('"\'')).capitalize()
+            cells.append({'cell_type': 'markdown', 'metadata': {}, 'source': f'<details class="ab-fold"{" open" if opts["code-fold"] == "show" else ""}>'
+                          f'<summary>{summary}</summary>\n\n```python\n{body}\n```\n\n</details>'})
+            opts['echo'] = 'false'
         if c['cell_type'] == 'code':
             tags = []
             if opts.get('echo') == 'false' or 'hide' in opts: tags.append('remove_input')
@@ -172,12 +189,17 @@ nav.ab-sidebar .ab-brand { font-weight: 600; font-size: 17px; margin-bottom: 10p
   text-decoration: none; }
 nav.ab-sidebar a.ab-page { display: block; padding: 3px 8px; border-radius: 4px; color: #2a5db0; text-decoration: none; }
 nav.ab-sidebar a.ab-page.active { background: #2a76dd; color: #fff; }
+nav.ab-sidebar .ab-section { margin: 14px 8px 4px; font-size: 12px; font-weight: 600; color: #666; text-transform: uppercase; }
+details.ab-fold > summary { cursor: pointer; color: #2a5db0; }
 main.ab-main { margin-left: 230px; max-width: 1100px; }
 main.ab-main .jp-Notebook { padding: 16px 24px; }
 """
 
-def _sidebar(pages: list[tuple[str, str]], current: str, title: str) -> str:
-    links = ''.join(f'<a class="ab-page{" active" if f == current else ""}" href="{f}">{html.escape(t)}</a>'
+def _sidebar(pages: list[tuple[str, str]], current: str, title: str, sections: dict | None = None) -> str:
+    "The sidebar: one link per page, a heading before the first page of each section (`sections`: {page: title})."
+    sections = sections or {}
+    links = ''.join((f'<div class="ab-section">{html.escape(sections[f])}</div>' if f in sections else '')
+                    + f'<a class="ab-page{" active" if f == current else ""}" href="{f}">{html.escape(t)}</a>'
                     for f, t in pages)
     return f'<nav class="ab-sidebar"><a class="ab-brand" href="index.html">{html.escape(title)}</a>{links}</nav>'
 
@@ -213,13 +235,14 @@ def build(out: Path, *, run_proc: bool = True, workers: int = 2, verbose: bool =
         nb, t, _ = clean_notebook(json.loads((procdir / n).read_text()), doc_url)
         cleaned[n] = (nb, t or Path(n).stem)
     pages = [(Path(n).stem + '.html', 'Home' if n == 'index.ipynb' else t) for n, (_, t) in cleaned.items()]
+    sections = {Path(n).stem + '.html': t for n, t in sidebar_sections(nbs).items()}
     for n, (nb, t) in cleaned.items():
         f = Path(n).stem + '.html'
         page = render(nb, f'{t} – {title}' if n != 'index.ipynb' else title)
         page = _MATHJAX.sub(lambda m: _mathjax_block(mj_output), page, count=1)
         page = _EXTERNAL.sub('', page).replace(COLAB_BADGE_URL, 'colab-badge.svg')   # no request leaves the site
         page = page.replace('</head>', f'<link rel="icon" href="data:,">\n<style>{SIDEBAR_CSS}</style>\n<link rel="stylesheet" href="styles.css">\n</head>', 1)
-        page = re.sub(r'<body([^>]*)>', lambda m: f'<body{m.group(1)}>\n{_sidebar(pages, f, title)}\n<main class="ab-main">',
+        page = re.sub(r'<body([^>]*)>', lambda m: f'<body{m.group(1)}>\n{_sidebar(pages, f, title, sections)}\n<main class="ab-main">',
                       page, count=1)
         page = page.replace('</body>', '</main>\n</body>', 1)
         (out / f).write_text(page)

@@ -1,0 +1,133 @@
+"""The comparison chapter's building blocks on made-up chapter results: each method against its own reference (no
+stand-in row), setup costs, the chart's markers inside its axes, curves on one scale, and prose rendered from the
+numbers (its comparison words flip when the numbers do)."""
+import matplotlib
+from matplotlib.collections import PathCollection
+import numpy as np
+import pytest
+
+matplotlib.use('Agg')
+from adaptbook import compare as C  # noqa: E402
+from adaptbook.core import Results  # noqa: E402
+
+
+def _r(method, role, acc, seed, ex, sb=0, **kw):
+    curve = dict(curve_examples=[0, ex // 4, ex], curve_acc=[0.1, (0.1 + acc) / 2, acc], curve_seconds=[0, .1, .4])
+    return dict(method=method, role=role, acc=acc, seed=seed, examples=ex, seconds=ex / 1000, state_bytes=sb,
+                **(curve if role != 'setup' else {}), **kw)
+
+
+def fake(k2=0.80, rp2=0.78, lin=0.20, ft=0.97, seeds=(0, 1, 2)) -> dict:
+    "Results for the five chapters, 3 seeds; the keyword values move one comparison each."
+    rows = {n: [] for n in C.HEADLINES}
+    for s in seeds:
+        e = 0.001 * s
+        rows['kprior'] += [_r('batch', 'retrain', .82, s, 2000, 4000), _r('batch_warm', 'retrain', .82, s, 1300, 4000),
+                           _r('wstar', 'baseline', .81 + e, s, 0), _r('kprior', 'adapt', .815 + e, s, 300, 400, memory=.1),
+                           _r('kprior', 'adapt', .82, s, 2500, 4000, memory=1.0), _r('kprior', 'adapt', k2, s, 200, 80, memory=.02),
+                           _r('replay', 'baseline', rp2, s, 200, 80, memory=.02),
+                           _r('replay_random', 'baseline', .70, s, 200, 80, memory=.02)]
+        z = dict(pretraining='iid')
+        rows['zapping'] += [_r('iid/seq_head', 'baseline', .05 + e, s, 5000, zap_every=0, **z),
+                            _r('iid/seq_head', 'adapt', .06 + e, s, 5000, zap_every=1, **z),
+                            _r('iid/iid_head', 'baseline', .84, s, 9000, zap_every=0, **z),
+                            _r('iid/iid_head', 'adapt', .85, s, 9000, zap_every=1, **z),
+                            _r('scratch', 'retrain', .88, s, 90000, 10 ** 6, zap_every=None, pretraining=None),
+                            _r('pretrain', 'setup', .9, s, 10 ** 6, zap_every=1, **z),
+                            _r('pretrain', 'setup', .9, s, 7 * 10 ** 6, zap_every=1, pretraining='asb')]
+        rows['piggyback'] += [_r('base', 'setup', .99, s, 30000, threshold=None, acc_old_before=.99),
+                              _r('piggyback', 'adapt', .94 + e, s, 30000, 38000, threshold=5e-3, acc_old_after=.99,
+                                 bits_per_weight=1.0),
+                              _r('scratch', 'baseline', .95, s, 30000, 10 ** 6, threshold=None, acc_old_after=.99),
+                              _r('finetune', 'baseline', ft, s, 30000, 5000, threshold=None, acc_old_after=.90),
+                              _r('classifier', 'baseline', .66, s, 30000, 5000, threshold=None, acc_old_after=.99),
+                              _r('retrain', 'retrain', .95, s, 60000, 10 ** 8, threshold=None, acc_old_after=.98)]
+        for n in (100, 500):
+            rows['aft'] += [_r('stl', 'retrain', .70 + n / 10 ** 4, s, 1000 * n, beta=None, n_labels=n),
+                            _r('aft', 'adapt', .72 + n / 10 ** 4 + e, s, 1000 * n, 9000, beta=10, n_labels=n),
+                            _r('kd', 'baseline', .71 + n / 10 ** 4, s, 1000 * n, 9000, beta=10, n_labels=n),
+                            _r('teacher_features', 'setup', float('nan'), s, n, 9000, beta=None, n_labels=n)]
+        rows['kvb'] += [_r('kvb', 'adapt', .80 + e, s, 4000, keys=256), _r('retrain', 'retrain', .90, s, 80000, 10 ** 6, keys=None),
+                        _r('linear', 'baseline', lin, s, 4000, keys=None), _r('ncm', 'baseline', .78, s, 4000, keys=None),
+                        _r('replay', 'baseline', .75, s, 4000, 9000, keys=256)]
+    knobs = dict(kprior='memory', zapping='zap_every', piggyback='threshold', aft='beta', kvb='keys')
+    return {n: Results(r, {'knob': knobs[n], 'n_classes': 50}) for n, r in rows.items()}
+
+
+def test_each_method_against_its_own_reference_with_setup():
+    res = fake()
+    S = {r['chapter']: r for r in C.summarize(res)}
+    assert {n: S[n]['reference'] for n in S} == {n: h['reference'] for n, h in C.HEADLINES.items()}
+    assert S['kprior']['reference'] == 'batch_warm' and S['kprior']['examples_ratio'] == pytest.approx(300 / 1300)
+    assert S['piggyback']['reference'] == 'scratch' and S['piggyback']['examples_ratio'] == pytest.approx(1.0)
+    assert S['aft']['retrain_acc'] == pytest.approx(.75) and S['aft']['setup_examples'] == 500  # the 500-label STL only
+    assert S['zapping']['setup_examples'] == 10 ** 6 and S['zapping']['setup_ratio'] == pytest.approx(200)
+    assert S['kvb']['reference_state_bytes'] == 10 ** 6 and S['kvb']['state_bytes'] == 0
+    assert S['kprior']['seconds_ratio_sd'] == 0.0                 # float noise over equal seeds is no spread
+    # a missing reference is an error; no other row stands in for it
+    no_ref = Results([r for r in res['piggyback'] if r['method'] != 'scratch'], res['piggyback'].meta)
+    with pytest.raises(ValueError, match="no 'scratch' row"):
+        C.summarize({'piggyback': no_ref})
+    with pytest.raises(ValueError, match="chapter='nope'"):
+        C.headline_pairs('nope', res['kvb'])
+
+
+def test_chart_keeps_every_marker_inside_its_axes_and_uses_one_cost_unit():
+    fig = C.figure(C.summarize(fake()))
+    ax, = fig.axes
+    assert 'examples' in ax.get_xlabel() and 'seconds' not in ax.get_xlabel()
+    (x0, x1), (y0, y1) = ax.get_xlim(), ax.get_ylim()
+    markers = [c for c in ax.collections if isinstance(c, PathCollection)]      # the scatter markers, not error bars
+    pts = np.concatenate([c.get_offsets() for c in markers])
+    assert len(pts) >= 5 + 2                                     # five methods, two hollow setup markers
+    assert (pts[:, 0] > x0).all() and (pts[:, 0] < x1).all() and (pts[:, 1] > y0).all() and (pts[:, 1] < y1).all()
+    # in display space each marker's centre sits at least its radius from the axes' edge
+    box = ax.get_window_extent()
+    for c in markers:
+        for (px, py), s in zip(ax.transData.transform(c.get_offsets()), np.broadcast_to(c.get_sizes(), len(c.get_offsets()))):
+            rad = np.sqrt(s) / 2 * fig.dpi / 72
+            assert box.x0 + rad <= px <= box.x1 - rad and box.y0 + rad <= py <= box.y1 - rad
+    with pytest.raises(ValueError, match='empty'):
+        C.figure(Results())
+
+
+def test_curves_share_one_scale_and_filter_the_label_budget():
+    res = fake()
+    fig = C.curves(res)
+    axs = fig.axes
+    assert len(axs) == 5 and all(a.get_ylim() == (0, 1.02) and a.get_xscale() == 'log' for a in axs)
+    assert len({a.get_xlim() for a in axs}) == 1
+    aft = axs[list(res).index('aft')]
+    ref = [ln for ln in aft.get_lines() if ln.get_label() == 'reference'][0]
+    assert ref.get_ydata()[-1] == pytest.approx(.75)             # the 500-label STL, not the mean of 100 and 500
+    assert ref.get_xdata()[-1] == pytest.approx(1.0)             # x is a fraction of the reference's examples
+
+
+def test_verdicts_render_the_numbers_and_flip_their_words():
+    res = fake()
+    S = C.summarize(res)
+    text = C.verdicts(res, S)
+    assert len(text) == 5 and all('{' not in t for t in text)
+    k = {r['chapter']: r for r in S}['kprior']
+    assert f"{k['acc']:.1%} against {k['retrain_acc']:.1%}" in text[0] and f"{k['examples_ratio']:.2g}× its examples" in text[0]
+    assert '-0.4 ± 0.1 pt, below it' in text[0] and '+1.0 ± 0.0 pt, above it' in text[1]
+    assert "(less compute than the reference)" in text[0] and '(the same compute as the reference)' in text[2]
+    assert f"Batch started from zero the ratio is {300 / 2000:.2g}×" in text[0]
+    assert 'above Replay on the same points' in text[0] and 'processes 1.9× the examples' in text[0] and '(more)' in text[0]
+    flipped = C.verdicts(f := fake(k2=0.70, rp2=0.78, lin=0.95, ft=0.90), C.summarize(f))
+    assert 'below Replay on the same points' in flipped[0]
+    assert 'linear probe gets 95.0% (above KVB)' in flipped[4] and 'linear probe gets 20.0% (below KVB)' in text[4]
+    assert '(below Piggyback)' in flipped[2] and '(above Piggyback)' in text[2]
+    assert '99.00% after it, 99.00% before (unchanged)' in text[2]
+    md = C.summary_markdown(S, res)
+    assert '## Which method when' in md and "{'" not in md and 'memory = 0.1' in md
+    # only chapters present are described
+    one = {'kvb': res['kvb']}
+    assert len(C.verdicts(one, C.summarize(one))) == 1
+
+
+def test_compare_notebook_markdown_types_no_results():
+    # the comparison's prose is printed by code; its markdown holds no accuracy, gap or ratio typed by hand
+    from conftest import typed_result
+    hit = typed_result('90_compare')
+    assert hit is None, f"a number typed into the markdown: {hit}"

@@ -1,0 +1,177 @@
+"""`exercises.check`: a student's right answer passes, a wrong one fails saying what is wrong (shape, values, gradient,
+an exception) without printing the expected values. The right answers here are written from the exercise texts, not
+copied from the library."""
+import math
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from adaptbook.exercises import EXERCISES, check, exercise
+
+
+# --- answers a student could write from the task texts ---------------------------------------------------------------
+
+def kprior_gradient(X, w, w_star, delta):
+    return X.T @ (torch.sigmoid(X @ w) - torch.sigmoid(X @ w_star)) + delta * (w - w_star)
+
+def memorability(P):
+    return (P * (1 - P)).sum(1)
+
+def zap(layer, rows):
+    layer.weight[rows] = torch.randn(len(rows), layer.in_features) * math.sqrt(2 / layer.in_features)
+
+def lstsq_readout(Z, y, ridge):
+    Z1 = torch.cat([Z.double(), torch.ones(len(Z), 1, dtype=torch.float64)], 1)
+    Y = F.one_hot(y).double()
+    A = Z1.T @ Z1
+    B = torch.linalg.solve(A + ridge * A.trace() / A.shape[0] * torch.eye(A.shape[0], dtype=torch.float64), Z1.T @ Y)
+    return B[:-1].T, B[-1]
+
+def binarize(scores, threshold):
+    hard = (scores > threshold).to(scores.dtype)
+    return hard + scores - scores.detach()
+
+def masked_linear(x, weight, scores, threshold, bias):
+    return x @ (weight * binarize(scores, threshold)).T + bias
+
+def centred_kernel(Z):
+    Zc = Z - Z.mean(0)
+    Zn = Zc / Zc.norm(dim=1, keepdim=True).clamp_min(1e-12)
+    return Zn @ Zn.T
+
+def aft_regularizer(phi, psi, rho):
+    D = centred_kernel(phi) - centred_kernel(psi * rho)
+    return ((D ** 2).mean() + 1e-8).sqrt()
+
+def key_lookup(h, keys):
+    d = ((h[:, :, None, :] - keys[None]) ** 2).sum(-1)          # N×C×J
+    return d.argmin(-1)
+
+def fetch(idx, values):
+    C = values.shape[0]
+    return values[torch.arange(C)[None, :], idx]
+
+RIGHT = dict(kprior_gradient=kprior_gradient, memorability=memorability, zap=zap, lstsq_readout=lstsq_readout,
+             binarize=binarize, masked_linear=masked_linear, centred_kernel=centred_kernel,
+             aft_regularizer=aft_regularizer, key_lookup=key_lookup, fetch=fetch)
+
+
+def test_every_exercise_has_a_right_answer_that_passes():
+    assert sorted(RIGHT) == sorted(EXERCISES)
+    for name, fn in RIGHT.items():
+        r = check(name, fn, quiet=True)
+        assert r and r.ok, repr(r)
+
+
+WRONG = [   # (exercise, a wrong answer, what the verdict must say)
+    ('kprior_gradient', lambda X, w, ws, d: X.T @ (torch.sigmoid(X @ w) - torch.sigmoid(X @ ws)), 'wrong values'),
+    ('kprior_gradient', lambda X, w, ws, d: w - ws, 'wrong values'),
+    ('kprior_gradient', lambda X, w, ws, d: (X @ w)[:, None], 'shape'),
+    ('memorability', lambda P: (P * (1 - P)).sum(0), 'shape'),
+    ('memorability', lambda P: (P * (1 - P)).mean(1), 'wrong values'),
+    ('memorability', lambda P: (P * (1 - P)).sum(1).tolist(), 'torch.Tensor'),
+    ('zap', lambda layer, rows: None, 'kept their old values'),
+    ('zap', lambda layer, rows: torch.nn.init.normal_(layer.weight, std=math.sqrt(2 / layer.in_features)), 'other rows'),
+    ('zap', lambda layer, rows: (zap(layer, rows), layer.bias.zero_()), 'bias'),
+    ('zap', lambda layer, rows: layer.weight.__setitem__(rows, torch.randn(len(rows), layer.in_features)), 'std'),
+    ('zap', lambda layer, rows: setattr(layer, 'weight', torch.nn.Parameter(layer.weight.clone().normal_(0, math.sqrt(2 / layer.in_features)))), 'new tensor'),
+    ('zap', lambda layer, rows: layer.weight.__setitem__(rows, layer.weight[rows] * math.sqrt(6)), 'follow the old'),
+    ('zap', lambda layer, rows: layer.weight.__setitem__(rows, (torch.rand(len(rows), layer.in_features) - .5) * math.sqrt(24 / layer.in_features)), 'normally distributed'),
+    ('zap', lambda layer, rows: layer.weight.__setitem__(rows, torch.randn(1, layer.in_features).expand(len(rows), -1) * math.sqrt(2 / layer.in_features)), 'alike'),
+    ('lstsq_readout', lambda Z, y, r: lstsq_readout(Z, y, 0.0), 'wrong values'),
+    ('lstsq_readout', lambda Z, y, r: lstsq_readout(Z, y, r * (Z.shape[1] + 1) / Z.shape[1]), 'wrong values'),   # trace/d
+    ('lstsq_readout', lambda Z, y, r: tuple(t.numpy() for t in lstsq_readout(Z, y, r)), 'torch tensors'),
+    ('lstsq_readout', lambda Z, y, r: lstsq_readout(Z, y, r)[0], 'tuple'),
+    ('binarize', lambda s, t: (s > t).to(s.dtype), 'no gradient'),
+    ('binarize', lambda s, t: (s >= 0).to(s.dtype) + s - s.detach(), 'wrong values'),
+    ('binarize', lambda s, t: torch.sigmoid((s - t) * 1e6), 'gradient'),
+    ('binarize', lambda s, t: (s > t).double() + s - s.detach(), 'dtype'),
+    ('binarize', lambda s, t: (s > t).float() + (s - s.detach()).float(), 'dtype'),
+    ('masked_linear', lambda x, W, s, t, b: x @ W.T + b, 'wrong values'),
+    ('masked_linear', lambda x, W, s, t, b: x @ (W * (s > t).float()).T + b, 'no gradient'),
+    ('centred_kernel', lambda Z: F.normalize(Z, dim=1) @ F.normalize(Z, dim=1).T, 'wrong values'),
+    ('centred_kernel', lambda Z: (Z - Z.mean(0)) @ (Z - Z.mean(0)).T, 'wrong values'),
+    ('centred_kernel', lambda Z: centred_kernel(Z).detach(), 'no gradient'),
+    ('aft_regularizer', lambda phi, psi, rho: aft_regularizer(phi, psi, torch.ones_like(rho)), 'wrong values'),
+    ('aft_regularizer', lambda phi, psi, rho: aft_regularizer(phi, psi, rho.detach()), 'rho'),
+    ('key_lookup', lambda h, keys: ((h[:, :, None, :] - keys[None]) ** 2).sum(-1).argmax(-1), 'not the nearest'),
+    ('key_lookup', lambda h, keys: (h[:, :, None, :] * keys[None]).sum(-1).argmax(-1), 'not the nearest'),
+    ('key_lookup', lambda h, keys: key_lookup(h, keys).float(), 'dtype'),
+    ('fetch', lambda idx, values: values[idx], 'shape'),
+    ('fetch', lambda idx, values: fetch(idx, values).detach(), 'no gradient'),
+    ('fetch', lambda idx, values: values[torch.arange(values.shape[0])[None, :], idx.flip(0)], 'wrong values'),
+]
+
+
+@pytest.mark.parametrize('name,fn,says', WRONG, ids=[f'{n}-{i}' for i, (n, _, _) in enumerate(WRONG)])
+def test_a_wrong_answer_fails_and_says_what_is_wrong(name, fn, says):
+    r = check(name, fn, quiet=True)
+    assert not r and not r.ok and says in r.message, repr(r)
+
+
+def test_the_verdict_never_prints_the_expected_values(capsys):
+    def off_by_one(P): return (P * (1 - P)).sum(1) + 1.0
+    r = check('memorability', off_by_one)
+    out = capsys.readouterr().out
+    assert out.startswith('✗ memorability: case 1:') and 'largest difference 1' in out
+    P = EXERCISES['memorability'].cases(0)['P']
+    for v in (P * (1 - P)).sum(1)[:3]:                        # none of the right scores appears in the message
+        assert f'{v.item():.3g}' not in r.message
+
+
+def test_stubs_exceptions_and_bad_arguments():
+    def stub(*a): raise NotImplementedError
+    assert 'not written yet' in check('fetch', stub, quiet=True).message
+    def broken(idx, values): return values.reshape(-1)[idx.unknown]
+    r = check('fetch', broken, quiet=True)
+    assert not r and 'AttributeError' in r.message and 'idx.unknown' in r.message
+    r = check('centred_kernel', lambda Z: centred_kernel(Z).to_sparse(), quiet=True)   # torch fails on what it returned
+    assert not r and 'could not be checked' in r.message and 'not written yet' not in r.message
+    with pytest.raises(ValueError, match="name='fecth'"): check('fecth', fetch)
+    with pytest.raises(TypeError, match='fn must be a function'): check('fetch', 3)
+    with pytest.raises(ValueError, match='choose one of'): exercise('nope')
+    assert 'key_lookup(h, keys)' in exercise('key_lookup')
+
+
+def test_verdicts_repeat():
+    assert repr(check('binarize', binarize, quiet=True)) == repr(check('binarize', binarize, quiet=True))
+    assert check('kprior_gradient', lambda X, w, ws, d: w, quiet=True).message == \
+        check('kprior_gradient', lambda X, w, ws, d: w, quiet=True).message
+
+
+# --- the chapters: an Exercises section, checked ones with a stub and a folded solution, the reading order -----------
+
+ROOT = __import__('pathlib').Path(__file__).resolve().parent.parent
+CHAPTERS = ['10_kprior', '20_zapping', '30_piggyback', '40_aft', '50_kvb']
+
+
+@pytest.mark.parametrize('chapter', CHAPTERS)
+def test_every_method_chapter_ends_with_exercises(chapter):
+    import json, re
+    cells = json.loads((ROOT / 'nbs' / f'{chapter}.ipynb').read_text())['cells']
+    src = [''.join(c['source']) for c in cells]
+    start = next(i for i, s in enumerate(src) if cells[i]['cell_type'] == 'markdown' and s.startswith('## Exercises'))
+    end = next((i for i in range(start + 1, len(src)) if src[i].startswith('## ')), len(src))
+    heads = [i for i in range(start, end) if re.match(r'### Exercise \d+', src[i])]
+    checked = [i for i in heads if '(checked)' in src[i].splitlines()[0]]
+    assert len(heads) >= 4 and len(checked) >= 2, (len(heads), len(checked))
+    for i in checked:                  # a stub that raises NotImplementedError and calls check, then a folded solution
+        stub, sol = src[i + 1], src[i + 2]
+        name = re.search(r"check\('(\w+)'", stub).group(1)
+        assert name in EXERCISES and 'raise NotImplementedError' in stub
+        assert sol.startswith('#| code-fold: true') and f"assert check('{name}'" in sol
+        outs = ''.join(''.join(o.get('text', [])) for o in cells[i + 1].get('outputs', []))
+        assert not outs or 'not written yet' in outs     # the stored run shows the stub's verdict
+    for i in set(heads) - set(checked):                  # a question with its answer folded below
+        assert '<details>' in src[i] and '<summary>Answer</summary>' in src[i]
+
+
+def test_reading_order_puts_the_chapters_before_the_library():
+    import yaml
+    items = yaml.safe_load((ROOT / 'nbs' / 'sidebar.yml').read_text())['website']['sidebar']['contents']
+    flat = [j for i in items for j in (i.get('contents', []) if isinstance(i, dict) else [i])]
+    assert flat.index('05_intro.ipynb') < flat.index('10_kprior.ipynb') < flat.index('00_core.ipynb')
+    assert flat.index('90_compare.ipynb') < flat.index('00_core.ipynb')
+    appendix = next(i for i in items if isinstance(i, dict))
+    assert appendix['section'] == 'How the library works' and '08_exercises.ipynb' in appendix['contents']
