@@ -144,11 +144,31 @@ def threads(n: int | None = None):
     try: yield n
     finally: torch.set_num_threads(old)
 
+def _arg_id(v):
+    "A JSON-able stand-in for an argument: tensors and arrays by shape, dtype and sum (cheap, not their bytes)."
+    if isinstance(v, (torch.Tensor, np.ndarray)):
+        t = torch.as_tensor(v) if isinstance(v, np.ndarray) else v
+        return ['tensor', list(t.shape), str(t.dtype), float(t.detach().double().sum()) if t.numel() and not t.is_complex() else 0.0]
+    if isinstance(v, (list, tuple)): return [_arg_id(x) for x in v]
+    if isinstance(v, dict): return {str(k): _arg_id(x) for k, x in v.items()}
+    return v if isinstance(v, (str, int, float, bool, type(None))) else repr(v)
+
 def pin_threads(f: Callable) -> Callable:
-    "Decorator: run `f` inside `threads()` (used on every chapter's `experiment` and `run`)."
+    """Decorator for every chapter's `experiment` and `run`: run `f` inside `threads()`, and give a `Results` it returns
+    without one a `meta['provenance']` (`provenance()` with mode, seeds, seconds and `args`, the hash of the call's
+    arguments), so a result saved from a script (`experiment(...).to_json()`) says where it came from."""
     @functools.wraps(f)
     def pinned(*args, **kwargs):
-        with threads(): return f(*args, **kwargs)
+        t0 = time.perf_counter()
+        with threads() as n:
+            out = f(*args, **kwargs)
+            if type(out).__name__ == 'Results' and 'provenance' not in out.meta:
+                m = out.meta
+                out.meta['provenance'] = provenance(
+                    mode=m.get('mode'), seeds=m.get('seeds', [m.get('seed')]), threads=n,
+                    seconds=round(time.perf_counter() - t0, 3), call=f'{f.__module__}.{f.__qualname__}',
+                    args=args_hash(args=_arg_id(list(args)), kwargs=_arg_id(kwargs)))
+        return out
     return pinned
 
 # %% ../nbs/00_core.ipynb #e1431d3d

@@ -273,3 +273,17 @@ def test_results_cache_is_shared_by_notebook_and_module(tmp_path, monkeypatch):
     assert calls == ['__main__'] and a.stable() == b.stable()
     assert a.meta['provenance']['run_digest'] == core.run_digest('kvb')
     assert a.meta['provenance']['threads'] == core.default_threads()
+
+
+def test_a_result_saved_from_a_script_says_where_it_came_from():
+    import json
+    import adaptbook
+    from adaptbook import intro
+    r = intro.experiment('digits', chunks=2, epochs=1, methods=('retrain',))
+    p = json.loads(r.to_json())['meta']['provenance']
+    assert p['adaptbook'] == adaptbook.__version__ and p['torch'] == torch.__version__ and 'commit' in p
+    assert p['cpu'] and p['threads'] >= 1 and p['mode'] == 'quick' and p['seeds'] == [0] and p['seconds'] > 0
+    assert p['call'] == 'adaptbook.intro.experiment'
+    again = intro.experiment('digits', chunks=2, epochs=1, methods=('retrain',)).meta['provenance']
+    other = intro.experiment('digits', chunks=3, epochs=1, methods=('retrain',)).meta['provenance']
+    assert again['args'] == p['args'] != other['args']              # the arguments' identity, not the run's
