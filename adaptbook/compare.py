@@ -9,7 +9,7 @@ Docs: https://adaptbook.github.io/adaptbook/compare.html.md"""
 
 # %% ../nbs/90_compare.ipynb #1c26263b
 from __future__ import annotations
-import math
+import math, warnings
 
 import numpy as np
 import matplotlib.pyplot as plt
@@ -24,7 +24,7 @@ __all__ = ['HEADLINES', 'NAMES', 'headline_pairs', 'summarize', 'figure', 'curve
 HEADLINES = {
     'kprior': dict(method='kprior', where={'memory': 0.1}, reference='batch_warm',
                    reference_name='Batch warm-started from the old weights w*, the exact retrained model',
-                   setting='a7a, add 10 % new data, logistic regression',
+                   setting='a7a-161 (the official 1 % of a7a), add 10 % new data, logistic regression',
                    reused="the old model's weights and its predictions on the memory",
                    stored='a memory of 10 % of the old examples with their labels and soft labels'),
     'zapping': dict(method='iid/seq_head', where={'zap_every': 1}, reference='iid/seq_head',
@@ -76,6 +76,9 @@ def headline_pairs(name: str, res: Results) -> list[tuple[dict, dict]]:
     """Per seed, (adaptation row, reference row) of chapter `name`'s headline (`HEADLINES[name]`: the adaptation
     `method` at `where`, the `reference` method at `reference_where`). Raises `ValueError` naming the chapter, the
     seed and the missing method: no other row stands in for a missing one."""
+    if not isinstance(res, Results) or not len(res):
+        raise ValueError(f"{name}: give the chapter's Results with rows (its run() or experiment()); got "
+                         f"{type(res).__name__}{'' if not isinstance(res, Results) else ' with no rows'}")
     pairs = []
     for seed in sorted({r['seed'] for r in res}):
         adapt, ref = _sides(name, [r for r in res if r['seed'] == seed])
@@ -83,8 +86,36 @@ def headline_pairs(name: str, res: Results) -> list[tuple[dict, dict]]:
             if not rows:
                 raise ValueError(f"{name}: seed {seed} has no {m!r} row at {_setting(HEADLINES[name]['where'])}; "
                                  f"run the chapter with that method")
+            if len(rows) > 1:
+                raise ValueError(f"{name}: seed {seed} has {len(rows)} {m!r} rows at "
+                                 f"{_setting(HEADLINES[name]['where'])}: the same results merged twice?")
+            r = rows[0]
+            missing = [k for k in _NEEDED if k not in r]
+            if missing: raise ValueError(f"{name}: seed {seed}'s {m!r} row lacks {missing}")
+            bad = [k for k in _NEEDED if not (isinstance(r[k], (int, float)) and math.isfinite(r[k]))]
+            if bad: raise ValueError(f"{name}: seed {seed}'s {m!r} row has {', '.join(f'{k}={r[k]!r}' for k in bad)}: "
+                                     f"not a finite number")
+        if ref[0]['examples'] <= 0 or ref[0]['seconds'] <= 0:
+            raise ValueError(f"{name}: seed {seed}'s reference {HEADLINES[name]['reference']!r} has examples="
+                             f"{ref[0]['examples']!r}, seconds={ref[0]['seconds']!r}: a cost ratio needs both > 0")
         pairs.append((adapt[0], ref[0]))
     return pairs
+
+_NEEDED = ('acc', 'examples', 'seconds', 'state_bytes')   # the columns a headline row must have, finite
+
+def _chapters(results, what: str = 'results') -> dict:
+    "`results` checked: a non-empty dict {chapter name: Results}."
+    if not isinstance(results, dict):
+        raise TypeError(f"{what} must be a dict {{chapter name: Results}} (e.g. load_all()); got {type(results).__name__}")
+    if not results: raise ValueError(f"{what} is empty: give at least one chapter's Results")
+    return results
+
+def _summary(summary, what: str = 'summary') -> Results:
+    "`summary` checked: the non-empty Results of `summarize`."
+    if not isinstance(summary, Results) or (len(summary) and 'chapter' not in summary[0]):
+        raise TypeError(f"{what} must be the Results of summarize(results); got {type(summary).__name__}")
+    if not len(summary): raise ValueError(f"{what} is empty: summarize at least one chapter's results")
+    return summary
 
 def _ms(v: list[float]) -> tuple[float, float]:
     "Mean and sample sd (0 for one value); a sd below 1e-12 of the mean is 0 (float noise, not spread)."
@@ -98,7 +129,7 @@ def summarize(results: dict[str, Results]) -> Results:
     network to adapt again), the one-off setup (examples, seconds, and as a ratio to the reference's cost: the setup
     rows matching `setup_where`, of one seed), the reference's name, what is reused and what is stored."""
     out = Results(meta={'name': 'compare'})
-    for name, res in results.items():
+    for name, res in _chapters(results).items():
         pairs, h = headline_pairs(name, res), HEADLINES[name]
         col = lambda f: _ms([f(a, r) for a, r in pairs])
         (ex, ex_sd), (sec, sec_sd) = col(lambda a, r: a['examples'] / r['examples']), col(lambda a, r: a['seconds'] / r['seconds'])
@@ -109,6 +140,8 @@ def summarize(results: dict[str, Results]) -> Results:
                   and all(r.get(k) == v for k, v in h.get('setup_where', {}).items())]
         setup, setup_s = sum(r['examples'] for r in setups), sum(r['seconds'] for r in setups)
         _, used = _pick([r for r in res if r['method'] == h['method']], h['where'])
+        if any(used.get(k, v) != v for k, v in h['where'].items()):
+            warnings.warn(f"{name}: no {h['method']!r} rows at {_setting(h['where'])}; the summary uses {_setting(used)}")
         out.add(chapter=name, method=h['method'], name=NAMES[name], setting=h['setting'], at=used, seeds=len(pairs),
                 examples_ratio=ex, examples_ratio_sd=ex_sd, seconds_ratio=sec, seconds_ratio_sd=sec_sd,
                 gap_pt=gap, gap_pt_sd=gap_sd, acc=acc, acc_sd=acc_sd, retrain_acc=racc, retrain_acc_sd=racc_sd,
@@ -116,7 +149,8 @@ def summarize(results: dict[str, Results]) -> Results:
                 reused=h['reused'], stored=h['stored'], reference=h['reference'], reference_name=h['reference_name'],
                 setup_ratio=setup / float(np.mean([r['examples'] for _, r in pairs])),
                 setup_seconds_ratio=setup_s / float(np.mean([r['seconds'] for _, r in pairs])),
-                bits_per_weight=float(np.mean([a['bits_per_weight'] for a, _ in pairs])) if 'bits_per_weight' in pairs[0][0] else None)
+                bits_per_weight=float(np.mean([a['bits_per_weight'] for a, _ in pairs]))
+                if all(isinstance(a.get('bits_per_weight'), (int, float)) for a, _ in pairs) else None)
     return out
 
 # %% ../nbs/90_compare.ipynb #a2db908f
@@ -126,13 +160,14 @@ def figure(summary: Results) -> plt.Figure:
     = sd over seeds; marker area ∝ the bytes kept (`state_bytes`). A hollow marker joined by a dotted line is the
     same method with its one-off setup (pre-training, a base network, a teacher's pass) added to its cost. Seconds
     are in `table`, not here: one cost unit per chart. Raises `ValueError` on an empty summary."""
-    if not len(summary): raise ValueError("summary is empty: summarize at least one chapter's results")
+    summary = _summary(summary)
     fig, ax = plt.subplots(figsize=(10, 5))
     top = max(r['state_bytes'] for r in summary) or 1
     xs, ys, hollow = [], [], False
     for i, r in enumerate(summary):
         x, y, size = r['examples_ratio'], r['gap_pt'], 60 + 900 * math.sqrt(r['state_bytes'] / top)
-        ax.errorbar(x, y, xerr=r['examples_ratio_sd'], yerr=r['gap_pt_sd'], fmt='none', ecolor=f'C{i}', alpha=.6)
+        ax.errorbar(x, y, xerr=r['examples_ratio_sd'], yerr=r['gap_pt_sd'], fmt='none', ecolor=f'C{i}', alpha=.8,
+                    elinewidth=2, capsize=5, capthick=2, zorder=2)
         ax.scatter(x, y, s=size, color=f'C{i}', alpha=.75, edgecolor='k', clip_on=False, zorder=3,
                    label=f"{r['name']} ({r['state_bytes'] / 1024:,.0f} KiB kept)")
         off = math.sqrt(size) / 2 + 2                  # the marker's radius in points, and a little more
@@ -142,12 +177,13 @@ def figure(summary: Results) -> plt.Figure:
         if (r.get('setup_ratio') or 0) > 0:      # the same point with its one-off setup added: a hollow marker
             total = x + r['setup_ratio']
             ax.plot([x, total], [y, y], color=f'C{i}', lw=1, ls=':')
-            ax.scatter(total, y, s=size, facecolor='none', edgecolor=f'C{i}', lw=1.5, clip_on=False, zorder=3,
-                       label=None if hollow else 'hollow: with its one-off setup')
+            ax.scatter(total, y, s=size, facecolor='none', edgecolor=f'C{i}', lw=1.5, clip_on=False, zorder=3)
             xs.append(total)
             hollow = True
     ax.axhline(0, color='k', lw=1)
-    ax.axvline(1, color='k', lw=1, ls=':')
+    ax.axvline(1, color='0.6', lw=1, ls=':', zorder=1)
+    if hollow:                                   # a grey proxy: the hollow marker is every colour's, not one method's
+        ax.scatter([], [], s=50, facecolor='none', edgecolor='0.4', lw=1.5, label='hollow: with its one-off setup')
     ax.set_xscale('log')
     ax.set_yscale('symlog', linthresh=1)
     for axis, vals, lim in ((ax.xaxis, xs + [1], ax.set_xlim), (ax.yaxis, ys + [0], ax.set_ylim)):
@@ -171,6 +207,7 @@ def curves(results: dict[str, Results]) -> plt.Figure:
     processed as a fraction of its reference's total (x, log, shared: 1 is the reference's whole cost; a curve's
     start at 0 examples is drawn at the left edge). Reference black, adaptation in colour, mean over seeds with a
     ± sd band. Raises `ValueError` naming a chapter whose rows have no learning curve."""
+    results = _chapters(results)
     fig, axs = plt.subplots(1, len(results), figsize=(3.5 * len(results) + 0.5, 3.4), sharex=True, sharey=True,
                             squeeze=False)
     drawn = []
@@ -182,7 +219,7 @@ def curves(results: dict[str, Results]) -> plt.Figure:
             if not rows: raise ValueError(f"{name}: the headline rows have no learning curve (curve_examples)")
             m = Results(rows).mean()[0]
             drawn.append((ax, np.asarray(m['curve_examples'], float) / total, np.asarray(m['curve_acc'], float),
-                          np.asarray(m['curve_acc_sd'], float), color, label, lw))
+                          np.asarray(m['curve_acc_sd'], float), color, f"{label}: {m['curve_acc'][-1]:.1%}", lw))
         ax.set_title(NAMES[name], fontsize=10)
     positive = [v for d in drawn for v in d[1] if v > 0]
     left = min(positive) / 2 if positive else 1e-3
@@ -195,7 +232,7 @@ def curves(results: dict[str, Results]) -> plt.Figure:
         ax.set_ylim(0, 1.02)
         ax.axvline(1, color='k', lw=.8, ls=':')
         ax.grid(alpha=.3, which='both')
-        ax.legend(fontsize=7, loc='lower right')
+        ax.legend(fontsize=7, loc='best', title='final accuracy', title_fontsize=7)
         ax.set_xlabel('examples / reference total (log)', fontsize=8)
     axs[0][0].set_ylabel('test accuracy')
     fig.tight_layout()
@@ -205,12 +242,16 @@ def table(summary: Results) -> str:
     """The comparison as a markdown table: method, setting, its reference, accuracy and gap, cost in examples and in
     seconds (ratios to the reference, mean ± sd), the one-off setup, and the bytes kept by the adaptation and by
     its reference."""
-    lines = ['| method | setting | reference | accuracy | reference acc. | gap (pt) | examples ratio | seconds ratio '
-             '| setup (examples; seconds) | KiB kept: adaptation / reference |', '|---|---|---|---|---|---|---|---|---|---|']
-    for r in summary:
-        lines.append(f"| {r['name']} | {r['setting']} ({_setting(r['at'])}) | {r['reference_name']} "
-                     f"| {r['acc']:.2%} ± {r['acc_sd']:.2%} | {r['retrain_acc']:.2%} | {r['gap_pt']:+.2f} ± {r['gap_pt_sd']:.2f} "
-                     f"| {r['examples_ratio']:.3g} ± {r['examples_ratio_sd']:.2g} | {r['seconds_ratio']:.3g} ± {r['seconds_ratio_sd']:.2g} "
+    lines = ['| method | setting | reference | seeds | accuracy | reference acc. | gap (pt) | examples ratio '
+             '| seconds ratio | setup (examples; seconds) | KiB kept: adaptation / reference |',
+             '|---|---|---|---|---|---|---|---|---|---|---|']
+    for r in _summary(summary):
+        sd = (lambda v, f: format(v, f)) if r['seeds'] > 1 else (lambda v, f: 'n/a')   # one seed: spread unknown
+        lines.append(f"| {r['name']} | {r['setting']} ({_setting(r['at'])}) | {r['reference_name']} | {r['seeds']} "
+                     f"| {r['acc']:.2%} ± {sd(r['acc_sd'], '.2%')} | {r['retrain_acc']:.2%} "
+                     f"| {r['gap_pt']:+.2f} ± {sd(r['gap_pt_sd'], '.2f')} "
+                     f"| {r['examples_ratio']:.3g} ± {sd(r['examples_ratio_sd'], '.2g')} "
+                     f"| {r['seconds_ratio']:.3g} ± {sd(r['seconds_ratio_sd'], '.2g')} "
                      f"| {r['setup_examples']:,}; {r['setup_seconds']:.1f} s "
                      f"| {r['state_bytes'] / 1024:,.1f} / {r['reference_state_bytes'] / 1024:,.1f} |")
     return '\n'.join(lines)
@@ -236,18 +277,23 @@ def _than(a: float, b: float, tol: float = 0.0005) -> str:
 def _line(r: dict) -> str:
     "One chapter's headline in words: accuracy against its reference's, the gap and the cost in examples."
     x = r['examples_ratio']
-    cost = 'less compute than' if x < 0.995 else 'more compute than' if x > 1.005 else 'the same compute as'
+    cost = 'fewer examples than' if x < 0.995 else 'more examples than' if x > 1.005 else 'as many examples as'
     g, sd = r['gap_pt'], r['gap_pt_sd']
-    side = 'within the spread over seeds' if abs(g) <= sd else 'above it' if g > 0 else 'below it'
-    return (f"{r['acc']:.1%} against {r['retrain_acc']:.1%} for its reference ({r['reference_name']}): "
-            f"{g:+.1f} ± {sd:.1f} pt, {side}, for {x:.2g}× its examples ({cost} the reference) and "
-            f"{r['seconds_ratio']:.2g}× its seconds")
+    word = 'above it' if g > 0 else 'below it' if g < 0 else 'level with it'
+    if r['seeds'] < 2: gap = f"{g:+.1f} pt, {word} on the one seed (spread unknown)"
+    else: gap = f"{g:+.1f} ± {sd:.1f} pt, {'within the spread over seeds' if abs(g) <= sd else word}"
+    return (f"{r['acc']:.1%} against {r['retrain_acc']:.1%} for its reference ({r['reference_name']}): {gap}, "
+            f"for {x:.2g}× its examples ({cost} the reference) and {r['seconds_ratio']:.2g}× its seconds")
 
 def verdicts(results: dict[str, Results], summary: Results) -> list[str]:
     """Which method when, one markdown paragraph per chapter in `summary`, rendered from the chapters' `results` and
     their `summarize` rows: every number and every comparison word ('above', 'cheaper', 'more'...) is computed, so
     the text cannot contradict the table it sums up. A sentence whose rows are missing is left out."""
+    results, summary = _chapters(results), _summary(summary)
     S, out = {r['chapter']: r for r in summary}, []
+    if set(S) - set(results):
+        raise ValueError(f"the summary has {sorted(set(S) - set(results))} but results has no such chapter: give "
+                         f"verdicts(results, summarize(results)) the same results")
     ok = lambda *v: all(math.isfinite(x) for x in v)
     if 'kprior' in S:
         r, res = S['kprior'], results['kprior']
@@ -282,8 +328,8 @@ def verdicts(results: dict[str, Results], summary: Results) -> list[str]:
         out.append(' '.join(t))
     if 'piggyback' in S:
         r, res = S['piggyback'], results['piggyback']
-        t = [f"**Piggyback**, for a sequence of tasks on one frozen network where old tasks must not move: {_line(r)}, "
-             f"storing {r['bits_per_weight']:.2g} bit per masked weight."]
+        t = [f"**Piggyback**, for a sequence of tasks on one frozen network where old tasks must not move: {_line(r)}"
+             + (f", storing {r['bits_per_weight']:.2g} bit per masked weight." if r.get('bits_per_weight') else '.')]
         thr = r['at'].get('threshold')
         before = _mean(res, 'base', 'acc_old_before')
         after = _mean(res, 'piggyback', 'acc_old_after', threshold=thr)
@@ -321,6 +367,7 @@ def verdicts(results: dict[str, Results], summary: Results) -> list[str]:
 def summary_markdown(summary: Results, results: dict[str, Results], times: dict | None = None) -> str:
     """`summary.md` for `adaptbook run all`: the chart, the table, which method when (`verdicts`), where each number
     came from (provenance) and, with `times`, this run's wall seconds per chapter."""
+    summary, results = _summary(summary, 'summary (the first argument)'), _chapters(results, 'results (the second argument)')
     lines = ['# Retrain or adapt? Five answers on one chart', '', '![comparison](compare.png)', '', table(summary), '',
              '## Which method when', '', *[f'- {v}' for v in verdicts(results, summary)]]
     lines += ['', '## Provenance', '', '| chapter | mode | seeds | adaptbook | commit | torch | device | threads | computed in |',

@@ -6,7 +6,7 @@ Docs: https://adaptbook.github.io/adaptbook/exercises.html.md"""
 
 # %% ../nbs/08_exercises.ipynb #35e467db
 from __future__ import annotations
-import dataclasses, math, traceback
+import dataclasses, inspect, math, traceback
 from typing import Callable
 
 import torch
@@ -47,8 +47,8 @@ def _register(ex: Exercise) -> Exercise:
 # %% ../nbs/08_exercises.ipynb #d042a633
 def _shape(what: str, got, want: tuple) -> str | None:
     "None if `got` is a tensor of shape `want`, else what is wrong with it."
-    if not isinstance(got, torch.Tensor): return f"{what} should be a torch.Tensor, got {type(got).__name__}"
-    if tuple(got.shape) != tuple(want): return f"{what} has shape {tuple(got.shape)}; it should be {tuple(want)}"
+    if not isinstance(got, torch.Tensor): return f"{what}: a {type(got).__name__} where a torch.Tensor is expected"
+    if tuple(got.shape) != tuple(want): return f"{what}: shape {tuple(got.shape)}, where {tuple(want)} is expected"
     return None
 
 def _close(what: str, got: torch.Tensor, want: torch.Tensor, tol: float = 1e-5, floor: float = 1.0) -> str | None:
@@ -56,11 +56,11 @@ def _close(what: str, got: torch.Tensor, want: torch.Tensor, tol: float = 1e-5, 
     `floor`), else a message without `want`'s values."""
     bad = _shape(what, got, tuple(want.shape))
     if bad: return bad
-    if not torch.isfinite(got).all(): return f"{what} has NaN or inf entries"
+    if not torch.isfinite(got).all(): return f"{what}: NaN or inf entries"
     err = (got.detach().double() - want.detach().double()).abs().max().item()
     scale = max(want.detach().double().abs().max().item(), floor)
     if err > tol * scale:
-        return f"{what} has the right shape but wrong values (largest difference {err:.3g})"
+        return f"{what}: the right shape but wrong values (largest difference {err:.3g})"
     return None
 
 def _grad(what: str, out: torch.Tensor, wrt: torch.Tensor) -> torch.Tensor | None:
@@ -85,6 +85,20 @@ def check(name: str, fn: Callable, *, quiet: bool = False) -> Check:
         raise ValueError(f"name={name!r} is not an exercise; choose one of {', '.join(sorted(EXERCISES))}")
     if not callable(fn): raise TypeError(f"fn must be a function, got {type(fn).__name__}")
     ex, res = EXERCISES[name], None
+    with torch.random.fork_rng(devices=[]), torch.enable_grad():   # the caller's RNG and no_grad state stay as they were
+        res = _run_cases(name, ex, fn)
+    if not quiet: print(repr(res))
+    return res
+
+def _run_cases(name: str, ex: Exercise, fn: Callable) -> Check:
+    "The first failing case of `ex` for `fn` as a `Check`, or a passing `Check`."
+    n_args = len(ex.signature.split('(', 1)[1].split(')', 1)[0].split(','))
+    try: inspect.signature(fn).bind(*range(n_args))
+    except TypeError as e:
+        return Check(name, False, f"your function could not be called with the task's {n_args} arguments ({e}); its "
+                                  f"signature should be {ex.signature}")
+    except ValueError: pass                                   # no signature to read (a builtin): just call it
+    res = None
     for i in range(ex.n_cases):
         case = ex.cases(i)
         try:
@@ -106,9 +120,7 @@ def check(name: str, fn: Callable, *, quiet: bool = False) -> Check:
         if bad:
             res = Check(name, False, f"case {i + 1}: {bad}")
             break
-    if res is None: res = Check(name, True, f"matches the library on {ex.n_cases} random cases")
-    if not quiet: print(repr(res))
-    return res
+    return res if res is not None else Check(name, True, f"matches the library on {ex.n_cases} random cases")   # a failing Check is falsy
 
 def exercise(name: str) -> str:
     "What exercise `name` asks for: its signature and task, as text. Raises `ValueError` for an unknown name."
@@ -200,7 +212,8 @@ def _readout_case(i: int) -> dict:
     g = torch.Generator().manual_seed(4000 + i)
     N, d, C = 60 + 10 * i, int(torch.randint(3, 12, (1,), generator=g)), int(torch.randint(2, 6, (1,), generator=g))
     y = torch.cat([torch.arange(C), torch.randint(0, C, (N - C,), generator=g)])
-    return dict(Z=torch.randn(N, d, generator=g), y=y, ridge=[1e-3, 1e-2, 0.1, 1.0, 1e-4][i % 5])
+    offset = 30.0 if i >= 3 else 0.0                                  # far from 0: float32 is not precise enough
+    return dict(Z=torch.randn(N, d, generator=g) + offset, y=y, ridge=[1e-3, 1e-2, 0.1, 1e-4, 1e-4][i % 5])
 
 def _readout_compare(fn, c) -> str | None:
     from adaptbook.zapping import lstsq_readout
@@ -223,7 +236,10 @@ def _binarize_case(i: int) -> dict:
     g = torch.Generator().manual_seed(5000 + i)
     shape = tuple(int(s) for s in torch.randint(1, 9, (1 + i % 3,), generator=g))
     dtype = torch.float64 if i % 2 else torch.float32                 # the mask keeps the scores' dtype
-    return dict(scores=0.01 * torch.randn(shape, generator=g, dtype=dtype), threshold=[5e-3, 1e-3, 0.0, 9e-3, 2e-3][i % 5])
+    thr = [5e-3, 1e-3, 0.0, 9e-3, 2e-3][i % 5]
+    scores = 0.01 * torch.randn(shape, generator=g, dtype=dtype)
+    scores.view(-1)[0] = thr                                          # exactly at the threshold: switched off
+    return dict(scores=scores, threshold=thr)
 
 def _binarize_compare(fn, c) -> str | None:
     from adaptbook.piggyback import Binarize
@@ -288,8 +304,10 @@ _register(Exercise(
 def _reg_case(i: int) -> dict:
     g = torch.Generator().manual_seed(8000 + i)
     B = 4 + 2 * i
-    return dict(phi=torch.randn(B, 3 + i, generator=g, dtype=torch.float64),
-                psi=torch.randn(B, 5 + i, generator=g, dtype=torch.float64),
+    phi = torch.randn(B, 3 + i, generator=g, dtype=torch.float64)
+    if i == 0:                                   # the same features: the kernels agree and R is the 1e-8 term alone
+        return dict(phi=phi, psi=phi.clone(), rho=torch.ones(3 + i, dtype=torch.float64))
+    return dict(phi=phi, psi=torch.randn(B, 5 + i, generator=g, dtype=torch.float64),
                 rho=torch.rand(5 + i, generator=g, dtype=torch.float64))
 
 def _reg_compare(fn, c) -> str | None:

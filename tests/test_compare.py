@@ -98,7 +98,8 @@ def test_curves_share_one_scale_and_filter_the_label_budget():
     assert len(axs) == 5 and all(a.get_ylim() == (0, 1.02) and a.get_xscale() == 'log' for a in axs)
     assert len({a.get_xlim() for a in axs}) == 1
     aft = axs[list(res).index('aft')]
-    ref = [ln for ln in aft.get_lines() if ln.get_label() == 'reference'][0]
+    ref = [ln for ln in aft.get_lines() if ln.get_label().startswith('reference')][0]
+    assert ref.get_label() == 'reference: 75.0%'                  # the final accuracy, readable on a 0-1 axis
     assert ref.get_ydata()[-1] == pytest.approx(.75)             # the 500-label STL, not the mean of 100 and 500
     assert ref.get_xdata()[-1] == pytest.approx(1.0)             # x is a fraction of the reference's examples
 
@@ -111,7 +112,7 @@ def test_verdicts_render_the_numbers_and_flip_their_words():
     k = {r['chapter']: r for r in S}['kprior']
     assert f"{k['acc']:.1%} against {k['retrain_acc']:.1%}" in text[0] and f"{k['examples_ratio']:.2g}× its examples" in text[0]
     assert '-0.4 ± 0.1 pt, below it' in text[0] and '+1.0 ± 0.0 pt, above it' in text[1]
-    assert "(less compute than the reference)" in text[0] and '(the same compute as the reference)' in text[2]
+    assert "(fewer examples than the reference)" in text[0] and '(as many examples as the reference)' in text[2]
     assert f"Batch started from zero the ratio is {300 / 2000:.2g}×" in text[0]
     assert 'above Replay on the same points' in text[0] and 'processes 1.9× the examples' in text[0] and '(more)' in text[0]
     flipped = C.verdicts(f := fake(k2=0.70, rp2=0.78, lin=0.95, ft=0.90), C.summarize(f))
@@ -131,3 +132,40 @@ def test_compare_notebook_markdown_types_no_results():
     from conftest import typed_result
     hit = typed_result('90_compare')
     assert hit is None, f"a number typed into the markdown: {hit}"
+
+
+def test_bad_input_is_refused_by_name():
+    import math as m
+    res = fake()
+    def edit(name, method, **kw):
+        rows = [dict(r, **kw) if r['method'] == method else r for r in res[name]]
+        return {name: Results(rows, res[name].meta)}
+    with pytest.raises(ValueError, match=r"'aft' row has acc=nan"): C.summarize(edit('aft', 'aft', acc=m.nan))
+    with pytest.raises(ValueError, match=r"examples=0"): C.summarize(edit('kvb', 'retrain', examples=0))
+    with pytest.raises(ValueError, match=r"lacks \['state_bytes'\]"):
+        C.summarize({'kvb': Results([{k: v for k, v in r.items() if k != 'state_bytes'} for r in res['kvb']], res['kvb'].meta)})
+    with pytest.raises(ValueError, match='no rows'): C.summarize({'kprior': Results([])})
+    with pytest.raises(ValueError, match='merged twice'):
+        C.summarize({'kvb': Results(res['kvb'].rows * 2, res['kvb'].meta)})
+    with pytest.raises(TypeError, match='must be a dict'): C.summarize(res['kprior'])
+    with pytest.raises(ValueError, match='is empty'): C.summarize({})
+    with pytest.raises(ValueError, match='is empty'): C.curves({})
+    with pytest.raises(TypeError, match='summarize'): C.table(res)
+    S = C.summarize(res)
+    with pytest.raises(ValueError, match="no such chapter"): C.verdicts({'kprior': res['kprior']}, S)
+    with pytest.raises(TypeError, match='first argument'): C.summary_markdown(res, S)
+
+
+def test_one_seed_says_its_spread_is_unknown():
+    res = fake(seeds=(0,))
+    S = C.summarize(res)
+    assert '± n/a' in C.table(S) and '| 1 |' in C.table(S)
+    assert 'below it on the one seed (spread unknown)' in C.verdicts(res, S)[0]
+
+
+def test_a_missing_headline_setting_is_said_not_hidden():
+    res = fake()
+    rows = [r for r in res['kprior'] if not (r['method'] == 'kprior' and r.get('memory') == .1)]
+    with pytest.warns(UserWarning, match=r"no 'kprior' rows at memory = 0.1; the summary uses memory = "):
+        s = C.summarize({'kprior': Results(rows, res['kprior'].meta)})[0]
+    assert s['at'] != {'memory': 0.1} and f"memory = {s['at']['memory']:g}" in C.table(Results([s]))

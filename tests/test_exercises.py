@@ -52,6 +52,12 @@ def fetch(idx, values):
     C = values.shape[0]
     return values[torch.arange(C)[None, :], idx]
 
+def _f32_readout(Z, y, ridge):
+    Z1 = torch.cat([Z.float(), torch.ones(len(Z), 1)], 1)
+    Y, A = F.one_hot(y).float(), Z1.T @ Z1
+    B = torch.linalg.solve(A + ridge * A.trace() / A.shape[0] * torch.eye(A.shape[0]), Z1.T @ Y)
+    return B[:-1].T, B[-1]
+
 RIGHT = dict(kprior_gradient=kprior_gradient, memorability=memorability, zap=zap, lstsq_readout=lstsq_readout,
              binarize=binarize, masked_linear=masked_linear, centred_kernel=centred_kernel,
              aft_regularizer=aft_regularizer, key_lookup=key_lookup, fetch=fetch)
@@ -85,7 +91,9 @@ WRONG = [   # (exercise, a wrong answer, what the verdict must say)
     ('lstsq_readout', lambda Z, y, r: lstsq_readout(Z, y, r)[0], 'tuple'),
     ('binarize', lambda s, t: (s > t).to(s.dtype), 'no gradient'),
     ('binarize', lambda s, t: (s >= 0).to(s.dtype) + s - s.detach(), 'wrong values'),
-    ('binarize', lambda s, t: torch.sigmoid((s - t) * 1e6), 'gradient'),
+    ('binarize', lambda s, t: torch.sigmoid((s - t) * 1e6), 'wrong values'),       # 0.5 at the threshold
+    ('binarize', lambda s, t: (s > t).to(s.dtype) + 2 * (s - s.detach()), 'gradient'),
+    ('binarize', lambda s, t: (s >= t).to(s.dtype) + s - s.detach(), 'wrong values'),   # >= switches the tie on
     ('binarize', lambda s, t: (s > t).double() + s - s.detach(), 'dtype'),
     ('binarize', lambda s, t: (s > t).float() + (s - s.detach()).float(), 'dtype'),
     ('masked_linear', lambda x, W, s, t, b: x @ W.T + b, 'wrong values'),
@@ -93,7 +101,9 @@ WRONG = [   # (exercise, a wrong answer, what the verdict must say)
     ('centred_kernel', lambda Z: F.normalize(Z, dim=1) @ F.normalize(Z, dim=1).T, 'wrong values'),
     ('centred_kernel', lambda Z: (Z - Z.mean(0)) @ (Z - Z.mean(0)).T, 'wrong values'),
     ('centred_kernel', lambda Z: centred_kernel(Z).detach(), 'no gradient'),
-    ('aft_regularizer', lambda phi, psi, rho: aft_regularizer(phi, psi, torch.ones_like(rho)), 'wrong values'),
+    ('aft_regularizer', lambda phi, psi, rho: aft_regularizer(phi, psi, torch.ones_like(rho)), 'no gradient reaches rho'),
+    ('aft_regularizer', lambda phi, psi, rho: ((centred_kernel(phi) - centred_kernel(psi * rho)) ** 2).mean().sqrt(), 'R'),
+    ('lstsq_readout', _f32_readout, 'wrong values'),                         # float32 is not precise enough
     ('aft_regularizer', lambda phi, psi, rho: aft_regularizer(phi, psi, rho.detach()), 'rho'),
     ('key_lookup', lambda h, keys: ((h[:, :, None, :] - keys[None]) ** 2).sum(-1).argmax(-1), 'not the nearest'),
     ('key_lookup', lambda h, keys: (h[:, :, None, :] * keys[None]).sum(-1).argmax(-1), 'not the nearest'),
@@ -128,10 +138,21 @@ def test_stubs_exceptions_and_bad_arguments():
     assert not r and 'AttributeError' in r.message and 'idx.unknown' in r.message
     r = check('centred_kernel', lambda Z: centred_kernel(Z).to_sparse(), quiet=True)   # torch fails on what it returned
     assert not r and 'could not be checked' in r.message and 'not written yet' not in r.message
+    r = check('fetch', lambda idx: idx, quiet=True)                            # the wrong number of arguments
+    assert not r and 'could not be called' in r.message and 'fetch(idx, values)' in r.message
     with pytest.raises(ValueError, match="name='fecth'"): check('fecth', fetch)
     with pytest.raises(TypeError, match='fn must be a function'): check('fetch', 3)
     with pytest.raises(ValueError, match='choose one of'): exercise('nope')
     assert 'key_lookup(h, keys)' in exercise('key_lookup')
+
+
+def test_check_leaves_the_callers_rng_and_grad_mode_alone():
+    torch.manual_seed(123)
+    want = torch.randn(3)
+    torch.manual_seed(123)
+    with torch.no_grad():                                   # a student's notebook in no_grad still gets a fair check
+        assert check('binarize', binarize, quiet=True) and check('zap', zap, quiet=True)
+    assert torch.equal(torch.randn(3), want)
 
 
 def test_verdicts_repeat():
