@@ -110,11 +110,18 @@ def run_all(mode: str | None = None, out: str | os.PathLike = 'results', seed: i
 def fetch_datasets(names: Sequence[str], root: str | os.PathLike | None = None) -> dict:
     """`adaptbook fetch NAME|all`: every dataset in `names` ('all': every dataset with files) found offline first
     (`root`, `$ADAPTBOOK_DATA`, the cache) or downloaded into the cache and checked (`data.ensure`). Returns
-    {name: folder}. Raises ValueError (unknown name), DatasetNotFound (missing and not downloadable: one line saying
-    what to do)."""
+    {name: folder}. Every dataset is tried, so one that cannot be had does not stop the others. Raises ValueError
+    (unknown name, before anything is fetched), DatasetNotFound (one line per dataset that is missing and could not be
+    downloaded, saying what to do)."""
     names = [n for n, s in sorted(data.DATASETS.items()) if not s.embedded] if list(names) == ['all'] else list(names)
     if not names: raise ValueError("give dataset names or 'all'; see `adaptbook data`")
-    return data.ensure(*names, root=root)
+    for n in names: data.spec(n)                            # an unknown name fails before anything is fetched
+    out, failed = {}, []
+    for n in names:                                         # one missing dataset does not stop the others
+        try: out |= data.ensure(n, root=root)
+        except data.DatasetNotFound as e: failed.append(str(e))
+    if failed: raise data.DatasetNotFound('\n'.join(failed))
+    return out
 
 # %% ../nbs/03_cli.ipynb #cff33482
 def pretrain_entries(names: Sequence[str], mode: str | None = None, seed: int = 0, seeds: int = 1,

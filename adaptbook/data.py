@@ -7,7 +7,7 @@ Docs: https://adaptbook.github.io/adaptbook/data.html.md"""
 
 # %% ../nbs/01_data.ipynb #4a350505
 from __future__ import annotations
-import gzip, hashlib, os
+import contextlib, gzip, hashlib, os
 from functools import lru_cache
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -122,6 +122,19 @@ def locate(name: str, root: str | os.PathLike | None = None, check: bool = True)
         + f"\nTo fix: {how}put the files in <folder>/{name}/ and pass root=<folder> or set ADAPTBOOK_DATA=<folder>. "
         f"Source: {s.about}")
 
+# %% ../nbs/01_data.ipynb #36fe7304
+@contextlib.contextmanager
+def _new_folder(folder: Path):
+    """Make `folder` for a download; if the download fails, remove what it left (`.part` files) and the folder itself
+    when it was made here and is empty, so a failed fetch leaves nothing behind."""
+    made = not folder.exists()
+    folder.mkdir(parents=True, exist_ok=True)
+    try: yield folder
+    except BaseException:                                  # Ctrl-C included
+        for p in folder.glob('*.part'): p.unlink(missing_ok=True)
+        if made and folder.is_dir() and not any(folder.iterdir()): folder.rmdir()
+        raise
+
 # %% ../nbs/01_data.ipynb #9e3752ef
 _TORCHVISION = {'mnist': 'MNIST', 'fashion-mnist': 'FashionMNIST'}   # torchvision classes whose raw files are ours
 
@@ -135,11 +148,13 @@ def fetch_torchvision(name: str, root: str | os.PathLike | None = None) -> Path:
     import shutil, tempfile
     import torchvision.datasets as tvd
     folder = (Path(root).expanduser() if root is not None else CACHE) / name
-    folder.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(dir=folder) as tmp:
-        getattr(tvd, _TORCHVISION[name])(tmp, train=True, download=True)      # downloads and md5-checks all 4 files
-        raw = Path(tmp) / _TORCHVISION[name] / 'raw'
-        for f in spec(name).files: shutil.copyfile(raw / f, folder / f)
+    with _new_folder(folder):
+        with tempfile.TemporaryDirectory(dir=folder) as tmp:
+            getattr(tvd, _TORCHVISION[name])(tmp, train=True, download=True)      # downloads and md5-checks all 4 files
+            raw = Path(tmp) / _TORCHVISION[name] / 'raw'
+            for f in spec(name).files:                                          # copied under a .part name, then renamed
+                shutil.copyfile(raw / f, folder / (f + '.part'))
+                (folder / (f + '.part')).rename(folder / f)
     return locate(name, folder.parent)
 
 # %% ../nbs/01_data.ipynb #0a16d876
@@ -154,12 +169,12 @@ def fetch(name: str, root: str | os.PathLike | None = None) -> Path | None:
     if name in _TORCHVISION: return fetch_torchvision(name, root)
     if not s.urls: raise ValueError(f"dataset {name!r} has no public download address; {s.about}")
     folder = Path(root).expanduser() / name if root is not None else CACHE / name
-    folder.mkdir(parents=True, exist_ok=True)
-    for f, url in s.urls.items():
-        if not (folder / f).is_file():
-            tmp = folder / (f + '.part')
-            urllib.request.urlretrieve(url, tmp)
-            tmp.rename(folder / f)
+    with _new_folder(folder):
+        for f, url in s.urls.items():
+            if not (folder / f).is_file():
+                tmp = folder / (f + '.part')
+                urllib.request.urlretrieve(url, tmp)
+                tmp.rename(folder / f)
     return locate(name, folder.parent)
 
 # %% ../nbs/01_data.ipynb #f60a1ec5

@@ -69,3 +69,37 @@ def test_ensure_no_network_says_what_to_do(empty_machine, monkeypatch):
 
 def test_ensure_bad_name():
     with pytest.raises(ValueError, match="dataset 'nope' is not known"): data.ensure('nope')
+
+
+def _no_network(monkeypatch):
+    "urllib and torchvision both fail as they do offline, after writing part of a file."
+    import urllib.request
+    import torchvision.datasets as tvd
+    def urlretrieve(url, path):
+        Path(path).write_bytes(b'half a file')
+        raise OSError('[Errno -3] Temporary failure in name resolution')
+    def init(self, root, train=True, download=False, **kw):
+        raise RuntimeError('Error downloading train-images-idx3-ubyte.gz')
+    monkeypatch.setattr(urllib.request, 'urlretrieve', urlretrieve)
+    for cls in ('MNIST', 'FashionMNIST'): monkeypatch.setattr(tvd, cls, type(cls, (), {'__init__': init}))
+
+
+@pytest.mark.parametrize('name', ['a7a', 'mnist'])
+def test_a_failed_download_leaves_nothing_behind(empty_machine, monkeypatch, name):
+    _no_network(monkeypatch)
+    with pytest.raises((OSError, RuntimeError)):
+        data.fetch(name)
+    assert not (empty_machine / 'cache' / name).exists()            # no empty folder, no .part file
+
+
+def test_fetch_all_offline_tries_every_dataset_and_names_each_missing_one(empty_machine, monkeypatch):
+    from adaptbook import cli
+    _no_network(monkeypatch)
+    with pytest.raises(data.DatasetNotFound) as e:
+        cli.fetch_datasets(['all'])
+    lines = str(e.value).splitlines()
+    wanted = [n for n, s in data.DATASETS.items() if not s.embedded]
+    assert len(lines) == len(wanted) and all(any(line.startswith(f'{n} is missing') for line in lines) for n in wanted)
+    assert not (empty_machine / 'cache').exists() or not any((empty_machine / 'cache').iterdir())
+    with pytest.raises(ValueError, match="'nope' is not known"):
+        cli.fetch_datasets(['mnist', 'nope'])                        # a typo fails before anything is fetched
