@@ -122,7 +122,7 @@ def locate(name: str, root: str | os.PathLike | None = None, check: bool = True)
         + f"\nTo fix: {how}put the files in <folder>/{name}/ and pass root=<folder> or set ADAPTBOOK_DATA=<folder>. "
         f"Source: {s.about}")
 
-# %% ../nbs/01_data.ipynb #36fe7304
+# %% ../nbs/01_data.ipynb #fe5f5eb8
 @contextlib.contextmanager
 def _new_folder(folder: Path):
     """Make `folder` for a download; if the download fails, remove what it left (`.part` files) and the folder itself
