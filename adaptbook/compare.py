@@ -267,7 +267,7 @@ def load_all(mode: str | None = None, seed: int = 0, names=None) -> dict[str, Re
 # %% ../nbs/90_compare.ipynb #1c2e2bb8
 def _mean(res: Results, method: str, key: str = 'acc', **where) -> float:
     "Mean over seeds of `key` in `method`'s rows matching `where` (NaN where there are none)."
-    v = [r[key] for r in res if r['method'] == method and all(r.get(k) == w for k, w in where.items())]
+    v = res.where(method=method, **where).col(key)
     return float(np.mean(v)) if v else float('nan')
 
 def _than(a: float, b: float, tol: float = 0.0005) -> str:

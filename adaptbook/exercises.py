@@ -63,7 +63,7 @@ def _close(what: str, got: torch.Tensor, want: torch.Tensor, tol: float = 1e-5, 
         return f"{what}: the right shape but wrong values (largest difference {err:.3g})"
     return None
 
-def _grad(what: str, out: torch.Tensor, wrt: torch.Tensor) -> torch.Tensor | None:
+def _grad(out: torch.Tensor, wrt: torch.Tensor) -> torch.Tensor | None:
     "The gradient of sum(out · fixed random weights) with respect to `wrt` (None if `wrt` gets no gradient)."
     g = torch.Generator().manual_seed(99)
     w = torch.randn(out.shape, generator=g, dtype=out.dtype) if out.ndim else torch.ones((), dtype=out.dtype)
@@ -249,7 +249,7 @@ def _binarize_compare(fn, c) -> str | None:
     if bad: return bad
     if out.dtype != want.dtype: return f"the mask has dtype {out.dtype}; give it the scores' dtype ({want.dtype})"
     if not out.requires_grad: return "no gradient reaches the scores: the mask must pass the gradient straight through"
-    return _close('the gradient to the scores', _grad('mask', out, mine), _grad('mask', want, ref), 1e-6)
+    return _close('the gradient to the scores', _grad(out, mine), _grad(want, ref), 1e-6)
 
 _register(Exercise(
     'binarize', 'binarize(scores, threshold) -> mask',
@@ -272,7 +272,7 @@ def _masked_compare(fn, c) -> str | None:
     bad = _close('the output', out, want)
     if bad: return bad
     if not out.requires_grad: return "no gradient reaches the scores"
-    return _close('the gradient to the scores', _grad('y', out, mine), _grad('y', want, ref))
+    return _close('the gradient to the scores', _grad(out, mine), _grad(want, ref))
 
 _register(Exercise(
     'masked_linear', 'masked_linear(x, weight, scores, threshold, bias) -> y',
@@ -293,7 +293,7 @@ def _kernel_compare(fn, c) -> str | None:
     bad = _close('the kernel', out, want, 1e-8)
     if bad: return bad
     if not out.requires_grad: return "no gradient reaches Z (the student's features learn through this kernel)"
-    return _close('the gradient to Z', _grad('K', out, mine), _grad('K', want, ref), 1e-6)
+    return _close('the gradient to Z', _grad(out, mine), _grad(want, ref), 1e-6)
 
 _register(Exercise(
     'centred_kernel', 'centred_kernel(Z) -> K',
@@ -366,7 +366,7 @@ def _fetch_compare(fn, c) -> str | None:
     bad = _close('the fetched values', out, want)
     if bad: return bad
     if not out.requires_grad: return "no gradient reaches the values (they are what KVB trains)"
-    return _close('the gradient to the values', _grad('v', out, mine), _grad('v', want, kv.values))
+    return _close('the gradient to the values', _grad(out, mine), _grad(want, kv.values))
 
 _register(Exercise(
     'fetch', 'fetch(idx, values) -> v',
