@@ -274,7 +274,7 @@ def prepare(data, *, task: str = 'add', model: str = 'logreg', delta: float = 5.
             lr: float = 5e-3, tol: float | None = None, solver: str = 'auto', seed: int = 0, mode: str | None = None,
             device: str | torch.device | None = None, **task_options) -> Problem:
     """The `Problem` of `task` on `data` (a name or (X_train N×..., y_train (N,), X_test, y_test)), with the old model
-    trained on the old data. MLPs are fitted by full-batch Adam for at most `steps` steps (default 1000, the official
+    trained on the old data. MLPs are fitted by full-batch Adam for at most `steps` steps (default 1000, the authors'
     count) with the stopping rule `tol` (see `adam`; default: QUICK_TOL in quick mode, none in full mode).
     Raises `ValueError` for an unknown task, model or option, or a bad number."""
     check_choice('task', task, TASKS)
@@ -360,7 +360,7 @@ def _run(res: Results, prob: Problem, method: str, frac: float, mem: torch.Tenso
     return net
 
 # %% ../nbs/10_kprior.ipynb #933233f1
-MEMORY = (1.0, 0.5, 0.2, 0.1, 0.07, 0.05, 0.02)   # the official grid
+MEMORY = (1.0, 0.5, 0.2, 0.1, 0.07, 0.05, 0.02)   # the paper's grid
 
 @pin_threads
 def experiment(data, *, memory: float | Sequence[float] = MEMORY, methods: str | Sequence[str] = METHODS,
@@ -427,7 +427,7 @@ HEADLINE_REG = dict(task='change_reg', model='logreg', delta=50.0, delta_new=5.0
 @cached('kprior')
 @pin_threads
 def run(mode: str | None = None, seed: int = 0) -> Results:
-    "a7a-161 add-data, logistic regression (delta = 5): K-prior vs Replay vs Batch over the official memory grid."
+    "a7a-161 add-data, logistic regression (delta = 5): K-prior vs Replay vs Batch over the authors' memory grid."
     mode = get_mode(mode)
     seeds = list(range(seed, seed + (3 if mode == 'quick' else 10)))
     data = resolve('a7a')                                 # load once, reuse for every seed

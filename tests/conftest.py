@@ -22,7 +22,7 @@ def typed_result(notebook: str) -> str | None:
     code and links are left out; settings such as "10 % memory" are not results."""
     import json, re
     nb = json.load(open(os.path.join(os.path.dirname(__file__), '..', 'nbs', f'{notebook}.ipynb')))
-    bad = re.compile(r'\d+\.\d+ ?%|\d+(\.\d+)? ?pt\b|\d+(\.\d+)? ?×|\de-\d+')
+    bad = re.compile(r'\d+\.\d+ ?%|\d+(\.\d+)? ?pt\b|(?<![×\w.])\d+(\.\d+)? ?×(?!\s?\w)|\de-\d+')   # N×5×3: a shape
     for c in nb['cells']:
         if c['cell_type'] != 'markdown': continue
         text = re.sub(r'\$\$.*?\$\$|\$[^$]*\$|`[^`]*`|\(https?://[^)]*\)|\[arXiv:[^]]*\]', '', ''.join(c['source']), flags=re.S)
