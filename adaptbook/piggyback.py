@@ -12,7 +12,7 @@ Docs: https://adaptbook.github.io/adaptbook/piggyback.html.md"""
 
 # %% ../nbs/30_piggyback.ipynb #e46f755d
 from __future__ import annotations
-import copy, math
+import copy, math, textwrap
 from types import SimpleNamespace
 from typing import Sequence
 
@@ -30,10 +30,10 @@ from .data import check_tasks, resolve, select_classes, subsample
 from .models import find_head, mlp, replace_head, small_cnn, torchvision_backbone
 
 # %% auto #0
-__all__ = ['KINDS', 'INIT', 'MASKABLE', 'METHODS', 'ROLE', 'QUICK_THRESHOLDS', 'RUNNERS', 'COLORS', 'Binarize', 'Ternarize',
-           'quantize', 'MaskedParametrization', 'Piggyback', 'backbone_state', 'same_state', 'train_task', 'pack_masks',
-           'unpack_masks', 'masks_of', 'export_task', 'import_task', 'merge', 'build_model', 'Heads', 'multihead_loss',
-           'experiment', 'run', 'figure', 'domain_shift', 'widget']
+__all__ = ['KINDS', 'INIT', 'MASKABLE', 'METHODS', 'ROLE', 'QUICK_THRESHOLDS', 'RUNNERS', 'COLORS', 'LABELS', 'Binarize',
+           'Ternarize', 'quantize', 'MaskedParametrization', 'Piggyback', 'backbone_state', 'same_state', 'train_task',
+           'pack_masks', 'unpack_masks', 'masks_of', 'export_task', 'import_task', 'merge', 'build_model', 'Heads',
+           'multihead_loss', 'experiment', 'run', 'figure', 'domain_shift', 'widget']
 
 # %% ../nbs/30_piggyback.ipynb #fad670c7
 class Binarize(torch.autograd.Function):
@@ -56,7 +56,7 @@ class Ternarize(torch.autograd.Function):
 
 KINDS = {'binary': Binarize, 'ternary': Ternarize}
 
-INIT = 1e-2   # the scores' starting value (the official default): every weight starts switched on
+INIT = 1e-2   # the scores' starting value (the default in the authors' code): every weight starts switched on
 
 def _check_threshold(threshold, init: float | None = None) -> float:
     """`threshold` as a float > 0 and, given the scores' starting value `init`, below it: at or above `init` every
@@ -498,9 +498,18 @@ def run(mode: str | None = None, seed: int = 0) -> Results:
 
 # %% ../nbs/30_piggyback.ipynb #62b2a2b8
 COLORS = {'piggyback': 'tab:blue', 'classifier': 'tab:orange', 'finetune': 'tab:red', 'scratch': '0.45', 'retrain': 'k'}
+LABELS = {'piggyback': 'Piggyback (mask + head)', 'classifier': 'classifier head only', 'finetune': 'fine-tune all weights',
+          'scratch': 'from scratch (second network)', 'retrain': 'retrain on both tasks', 'base': 'base network'}
+
+def _words(ax) -> None:
+    "Redraw the legend of a learning-curve panel (`retrain_vs_adapt_curves` labels curves by method) in words."
+    for line in ax.get_lines():
+        m, _, rest = line.get_label().partition(' (')
+        if m in LABELS: line.set_label(LABELS[m] + (f' ({rest}' if rest else ''))
+    ax.legend(fontsize=7, loc='lower right')
 
 def _headline_threshold(res: Results) -> float | None:
-    "5e-3 (the official threshold) if Piggyback ran at it, else its middle threshold."
+    "5e-3 (the threshold in the authors' code) if Piggyback ran at it, else its middle threshold."
     ts = sorted({r['threshold'] for r in res if r['method'] == 'piggyback'})
     return None if not ts else 5e-3 if 5e-3 in ts else ts[len(ts) // 2]
 
@@ -512,10 +521,10 @@ def _off_by_layer(res: Results, thr: float) -> dict[str, float]:
 def _panel_bits(avg: Results, ax) -> None:
     "New-task accuracy against bits stored per masked weight; retraining on both tasks as a line."
     for r in avg:
-        if r['method'] == 'retrain': ax.axhline(r['acc'], color='k', ls='--', label='retrain (both tasks)')
+        if r['method'] == 'retrain': ax.axhline(r['acc'], color='k', lw=2.2, label=LABELS['retrain'])
         elif r['role'] != 'setup':
             ax.errorbar(r['bits_per_weight'], r['acc'], r.get('acc_sd', 0), fmt='o', color=COLORS[r['method']],
-                        label=r['method'] if r['method'] != 'piggyback' or r['threshold'] == _headline_threshold(avg) else None)
+                        label=LABELS[r['method']] if r['method'] != 'piggyback' or r['threshold'] == _headline_threshold(avg) else None)
     ax.set_xscale('symlog', linthresh=1)
     ax.set_xlim(-0.3, 64)
     ax.set_xticks([0, 1, 32], ['0\nhead', '1\nmask', '32\ncopy'])
@@ -532,7 +541,7 @@ def _panel_old(avg: Results, thr: float | None, ax) -> None:
     ax.bar(xs + 0.2, [r['acc_old_after'] for r in rows], 0.4, color=[COLORS[r['method']] for r in rows], label='after')
     for x, r in zip(xs, rows): ax.text(x + 0.2, r['acc_old_after'], f"{r['acc_old_after']:.1%}", ha='center', va='bottom', fontsize=7)
     ax.set_ylim(max(0, min(r['acc_old_after'] for r in rows) - 0.05), 1.0)
-    ax.set_xticks(xs, [r['method'] for r in rows], fontsize=7)
+    ax.set_xticks(xs, [textwrap.fill(LABELS[r['method']], 12) for r in rows], fontsize=6)
     ax.set(ylabel='old-task test accuracy', title='old task: before / after')
     ax.legend(fontsize=7)
 
@@ -540,9 +549,9 @@ def _panel_off(res: Results, ax) -> None:
     "Share of weights switched off per masked layer against the threshold."
     ts = sorted({r['threshold'] for r in res if r['method'] == 'piggyback'})
     offs = [_off_by_layer(res, t) for t in ts]
-    for layer in (offs[0] if offs else {}):
-        ax.plot(ts, [o[layer] for o in offs], marker='o', label=f'layer {layer}')
-    ax.set(xlabel='threshold τ (scores start at 1e-2)', ylabel='share of weights switched off', title='piggyback masks')
+    for j, layer in enumerate(offs[0] if offs else {}):
+        ax.plot(ts, [o[layer] for o in offs], marker='o', label=f'masked layer {j + 1}')
+    ax.set(xlabel='threshold τ (scores start at 1e-2)', ylabel='share of weights switched off', title='Piggyback masks')
     ax.grid(alpha=.3)
     if offs: ax.legend(fontsize=7)
 
@@ -555,6 +564,7 @@ def figure(res: Results, title: str | None = None) -> plt.Figure:
     shown = Results([r for r in res if r['method'] != 'piggyback' or r['threshold'] == thr], res.meta)
     retrain_vs_adapt_curves(shown, ax=axs[0], colors=COLORS,
                             title='new task: accuracy vs cost' + (f' (τ={thr:g})' if thr is not None else ''))
+    _words(axs[0])
     _panel_bits(avg, axs[1])
     _panel_old(avg, thr, axs[2])
     _panel_off(res, axs[3])
@@ -583,8 +593,9 @@ def _off_panel(res: Results, ax) -> None:
     "The widget's second panel: share of weights switched off per layer at the chosen threshold."
     r = res.where(method='piggyback')[0]
     off = r['off_by_layer']
+    _words(ax.figure.axes[0])                       # the curves panel, drawn just before: legend in words
     ax.bar(range(len(off)), list(off.values()), color=COLORS['piggyback'])
-    ax.set_xticks(range(len(off)), [f'layer {k}' for k in off], fontsize=8)
+    ax.set_xticks(range(len(off)), [f'masked layer {j + 1}' for j in range(len(off))], fontsize=8)
     ax.set(ylim=(0, 0.6), ylabel='share of weights switched off',
            title=f"τ = {r['threshold']:g}: {r['masked_off']:.1%} off, new task {r['acc']:.1%}")
 
@@ -600,7 +611,7 @@ def widget(data='mnist', *, thresholds: Sequence[float] = QUICK_THRESHOLDS, valu
                                 description='threshold τ')
     return curves_widget(experiment, resolve(data) if isinstance(data, str) else data, knob='threshold',
                          arg='thresholds', control=control, adapt=('piggyback',),
-                         retrain=('retrain', 'classifier', 'finetune'), extra=_off_panel, n_train=n_train,
+                         retrain=('retrain', 'classifier', 'finetune'), extra=_off_panel, colors=COLORS, n_train=n_train,
                          n_test=n_test, epochs=epochs, **fixed)
 
 _ = register('piggyback', figure=figure, experiment=experiment, widget=widget,
