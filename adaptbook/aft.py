@@ -1,11 +1,12 @@
 """Move a big model's useful features into a small model: a kernel regulariser toward the teacher's stored features,
-re-weighted by a learned ρ that switches off the features the task does not need.
+re-weighted by learned weights ρ (one per teacher feature) that switch off the features the task does not need.
 
-Adaptive Feature Transfer (Qiu et al., ICML 2024) trains a small model on its few labels plus β times a kernel
-regulariser that pulls the similarities of its features toward those of a big pre-trained model's features,
-computed once and stored; learned weights ρ = sigmoid(s) select which teacher features to follow. `aft_regularizer`
-and `AFTPrior` are the method, `KDPrior` the feature-distillation baseline, `train_student` the training loop,
-`experiment` compares STL (retraining on the labels alone), AFT, KD and a linear probe on the teacher features.
+Adaptive Feature Transfer (Qiu et al., ICML 2024) trains a small model on its few labels plus β (the regulariser's
+strength) times a kernel regulariser that pulls the similarities of its features φ toward those of a big pre-trained
+model's features ψ, computed once and stored; learned weights ρ = sigmoid(s), one per teacher feature, select which
+teacher features to follow. `aft_regularizer` and `AFTPrior` are the method, `KDPrior` the feature-distillation
+baseline (KD: knowledge distillation), `train_student` the training loop, `experiment` compares STL (standard transfer
+learning: the student trained on its labels alone), AFT, KD and a linear probe on the teacher features.
 
 Docs: https://adaptbook.github.io/adaptbook/aft.html.md"""
 
@@ -403,8 +404,22 @@ def experiment(data, *, beta=(0, 1, 10, 30), methods: Sequence[str] = METHODS, s
     return res
 
 # %% ../nbs/40_aft.ipynb #22cb241f
+_WORDS = {'stl': 'labels only (STL)', 'aft': 'AFT', 'kd': 'feature distillation (KD)',
+         'probe': 'linear probe on ψ (needs the teacher)'}
+
+def _in_words(ax, **legend) -> None:
+    """The legend of `ax` in words (`_WORDS`), and one line style per method in every panel: STL black and solid, AFT
+    solid, KD and the probe dashed. `legend`: options for the redrawn legend."""
+    for line in ax.get_lines():
+        m, _, rest = line.get_label().partition(' (')
+        if m not in _WORDS: continue
+        line.set_label(_WORDS[m] + ('' if not rest or rest == 'retrain)' else f' ({rest}'))
+        if m == 'stl': line.set(color='k', ls='-')
+        elif m in ('kd', 'probe'): line.set(ls='--')
+    ax.legend(**{'fontsize': 8} | legend)
+
 def plot_beta(res: Results, n_labels: int | None = None, ax=None):
-    "Accuracy against β (log x) of AFT and KD, mean ± sd over seeds, STL and the probe as horizontal lines."
+    "Accuracy against β (log x) of AFT and KD, mean ± sd over seeds, STL and the probe as horizontal lines; legend in words."
     rows = [r for r in res if r['role'] != 'setup' and (n_labels is None or r.get('n_labels') == n_labels)]
     order = {'stl': 0, 'aft': 1, 'kd': 2}                               # AFT in C0 and KD in C1, as in the curves
     sub = Results(sorted([r for r in rows if r['method'] != 'probe'], key=lambda r: order.get(r['method'], 3)), res.meta)
@@ -412,8 +427,8 @@ def plot_beta(res: Results, n_labels: int | None = None, ax=None):
                           title=f'{n_labels or rows[0]["n_labels"]} labels')
     probe = [r['acc'] for r in rows if r['method'] == 'probe']
     if probe:
-        ax.axhline(np.mean(probe), color='0.5', ls=':', lw=1.5, label='probe on ψ (needs the teacher)')
-        ax.legend(fontsize=8)
+        ax.axhline(np.mean(probe), color='0.5', ls='--', lw=1.2, label='probe')
+    _in_words(ax)
     return ax
 
 def plot_rho(res: Results, ax=None, beta: float | None = None, n_labels: int | None = None):
@@ -448,6 +463,7 @@ def figure(res: Results) -> plt.Figure:
     keep = [r for r in res if r['role'] != 'setup' and r['n_labels'] == ns[-1] and r['beta'] in (None, 0.0, best)]
     retrain_vs_adapt_curves(Results(keep, res.meta), ax=axs[0], colors={'aft': 'C0', 'kd': 'C1', 'probe': '0.5'},
                             title=f'retrain (STL) vs adapt (AFT), {ns[-1]} labels' + (f', β = {best:g}' if best else ''))
+    _in_words(axs[0], fontsize=7, loc='lower right')
     for ax, n in zip(axs[1:], ns): plot_beta(res, n, ax)
     if best is not None: plot_rho(res, axs[-1], beta=best, n_labels=ns[-1])
     else: axs[-1].set_axis_off()
@@ -468,7 +484,9 @@ def run(mode: str | None = None, seed: int = 0) -> Results:
 
 # %% ../nbs/40_aft.ipynb #a3236f4d
 def _rho_panel(res: Results, ax) -> None:
+    "The widget's second panel: the learned ρ; it also puts the first panel's legend (the curves) in words."
     plot_rho(res, ax)
+    _in_words(ax.figure.axes[0], fontsize=7, loc='lower right')
 
 def widget(data='mnist', *, n_test: int = 1000, **fixed):
     """Sliders for β (main control, `beta`), the number of labels and the noise columns: each new setting reruns AFT
