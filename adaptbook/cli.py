@@ -112,7 +112,7 @@ def fetch_datasets(names: Sequence[str], root: str | os.PathLike | None = None) 
     (`root`, `$ADAPTBOOK_DATA`, the cache) or downloaded into the cache and checked (`data.ensure`). Returns
     {name: folder}. Every dataset is tried, so one that cannot be had does not stop the others. Raises ValueError
     (unknown name, before anything is fetched), DatasetNotFound (one line per dataset that is missing and could not be
-    downloaded, saying what to do)."""
+    downloaded or converted, or is corrupt, saying what to do)."""
     names = [n for n, s in sorted(data.DATASETS.items()) if not s.embedded] if list(names) == ['all'] else list(names)
     if not names: raise ValueError("give dataset names or 'all'; see `adaptbook data`")
     for n in names: data.spec(n)                            # an unknown name fails before anything is fetched
@@ -120,6 +120,7 @@ def fetch_datasets(names: Sequence[str], root: str | os.PathLike | None = None) 
     for n in names:                                         # one missing dataset does not stop the others
         try: out |= data.ensure(n, root=root)
         except data.DatasetNotFound as e: failed.append(str(e))
+        except data.ChecksumError as e: failed.append(f'{n}: {e}')     # a corrupt file it cannot replace
     if failed: raise data.DatasetNotFound('\n'.join(failed))
     return out
 

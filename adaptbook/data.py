@@ -7,7 +7,7 @@ Docs: https://adaptbook.github.io/adaptbook/data.html.md"""
 
 # %% ../nbs/01_data.ipynb #4a350505
 from __future__ import annotations
-import contextlib, gzip, hashlib, os
+import contextlib, gzip, hashlib, json, os, re, socket, time
 from functools import lru_cache
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,10 +18,13 @@ import torch
 import torch.nn.functional as F
 from .core import check_data
 
+
 # %% auto #0
-__all__ = ['CACHE', 'DATASETS', 'places', 'short_path', 'DatasetNotFound', 'ChecksumError', 'Spec', 'TensorData', 'sha256',
-           'spec', 'locate', 'fetch_torchvision', 'fetch', 'ensure', 'load', 'resolve', 'check_tasks', 'split_classes',
-           'stream', 'add_split', 'remove_split', 'episode', 'subsample', 'select_classes', 'status']
+__all__ = ['CACHE', 'DATASETS', 'MANIFEST', 'TIMEOUT', 'places', 'short_path', 'DatasetNotFound', 'ChecksumError', 'Spec',
+           'TensorData', 'sha256', 'spec', 'locate', 'DownloadError', 'ConversionError', 'download_files',
+           'fetch_torchvision', 'fetch', 'ensure', 'load', 'read_usps_libsvm', 'convert_usps', 'read_omniglot_zip',
+           'convert_omniglot', 'torchvision_sources', 'convert', 'fetch_converted', 'resolve', 'check_tasks',
+           'split_classes', 'stream', 'add_split', 'remove_split', 'episode', 'subsample', 'select_classes', 'status']
 
 # %% ../nbs/01_data.ipynb #dfb590ac
 CACHE = Path('~/.cache/adaptbook').expanduser()
@@ -50,7 +53,10 @@ class DatasetNotFound(FileNotFoundError):
     "A dataset's files are in none of the places searched."
 
 class ChecksumError(ValueError):
-    "A dataset file is there but its sha256 is not the expected one."
+    "A dataset file is there but its sha256 is not the expected one; `folder` is the folder that holds it."
+    def __init__(self, msg: str, folder: Path | None = None):
+        super().__init__(msg)
+        self.folder = folder
 
 @dataclass
 class Spec:
@@ -100,27 +106,50 @@ def spec(name: str) -> Spec:
 def _folders(name: str, root=None) -> list[Path]:
     return [f for p in places(root) for f in (p / name, p)]
 
+MANIFEST = 'converted.json'   # written beside the files adaptbook converted itself: each file's sha256 and size
+
+def _recorded(folder: Path) -> dict:
+    "{file: sha256} that adaptbook's own conversion recorded in `folder` ({} if there is no readable record)."
+    try: files = json.loads((folder / MANIFEST).read_text())['files']
+    except (OSError, ValueError, KeyError, TypeError): return {}
+    if not isinstance(files, dict): return {}
+    return {f: r['sha256'] for f, r in files.items() if isinstance(r, dict) and isinstance(r.get('sha256'), str)}
+
+def _check_folder(name: str, folder: Path) -> None:
+    """Every file of dataset `name` in `folder` is the pinned file (sha256 in the `Spec`) or the one adaptbook's own
+    conversion recorded in `folder/converted.json`. Raises `ChecksumError` naming the first file that is neither."""
+    s, rec = spec(name), None
+    for f, want in s.files.items():
+        got = sha256(folder / f)
+        if got == want: continue
+        rec = _recorded(folder) if rec is None else rec
+        if rec.get(f) == got: continue
+        again = f"`adaptbook fetch {name}` converts it again" if name in _CONVERTED else ''
+        if f in rec:
+            raise ChecksumError(f"{folder / f} is damaged: sha256 {got}, but its conversion recorded {rec[f]} "
+                                f"({folder / MANIFEST}); {again}.", folder)
+        raise ChecksumError(f"{folder / f} is corrupt or not the expected file: sha256 {got}, expected {want}. "
+                            f"Replace it with the original file{', or ' + again if again else ''}.", folder)
+
 def locate(name: str, root: str | os.PathLike | None = None, check: bool = True) -> Path | None:
-    """The folder holding all of dataset `name`'s files (None for embedded datasets).
-    Raises `DatasetNotFound` listing every place searched, or `ChecksumError` naming a corrupt file."""
+    """The folder holding all of dataset `name`'s files (None for embedded datasets). With `check`, each file must
+    have its pinned sha256, or, for a file adaptbook converted itself (USPS, Omniglot), the sha256 recorded when it
+    was converted. Raises `DatasetNotFound` listing every place searched, or `ChecksumError` naming a corrupt file."""
     s = spec(name)
     if s.embedded: return None
     tried = _folders(name, root)
     for folder in tried:
         if all((folder / f).is_file() for f in s.files):
-            if check:
-                for f, want in s.files.items():
-                    got = sha256(folder / f)
-                    if got != want:
-                        raise ChecksumError(f"{folder / f} is corrupt or not the expected file: sha256 {got}, "
-                                            f"expected {want}. Replace it with the original file.")
+            if check: _check_folder(name, folder)
             return folder
-    how = (f"download them with adaptbook.data.fetch({name!r}) or load(..., download=True) (needs the network), or " if s.urls else "")
+    how = (f"download them with adaptbook.data.fetch({name!r}) or load(..., download=True) (needs the network), or "
+           if _downloadable(name) else "")
     raise DatasetNotFound(
         f"dataset {name!r} not found. Looked for its files ({', '.join(s.files)}) in:\n"
         + '\n'.join(f"  - {f}" for f in tried)
         + f"\nTo fix: {how}put the files in <folder>/{name}/ and pass root=<folder> or set ADAPTBOOK_DATA=<folder>. "
         f"Source: {s.about}")
+
 
 # %% ../nbs/01_data.ipynb #fe5f5eb8
 @contextlib.contextmanager
@@ -135,21 +164,92 @@ def _new_folder(folder: Path):
         if made and folder.is_dir() and not any(folder.iterdir()): folder.rmdir()
         raise
 
+# %% ../nbs/01_data.ipynb #23930d36
+TIMEOUT = 30.0   # seconds a download waits for an answer before it gives up
+
+class DownloadError(OSError):
+    "A dataset file could not be downloaded: no network, no answer in time, a server error or a wrong md5."
+
+class ConversionError(ValueError):
+    "A downloaded file is not in the format its converter reads."
+
+@contextlib.contextmanager
+def _socket_timeout(seconds: float):
+    "Sockets opened inside wait at most `seconds` for an answer (urllib, hence torchvision, sets no timeout)."
+    old = socket.getdefaulttimeout()
+    socket.setdefaulttimeout(seconds)
+    try: yield
+    finally: socket.setdefaulttimeout(old)
+
+@contextlib.contextmanager
+def _atomic(path: Path):
+    """Yield a temporary name beside `path` (`<path>.<pid>.part`) to write to; when the block ends it is synced to
+    disk and renamed onto `path`. On any error, Ctrl-C included, it is removed and `path` is untouched."""
+    path = Path(path)
+    tmp = path.with_name(f'{path.name}.{os.getpid()}.part')
+    try:
+        yield tmp
+        with open(tmp, 'rb+') as fh: os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    finally: tmp.unlink(missing_ok=True)
+
+
+# %% ../nbs/01_data.ipynb #8f679ab3
+def _why(e: BaseException, timeout: float) -> str:
+    "One line on why a download failed."
+    import urllib.error
+    if isinstance(e, TimeoutError) or isinstance(getattr(e, 'reason', None), TimeoutError):
+        return f"no answer within {timeout:g} s"
+    if isinstance(e, urllib.error.URLError) and not isinstance(e, urllib.error.HTTPError): e = e.reason   # e.g. no DNS
+    return ' '.join(str(e).split())[:160] or type(e).__name__
+
+def download_files(name: str, sources: Sequence[tuple], dest: str | os.PathLike, timeout: float = TIMEOUT) -> Path:
+    """Download dataset `name`'s `sources`, each `(url, filename, md5 or None[, sha256])`, into folder `dest` with
+    torchvision's `download_url` (progress bar, md5 check); files already in `dest` (with the right md5) are kept.
+    Every file goes to a temporary folder first and is moved into `dest` only when all have arrived (and match the
+    sha256 where given), so a failure, Ctrl-C included, leaves nothing behind. `timeout`: seconds to wait for an
+    answer. Returns `dest`. Raises ValueError (bad `timeout`), DownloadError (one line naming the dataset and file:
+    no network, timeout, server error, wrong md5), ChecksumError (a file that arrived with the wrong sha256)."""
+    if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not timeout > 0:
+        raise ValueError(f"timeout={timeout!r} must be a number of seconds > 0")
+    import tempfile
+    from torchvision.datasets.utils import check_integrity, download_url
+    dest = Path(dest)
+    todo = [s for s in sources if not check_integrity(str(dest / s[1]), s[2])]
+    if not todo: return dest
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=dest.parent, prefix=f'.{name}-download-') as tmp, _socket_timeout(timeout):
+        for url, fname, md5, *sha in todo:
+            try: download_url(url, tmp, fname, md5)
+            except (OSError, RuntimeError) as e:
+                why = (f"it arrived but its md5 is not {md5}" if isinstance(e, RuntimeError) and 'corrupt' in str(e)
+                       else _why(e, timeout))
+                raise DownloadError(f"{name}: could not download {fname} from {url} ({why})") from e
+            if sha and sha[0] and (got := sha256(Path(tmp) / fname)) != sha[0]:
+                raise ChecksumError(f"{name}: {fname} downloaded from {url} has sha256 {got}, expected {sha[0]}; "
+                                    f"nothing was kept")
+        dest.mkdir(exist_ok=True)
+        for _, fname, *_ in todo: os.replace(Path(tmp) / fname, dest / fname)
+    return dest
+
+
 # %% ../nbs/01_data.ipynb #9e3752ef
 _TORCHVISION = {'mnist': 'MNIST', 'fashion-mnist': 'FashionMNIST'}   # torchvision classes whose raw files are ours
+_CONVERTED = ('usps', 'omniglot')   # torchvision downloads them in another format: converted once (`fetch_converted`)
 
-def fetch_torchvision(name: str, root: str | os.PathLike | None = None) -> Path:
-    """Download dataset `name` with `torchvision.datasets` (its mirrors, its md5 check), copy the raw `.gz` files into
-    `<root or ~/.cache/adaptbook>/<name>/` and check them against adaptbook's sha256 (`locate`). Returns that folder.
-    Raises ValueError (a dataset torchvision does not ship as the same files), RuntimeError/OSError (no network:
-    torchvision's own errors), ChecksumError (a file that is not the pinned one)."""
+def fetch_torchvision(name: str, root: str | os.PathLike | None = None, timeout: float = TIMEOUT) -> Path:
+    """Download dataset `name` with `torchvision.datasets` (its mirrors, its md5 check, waiting at most `timeout`
+    seconds for an answer), copy the raw `.gz` files into `<root or ~/.cache/adaptbook>/<name>/` and check them
+    against adaptbook's sha256 (`locate`). Returns that folder. Raises ValueError (a dataset torchvision does not ship
+    as the same files), RuntimeError/OSError (no network: torchvision's own errors), ChecksumError (a file that is not
+    the pinned one)."""
     if name not in _TORCHVISION:
         raise ValueError(f"dataset {name!r} is not fetched through torchvision; these are: {', '.join(_TORCHVISION)}")
     import shutil, tempfile
     import torchvision.datasets as tvd
     folder = (Path(root).expanduser() if root is not None else CACHE) / name
     with _new_folder(folder):
-        with tempfile.TemporaryDirectory(dir=folder) as tmp:
+        with tempfile.TemporaryDirectory(dir=folder) as tmp, _socket_timeout(timeout):
             getattr(tvd, _TORCHVISION[name])(tmp, train=True, download=True)      # downloads and md5-checks all 4 files
             raw = Path(tmp) / _TORCHVISION[name] / 'raw'
             for f in spec(name).files:                                          # copied under a .part name, then renamed
@@ -157,39 +257,51 @@ def fetch_torchvision(name: str, root: str | os.PathLike | None = None) -> Path:
                 (folder / (f + '.part')).rename(folder / f)
     return locate(name, folder.parent)
 
+
 # %% ../nbs/01_data.ipynb #0a16d876
-def fetch(name: str, root: str | os.PathLike | None = None) -> Path | None:
-    """Fetch dataset `name` into `<root or ~/.cache/adaptbook>/<name>/`, checked against its sha256: through
-    torchvision for MNIST and Fashion-MNIST (`fetch_torchvision`), else from its public address. Embedded datasets
-    need nothing (returns None). Raises ValueError for a dataset with no public address (the message says where the
-    files come from), OSError/RuntimeError when the network is unreachable, ChecksumError for a wrong file."""
-    import urllib.request
+def fetch(name: str, root: str | os.PathLike | None = None, timeout: float = TIMEOUT) -> Path | None:
+    """Fetch dataset `name` into `<root or ~/.cache/adaptbook>/<name>/` and check it: through torchvision's
+    downloaders for MNIST and Fashion-MNIST (`fetch_torchvision`), USPS and Omniglot (`fetch_converted`: downloaded,
+    then converted once), else from its public address (torchvision's `download_url`). `timeout`: seconds a download
+    waits for an answer. Embedded datasets need nothing (returns None). Raises ValueError for a dataset with no public
+    address, OSError/RuntimeError (`DownloadError`) when the network is unreachable, ChecksumError for a wrong file."""
     s = spec(name)
     if s.embedded: return None
-    if name in _TORCHVISION: return fetch_torchvision(name, root)
+    if name in _TORCHVISION: return fetch_torchvision(name, root, timeout)
+    if name in _CONVERTED: return fetch_converted(name, root, timeout)
     if not s.urls: raise ValueError(f"dataset {name!r} has no public download address; {s.about}")
-    folder = Path(root).expanduser() / name if root is not None else CACHE / name
+    folder = _target(name, root)
     with _new_folder(folder):
-        for f, url in s.urls.items():
-            if not (folder / f).is_file():
-                tmp = folder / (f + '.part')
-                urllib.request.urlretrieve(url, tmp)
-                tmp.rename(folder / f)
+        download_files(name, [(url, f, None, s.files[f]) for f, url in s.urls.items()], folder, timeout)
     return locate(name, folder.parent)
 
+
 # %% ../nbs/01_data.ipynb #f60a1ec5
+def _downloadable(name: str) -> bool:
+    return name in _TORCHVISION or name in _CONVERTED or bool(spec(name).urls)
+
+def _target(name: str, root=None) -> Path:
+    "The folder `fetch` writes dataset `name` into: `<root>/<name>` or `~/.cache/adaptbook/<name>`."
+    return (Path(root).expanduser() if root is not None else CACHE) / name
+
+def _reconvert(name: str, e: ChecksumError, root=None) -> bool:
+    "Whether `e` is a damaged conversion that `fetch(name, root)` would redo in place."
+    return (name in _CONVERTED and e.folder is not None
+            and Path(e.folder).resolve() == _target(name, root).resolve())
+
 def _offline_hint(name: str) -> str:
     "One line: what to do to get dataset `name` with no network here."
     net = f"run `adaptbook fetch {name}` where there is network and copy ~/.cache/adaptbook/{name}/ here, or " \
-        if (name in _TORCHVISION or spec(name).urls) else ""
+        if _downloadable(name) else ""
     return (f"{name} is missing: {net}put its files ({', '.join(spec(name).files)}) in <folder>/{name}/ and set "
             f"ADAPTBOOK_DATA=<folder> ({spec(name).about})")
 
 def ensure(*names: str, root: str | os.PathLike | None = None, download: bool = True) -> dict:
     """A chapter's data cell: each dataset in `names` is looked for offline first (`root`, `$ADAPTBOOK_DATA`,
-    `~/.cache/adaptbook`), then fetched if `download` and it has a public address. Prints one line per dataset and
-    returns {name: folder or None (embedded)}. Raises DatasetNotFound with a one-line instruction for a dataset that is
-    neither there nor downloadable (no network, no address), ValueError for an unknown name."""
+    `~/.cache/adaptbook`), then fetched if `download` and it has a public address (a damaged conversion in the cache
+    is converted again). Prints one line per dataset and returns {name: folder or None (embedded)}. Raises
+    DatasetNotFound with a one-line instruction for a dataset that is neither there nor downloadable (no network, no
+    address), ChecksumError for a corrupt file it cannot replace, ValueError for an unknown name."""
     out = {}
     for name in names:
         s = spec(name)
@@ -202,13 +314,17 @@ def ensure(*names: str, root: str | os.PathLike | None = None, download: bool = 
             print(f"{name}: found in {short_path(out[name])}")
             continue
         except DatasetNotFound:
-            if not download or not (name in _TORCHVISION or s.urls): raise DatasetNotFound(_offline_hint(name)) from None
+            if not download or not _downloadable(name): raise DatasetNotFound(_offline_hint(name)) from None
+        except ChecksumError as e:
+            if not (download and _reconvert(name, e, root)): raise
         try: out[name] = fetch(name, root)
-        except (OSError, RuntimeError) as e:
-            why = ' '.join(str(e).split())[:200]                          # one line, however torchvision words it
-            raise DatasetNotFound(f"{_offline_hint(name)}. Download failed: {type(e).__name__}: {why}") from None
-        print(f"{name}: downloaded to {short_path(out[name])}")
+        except (OSError, RuntimeError, ConversionError) as e:
+            why = ' '.join(str(e).split())[:300]                          # one line, however torchvision words it
+            what = 'Conversion failed' if isinstance(e, ConversionError) else 'Download failed'
+            raise DatasetNotFound(f"{_offline_hint(name)}. {what}: {type(e).__name__}: {why}") from None
+        print(f"{name}: {'downloaded and converted' if name in _CONVERTED else 'downloaded'} to {short_path(out[name])}")
     return out
+
 
 # %% ../nbs/01_data.ipynb #9617ee93
 @lru_cache(maxsize=16)
@@ -255,13 +371,14 @@ def _read_omniglot(folder: Path, split: str, size: int = 28, **kw) -> TensorData
                                      mode='area')[:, 0] for i in range(0, len(flat), 2000)])
     y = torch.arange(n_char).repeat_interleave(n_draw)
     with open(folder / 'alphabets.csv') as f: rows = [r for r in csv.DictReader(f) if r['split'] == split]
-    names, alpha = [], torch.empty(n_char, dtype=torch.long)
-    for i, r in enumerate(rows):
+    names, alpha, cid = [], torch.empty(n_char, dtype=torch.long), torch.empty(n_char, dtype=torch.long)
+    for i, r in enumerate(rows):                        # an alphabet's characters: consecutive rows and official ids
         names.append(r['alphabet'])
-        alpha[int(r['npz_row_start']):int(r['npz_row_stop'])] = i
-    first = 1 if split == 'background' else 965
-    return TensorData(X, y, alphabet=alpha[y], alphabets=names, char_id=y + first,
+        a, b = int(r['npz_row_start']), int(r['npz_row_stop'])
+        alpha[a:b], cid[a:b] = i, int(r['first_char_id']) + torch.arange(b - a)
+    return TensorData(X, y, alphabet=alpha[y], alphabets=names, char_id=cid[y],
                       drawer=torch.arange(n_draw).repeat(n_char))
+
 
 # %% ../nbs/01_data.ipynb #174049be
 def _read_digits(folder, split: str, **kw) -> TensorData:
@@ -307,7 +424,8 @@ _add('fashion-mnist', dict(zip(_IDX, ['3aede38d61863908ad78613f6a32ed271626dd128
      ('train', 'test'), _read_idx, 'Fashion-MNIST, the 4 original idx .gz files (Zalando Research; MIT)',
      {f: f'http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/{f}' for f in _IDX})
 _add('usps', {'usps.h5': '734f88c541104a956d88be2c95d03b4a463ffd74ccc2ba9c80841fb98e3fcb36'}, ('train', 'test'),
-     _read_usps, 'USPS digits as usps.h5 (train/test groups with data 256 floats and target; Hull 1994)')
+     _read_usps, 'USPS digits as usps.h5 (train/test groups with data 256 floats and target; Hull 1994), '
+     "or converted from LIBSVM's usps.bz2/usps.t.bz2 (torchvision's download)")
 _add('a7a', {'a7a': 'd383cf150d4d9f9097b91cc88022cd0ac473c3a72da3f33b4c17801a4bfccdc6',
              'a7a.t': '9614161fbc7ac8ae52509d19ed0be987aef752d446838816af402fc36ffccce9'}, ('train', 'test'),
      _read_a7a, 'a7a (UCI Adult binarised, LIBSVM data sets; CC BY 4.0), 123 binary features',
@@ -317,21 +435,206 @@ _add('omniglot', {'images_background.npz': '8bf84167413cd00beacdce3fe582f780ab53
                   'images_evaluation.npz': '0b84c7ffd94c4841c0040e529c86a82eaaccb986d8eadad5673f7991b7475276',
                   'alphabets.csv': '0f46addfb2518305da25f8f1d8469d7037e5e6e0cce87576785ae9b984a6e039'},
      ('background', 'evaluation'), _read_omniglot,
-     'Omniglot background/evaluation sets as boolean arrays (Lake et al. 2015; MIT)', pair=None)
+     'Omniglot background/evaluation sets as boolean arrays (Lake et al. 2015; MIT), converted from the '
+     "official PNG zips images_background.zip/images_evaluation.zip (torchvision's download)", pair=None)
 
 # %% ../nbs/01_data.ipynb #d68c9b2a
 def load(name: str, split: str = 'train', root: str | os.PathLike | None = None, download: bool = False,
          **kw) -> TensorData:
     """Split `split` of dataset `name` as tensors: `X, y = load('mnist')`. Files are looked for in `root`,
-    `$ADAPTBOOK_DATA`, then `~/.cache/adaptbook`; `download=True` fetches them where a public address exists.
-    Extra keywords go to the reader (e.g. `size` for omniglot, `n_classes` for blobs)."""
+    `$ADAPTBOOK_DATA`, then `~/.cache/adaptbook`; `download=True` fetches them where a public address exists (and
+    converts a damaged USPS/Omniglot conversion in the cache again). Extra keywords go to the reader (e.g. `size` for
+    omniglot, `n_classes` for blobs). Raises DatasetNotFound, ChecksumError, ValueError (unknown name or split)."""
     s = spec(name)
     if split not in s.splits: raise ValueError(f"split={split!r} is not a split of {name!r}; use one of {s.splits}")
     try: folder = locate(name, root)
     except DatasetNotFound:
-        if not (download and s.urls): raise
+        if not (download and _downloadable(name)): raise
+        folder = fetch(name, root)
+    except ChecksumError as e:
+        if not (download and _reconvert(name, e, root)): raise
         folder = fetch(name, root)
     return s.reader(folder, split, **kw)
+
+
+# %% ../nbs/01_data.ipynb #edd8e782
+def read_usps_libsvm(path: str | os.PathLike) -> tuple[np.ndarray, np.ndarray]:
+    """Read one of torchvision's USPS downloads: a LIBSVM text file (`usps.bz2`, `usps.t.bz2`; bz2-compressed or
+    plain), one 16×16 digit per line, a label 1..10 then `index:value` pairs with indices 1..256 (row-major) and values
+    in [-1, 1] (an index left out is 0). Returns `(X, y)`: X float32 (N, 256) = (value + 1) / 2 in [0, 1], y int32
+    (N,) = label - 1 in 0..9. Raises FileNotFoundError, ConversionError (not this format: it names the file)."""
+    import bz2
+    from sklearn.datasets import load_svmlight_file
+    path = Path(path)
+    if not path.is_file(): raise FileNotFoundError(f"{path} does not exist")
+    with open(path, 'rb') as fh: packed = fh.read(3) == b'BZh'
+    try:
+        with (bz2.open(path) if packed else open(path, 'rb')) as fh:
+            X, lab = load_svmlight_file(fh, n_features=256, zero_based=False, dtype=np.float64)
+    except (ValueError, OSError, EOFError) as e:
+        raise ConversionError(f"{path} is not a LIBSVM USPS file ({' '.join(str(e).split())[:160]})") from None
+    if X.shape[0] == 0: raise ConversionError(f"{path} holds no digits")
+    if not np.array_equal(lab, np.round(lab)) or lab.min() < 1 or lab.max() > 10:
+        raise ConversionError(f"{path}: labels must be integers 1..10 (LIBSVM's USPS numbering); got "
+                              f"{sorted(set(lab.tolist()) - set(range(1, 11)))[:5]}")
+    X = X.toarray()
+    if X.min() < -1 - 1e-6 or X.max() > 1 + 1e-6:
+        raise ConversionError(f"{path}: values must lie in [-1, 1]; got {X.min():g}..{X.max():g}")
+    return ((np.clip(X, -1, 1) + 1) / 2).astype(np.float32), (lab - 1).astype(np.int32)
+
+def convert_usps(train: str | os.PathLike, test: str | os.PathLike, out: str | os.PathLike) -> Path:
+    """Convert torchvision's two USPS downloads (`train`: `usps.bz2`, `test`: `usps.t.bz2`; see `read_usps_libsvm`)
+    into the HDF5 file `out` that `load('usps')` reads: groups `train` and `test`, each with `data` float32 (N, 256)
+    in [0, 1] and `target` int32 (N,) in 0..9. Written atomically: a failure leaves no `out`. Returns `out`.
+    Raises FileNotFoundError, ConversionError."""
+    import h5py
+    parts = {'train': read_usps_libsvm(train), 'test': read_usps_libsvm(test)}
+    out = Path(out)
+    with _atomic(out) as tmp, h5py.File(tmp, 'w') as f:
+        for split, (X, y) in parts.items():
+            g = f.create_group(split)
+            g.create_dataset('data', data=X, compression='gzip', shuffle=True, track_times=False)
+            g.create_dataset('target', data=y, track_times=False)
+    return out
+
+
+# %% ../nbs/01_data.ipynb #ad107a4b
+_OMNIGLOT_PNG = re.compile(r'^[^/]+/([^/]+)/character(\d+)/(\d+)_(\d+)\.png$')
+
+def _omniglot_index(path: Path, names: list[str]) -> tuple[list[dict], list[dict]]:
+    "The characters (id order; their 20 files) and alphabets of a zip's file `names`, checked."
+    chars = {}
+    for n in names:
+        if n.endswith('/') or n.startswith('__MACOSX/') or n.rsplit('/', 1)[-1].startswith('.'): continue
+        m = _OMNIGLOT_PNG.match(n)
+        if not m: raise ConversionError(f"{path}: {n} is not <top>/<alphabet>/characterNN/<id>_<drawer>.png")
+        alpha, nn, cid, d = m[1], int(m[2]), int(m[3]), int(m[4])
+        c = chars.setdefault(cid, {'id': cid, 'alphabet': alpha, 'nn': nn, 'files': {}})
+        if (c['alphabet'], c['nn']) != (alpha, nn) or not 1 <= d <= 20 or d in c['files']:
+            raise ConversionError(f"{path}: {n} clashes with {c['alphabet']}/character{c['nn']:02d} (id {cid}) or "
+                                  f"has a drawer outside 01..20")
+        c['files'][d] = n
+    if not chars: raise ConversionError(f"{path} holds no Omniglot PNGs (<alphabet>/characterNN/<id>_<drawer>.png)")
+    rows, alphabets = [chars[k] for k in sorted(chars)], []
+    for r, c in enumerate(rows):
+        where = f"{path}: {c['alphabet']}/character{c['nn']:02d} (id {c['id']})"
+        if len(c['files']) != 20: raise ConversionError(f"{where} has {len(c['files'])} drawings, not 20")
+        a = alphabets[-1] if alphabets else None
+        if a is None or a['alphabet'] != c['alphabet']:
+            if c['nn'] != 1 or any(x['alphabet'] == c['alphabet'] for x in alphabets):
+                raise ConversionError(f"{where}: the alphabet's characters are not all there, numbered 01, 02, ...")
+            a = {'alphabet': c['alphabet'], 'first_char_id': c['id'], 'npz_row_start': r}
+            alphabets.append(a)
+        elif (c['nn'], c['id']) != (a['n_characters'] + 1, a['last_char_id'] + 1):
+            raise ConversionError(f"{where}: ids and character numbers do not follow on (a missing character?)")
+        a.update(last_char_id=c['id'], n_characters=c['nn'], npz_row_stop=r + 1)
+    return rows, alphabets
+
+
+# %% ../nbs/01_data.ipynb #caf499f1
+def read_omniglot_zip(path: str | os.PathLike, progress: bool = True) -> tuple[np.ndarray, np.ndarray, list[dict]]:
+    """Read one of torchvision's Omniglot downloads (`images_background.zip`, `images_evaluation.zip`, or an official
+    small zip): `<top>/<alphabet>/characterNN/<id>_<drawer>.png`, 105×105 1-bit PNGs. Returns `(images, labels,
+    alphabets)` as `load('omniglot')` reads them: images bool (n_characters, 20, 105, 105), True = paper, rows in
+    official-id order, axis 1 = drawer 01..20; labels int64 (n_characters, 20) = the row index; alphabets: one dict
+    per alphabet in row order (alphabet, first_char_id, last_char_id, n_characters, npz_row_start, npz_row_stop).
+    `progress`: a tqdm bar over the images. Raises FileNotFoundError, ConversionError (not a zip, another layout, a
+    character without its 20 drawings, an alphabet with a missing character, an image that is not 105×105)."""
+    import zipfile
+    from PIL import Image
+    from tqdm.auto import tqdm
+    path = Path(path)
+    if not path.is_file(): raise FileNotFoundError(f"{path} does not exist")
+    try: z = zipfile.ZipFile(path)
+    except zipfile.BadZipFile as e: raise ConversionError(f"{path} is not a zip file ({e})") from None
+    with z:
+        rows, alphabets = _omniglot_index(path, z.namelist())
+        images = np.empty((len(rows), 20, 105, 105), dtype=bool)
+        for r, c in enumerate(tqdm(rows, desc=f'{path.name} -> arrays', unit='char', disable=not progress, leave=False)):
+            for d in range(20):
+                with z.open(c['files'][d + 1]) as fh, Image.open(fh) as im:
+                    if im.size != (105, 105): raise ConversionError(f"{path}: {c['files'][d + 1]} is {im.size}, not 105×105")
+                    images[r, d] = np.asarray(im) if im.mode == '1' else np.asarray(im.convert('L')) >= 128
+    labels = np.repeat(np.arange(len(rows), dtype=np.int64)[:, None], 20, axis=1)
+    return images, labels, alphabets
+
+def convert_omniglot(background: str | os.PathLike, evaluation: str | os.PathLike, folder: str | os.PathLike,
+                     progress: bool = True) -> list[Path]:
+    """Convert torchvision's two Omniglot zips into the files `load('omniglot')` reads, in `folder`:
+    `images_background.npz`, `images_evaluation.npz` (keys `images`, `labels`; see `read_omniglot_zip`) and
+    `alphabets.csv` (split, alphabet, first_char_id, last_char_id, n_characters, npz_row_start, npz_row_stop). Each
+    file is written atomically. Returns the three paths. Raises FileNotFoundError, ConversionError."""
+    import csv
+    folder, rows, out = Path(folder), [], []
+    for split, src in (('background', background), ('evaluation', evaluation)):
+        images, labels, alphabets = read_omniglot_zip(src, progress)
+        with _atomic(folder / f'images_{split}.npz') as tmp, open(tmp, 'wb') as fh:
+            np.savez_compressed(fh, images=images, labels=labels)
+        rows += [{'split': split, **a} for a in alphabets]
+        out.append(folder / f'images_{split}.npz')
+    cols = ['split', 'alphabet', 'first_char_id', 'last_char_id', 'n_characters', 'npz_row_start', 'npz_row_stop']
+    with _atomic(folder / 'alphabets.csv') as tmp, open(tmp, 'w', newline='') as fh:
+        w = csv.DictWriter(fh, fieldnames=cols)
+        w.writeheader()
+        w.writerows(rows)
+    return out + [folder / 'alphabets.csv']
+
+
+# %% ../nbs/01_data.ipynb #aa49ea43
+def torchvision_sources(name: str) -> list[tuple[str, str, str]]:
+    """`(url, filename, md5)` of the files torchvision downloads for dataset `name`, read from torchvision's own
+    classes: 'usps' -> LIBSVM's `usps.bz2`, `usps.t.bz2`; 'omniglot' -> `images_background.zip`,
+    `images_evaluation.zip`. Raises ValueError for a dataset adaptbook does not convert."""
+    import torchvision.datasets as tvd
+    if name == 'usps': return [tuple(tvd.USPS.split_list[s]) for s in ('train', 'test')]
+    if name == 'omniglot':
+        return [(f'{tvd.Omniglot.download_url_prefix}/{k}.zip', f'{k}.zip', tvd.Omniglot.zips_md5[k])
+                for k in ('images_background', 'images_evaluation')]
+    raise ValueError(f"dataset {name!r} is not converted from torchvision's downloads; these are: {', '.join(_CONVERTED)}")
+
+def convert(name: str, raw: str | os.PathLike, folder: str | os.PathLike, progress: bool = True) -> dict:
+    """Convert dataset `name`'s torchvision downloads in folder `raw` (`torchvision_sources`) into `folder`
+    (`convert_usps`, `convert_omniglot`) and record each converted file's sha256 and size (bytes) in
+    `folder/converted.json`, which every later `load` checks. The files are made in a temporary folder and moved into
+    place, the record last. Returns the record. Raises ValueError (unknown name), FileNotFoundError, ConversionError."""
+    import tempfile
+    import adaptbook
+    src = torchvision_sources(name)
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    t = time.perf_counter()
+    with tempfile.TemporaryDirectory(dir=folder, prefix=f'.{name}-convert-') as tmp:
+        args = [Path(raw) / fn for _, fn, _ in src]
+        made = convert_usps(*args, Path(tmp) / 'usps.h5') if name == 'usps' else convert_omniglot(*args, tmp, progress)
+        made = made if isinstance(made, list) else [made]
+        rec = {'dataset': name, 'adaptbook': adaptbook.__version__, 'seconds': round(time.perf_counter() - t, 2),
+               'sources': {fn: {'url': url, 'md5': md5} for url, fn, md5 in src},
+               'files': {p.name: {'sha256': sha256(p), 'bytes': p.stat().st_size} for p in made}}
+        (folder / MANIFEST).unlink(missing_ok=True)        # until the new record is written, nothing counts as checked
+        for p in made: os.replace(p, folder / p.name)
+    with _atomic(folder / MANIFEST) as tmp: tmp.write_text(json.dumps(rec, indent=1) + '\n')
+    return rec
+
+def fetch_converted(name: str, root: str | os.PathLike | None = None, timeout: float = TIMEOUT) -> Path:
+    """Fetch USPS or Omniglot into `<root or ~/.cache/adaptbook>/<name>/`: torchvision's files are downloaded with
+    its `download_url` (progress bar, md5 check, at most `timeout` seconds without an answer) into `<name>/raw/` and
+    converted once (`convert`). Intact converted files are kept; damaged ones are converted again from `raw/` (no
+    network needed). Returns the folder. Raises ValueError (a dataset that is not converted), DownloadError (no
+    network, timeout, wrong md5: nothing is left behind), ConversionError (a download in another format)."""
+    sources = torchvision_sources(name)
+    folder = _target(name, root)
+    if all((folder / f).is_file() for f in spec(name).files):
+        try:
+            _check_folder(name, folder)
+            return folder
+        except ChecksumError: print(f"{name}: the converted files in {short_path(folder)} fail their sha256 check; "
+                                    f"converting again")
+    with _new_folder(folder):
+        download_files(name, sources, folder / 'raw', timeout)
+        convert(name, folder / 'raw', folder)
+    _check_folder(name, folder)
+    return folder
+
 
 # %% ../nbs/01_data.ipynb #8177b79e
 def _as_tensor(v, what: str) -> torch.Tensor:

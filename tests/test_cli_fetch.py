@@ -9,9 +9,12 @@ def test_cli_fetch_all_offline(shared_data):
     assert 'mnist: found in $ADAPTBOOK_DATA/mnist' in r.stdout and 'downloaded' not in r.stdout
 
 def test_cli_fetch_missing_says_what_to_do(tmp_path):
+    dead = 'http://127.0.0.1:9'                     # no network: every connection refused by a proxy that is not there
     r = subprocess.run(['adaptbook', 'fetch', 'omniglot'], capture_output=True, text=True,
-                       env=dict(os.environ, ADAPTBOOK_DATA=str(tmp_path), HOME=str(tmp_path)))
-    assert r.returncode == 2 and 'omniglot is missing: put its files' in r.stderr
+                       env=dict(os.environ, ADAPTBOOK_DATA=str(tmp_path), HOME=str(tmp_path), http_proxy=dead,
+                                https_proxy=dead, HTTP_PROXY=dead, HTTPS_PROXY=dead, no_proxy='', NO_PROXY=''))
+    assert r.returncode == 2 and 'omniglot is missing: run `adaptbook fetch omniglot`' in r.stderr
+    assert 'or put its files (images_background.npz' in r.stderr and 'Download failed: DownloadError: omniglot' in r.stderr
     assert len(r.stderr.strip().splitlines()) == 1
 
 def test_cli_fetch_unknown():

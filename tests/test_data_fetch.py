@@ -51,13 +51,17 @@ def test_ensure_offline_search_order_first(shared_data, monkeypatch, capsys):
     assert 'mnist: found in $ADAPTBOOK_DATA/mnist' in capsys.readouterr().out
 
 @pytest.mark.parametrize('name,kw,msg', [
-    ('omniglot', {}, 'omniglot is missing: put its files (images_background.npz'),     # no public address
-    ('usps', {}, 'usps is missing: put its files (usps.h5)'),
+    ('omniglot', {}, 'omniglot is missing: run `adaptbook fetch omniglot` where there is network'),  # no network
+    ('omniglot', {'download': False}, 'or put its files (images_background.npz'),
+    ('usps', {}, 'usps is missing: run `adaptbook fetch usps` where there is network'),
+    ('usps', {'download': False}, 'or put its files (usps.h5)'),
     ('mnist', {'download': False}, 'run `adaptbook fetch mnist` where there is network'),
 ])
-def test_ensure_empty_machine_one_line(empty_machine, name, kw, msg):
+def test_ensure_empty_machine_one_line(empty_machine, monkeypatch, name, kw, msg):
+    _no_network(monkeypatch)
     with pytest.raises(data.DatasetNotFound) as e: data.ensure(name, **kw)
     assert msg in str(e.value) and '\n' not in str(e.value) and 'ADAPTBOOK_DATA=<folder>' in str(e.value)
+    assert ('Download failed' in str(e.value)) == (kw == {})
 
 def test_ensure_no_network_says_what_to_do(empty_machine, monkeypatch):
     import torchvision.datasets as tvd
@@ -71,6 +75,17 @@ def test_ensure_bad_name():
     with pytest.raises(ValueError, match="dataset 'nope' is not known"): data.ensure('nope')
 
 
+class _HalfResponse:
+    "A response that sends a few bytes, then the connection drops."
+    def __init__(self, url): self.url, self.length, self.sent = url, 1000, False
+    def __enter__(self): return self
+    def __exit__(self, *a): return False
+    def read(self, n=-1):
+        if not self.sent:
+            self.sent = True
+            return b'half a file'
+        raise TimeoutError('timed out')
+
 def _no_network(monkeypatch):
     "urllib and torchvision both fail as they do offline, after writing part of a file."
     import urllib.request
@@ -78,13 +93,14 @@ def _no_network(monkeypatch):
     def urlretrieve(url, path):
         Path(path).write_bytes(b'half a file')
         raise OSError('[Errno -3] Temporary failure in name resolution')
+    monkeypatch.setattr(urllib.request, 'urlopen', lambda req, *a, **k: _HalfResponse(getattr(req, 'full_url', req)))
     def init(self, root, train=True, download=False, **kw):
         raise RuntimeError('Error downloading train-images-idx3-ubyte.gz')
     monkeypatch.setattr(urllib.request, 'urlretrieve', urlretrieve)
     for cls in ('MNIST', 'FashionMNIST'): monkeypatch.setattr(tvd, cls, type(cls, (), {'__init__': init}))
 
 
-@pytest.mark.parametrize('name', ['a7a', 'mnist'])
+@pytest.mark.parametrize('name', ['a7a', 'mnist', 'usps', 'omniglot'])
 def test_a_failed_download_leaves_nothing_behind(empty_machine, monkeypatch, name):
     _no_network(monkeypatch)
     with pytest.raises((OSError, RuntimeError)):
