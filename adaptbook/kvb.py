@@ -651,6 +651,19 @@ def accuracy_matrix(res: Results, method: str, keys: int | None = None, seed: in
 
 # %% ../nbs/50_kvb.ipynb #9ceaaeb8
 _COLORS = {'kvb': 'C0', 'linear': 'C1', 'mlp': 'C2', 'retrain': 'k', 'ncm': 'C4', 'replay': 'C3'}
+_NAMES = {'kvb': 'key-value bottleneck', 'linear': 'linear probe', 'mlp': 'MLP', 'retrain': 'retrained linear probe',
+          'ncm': 'nearest class mean', 'replay': 'linear probe with replay'}
+
+def _name(label: str) -> str:
+    "A method's name in words ('kvb_iid' → 'key-value bottleneck, all classes at once'); a suffix ' (...)' is kept."
+    m, sep, rest = label.partition(' (')
+    base = m.removesuffix('_iid')
+    return _NAMES.get(base, base) + (', all classes at once' if m.endswith('_iid') else '') + sep + rest
+
+def _in_words(ax, **kw) -> None:
+    "Draw the legend of `ax` again with the methods named in words."
+    handles, labels = ax.get_legend_handles_labels()
+    if handles: ax.legend(handles, [_name(lab) for lab in labels], fontsize=7, **kw)
 
 def _mean_of(res: Results, method: str, col: str, keys=None):
     "Mean over the rows of `method` (with `keys`, if given) of the list column `col`; None if there is none."
@@ -660,14 +673,14 @@ def _mean_of(res: Results, method: str, col: str, keys=None):
 
 def plot_stream(res: Results, ax=None, title: str | None = None):
     """Accuracy on all classes after each task (mean over seeds) for every stream method and `retrain`, with each
-    i.i.d. run as a dashed horizontal line in its method's colour. Returns the axes."""
+    i.i.d. run as a dotted horizontal line in its method's colour. Returns the axes."""
     if ax is None: _, ax = plt.subplots(figsize=(5.5, 3.5))
     T, several = len(res.meta['tasks']), len({r['keys'] for r in res if r['method'] == 'kvb'}) > 1
     for m in dict.fromkeys(r['method'] for r in res if r['role'] != 'setup'):
         for J in sorted({r.get('keys') for r in res if r['method'] == m}, key=lambda v: v or 0):
-            a, label = _mean_of(res, m, 'acc_by_task', J), m + (f' (keys={J})' if several and J else '')
+            a, label = _mean_of(res, m, 'acc_by_task', J), _name(m) + (f' ({J} keys)' if several and J else '')
             c = None if several and J else _COLORS.get(m.split('_')[0])
-            if m.endswith('_iid'): ax.axhline(a[-1], color=c, ls='--', lw=1.2, label=f'{label} (all classes at once)')
+            if m.endswith('_iid'): ax.axhline(a[-1], color=c, ls=':', lw=1.5, label=label)
             else: ax.plot(range(1, T + 1), a, marker='o', color=c, label=label)
     ax.set_xticks(range(1, T + 1))
     ax.set(ylim=(0, 1.02), xlabel='tasks seen', ylabel='accuracy on all classes', title=title)
@@ -681,7 +694,7 @@ def plot_left(res: Results, ax=None, methods: Sequence[str] = ('kvb', 'linear', 
     ms, T = [m for m in methods if _mean_of(res, m, 'R') is not None], len(res.meta['tasks'])
     w = 0.8 / max(len(ms), 1)
     for i, m in enumerate(ms):
-        ax.bar(np.arange(T) + i * w, _mean_of(res, m, 'R')[-1], w, color=_COLORS.get(m), label=m)
+        ax.bar(np.arange(T) + i * w, _mean_of(res, m, 'R')[-1], w, color=_COLORS.get(m), label=_name(m))
     ax.set_xticks(np.arange(T) + 0.4 - w / 2, [str(t) for t in res.meta['tasks']])
     ax.set(xlabel="task's classes", ylabel='accuracy after the last task', title='what is left of each task', ylim=(0, 1))
     ax.grid(alpha=.3, axis='y')
@@ -696,10 +709,13 @@ def figure(res: Results) -> plt.Figure:
     fig, axs = plt.subplots(1, 4 if sweep else 3, figsize=(19 if sweep else 15, 4))
     retrain_vs_adapt_curves(res, ax=axs[0], methods=('kvb', 'retrain', 'linear', 'mlp', 'ncm', 'replay'),
                             title='retrain vs adapt, over the whole stream', colors=_COLORS)
+    _in_words(axs[0], loc='lower right')
     plot_stream(res, axs[1], title='accuracy after each task')
     plot_left(res, axs[2])
-    if sweep: retrain_vs_adapt(res, 'keys', 'acc', ax=axs[3], logx=True, title='keys per codebook',
-                               ylabel='accuracy on all classes at the end')
+    if sweep:
+        retrain_vs_adapt(res, 'keys', 'acc', ax=axs[3], logx=True, title='keys per codebook',
+                         ylabel='accuracy on all classes at the end')
+        _in_words(axs[3])
     fig.tight_layout()
     return fig
 
@@ -727,7 +743,9 @@ def stream_features(data, *, seed: int = 0, mode: str | None = None, tasks=None,
 
 # %% ../nbs/50_kvb.ipynb #3db51016
 def _end_panel(res: Results, ax) -> None:
+    "The widget's right panel (what is left of each task), and the left panel's legend in words."
     plot_left(res, ax, methods=('kvb', 'retrain'))
+    _in_words(ax.figure.axes[0], loc='lower right')
 
 def widget(data='mnist', *, n_train: int = 3000, n_test: int = 1000, **fixed):
     """Sliders for the number of keys per codebook (main control, `keys`) and `topk`: each new setting reruns KVB on
