@@ -2,7 +2,7 @@
 
 Modules:
 
-- `adaptbook.aft`: Move a big model's useful features into a small model: a kernel regulariser toward the teacher's stored features, re-weighted by a learned ρ that switches off the features the task does not need.
+- `adaptbook.aft`: Move a big model's useful features into a small model: a kernel regulariser toward the teacher's stored features, re-weighted by learned weights ρ (one per teacher feature) that switch off the features the task does not need.
 - `adaptbook.cli`: The `adaptbook` command: `adaptbook data` shows which datasets are here; `adaptbook run NAME` runs a chapter's experiment and writes its figure, results and a table; `adaptbook run all` runs every chapter and the comparison.
 - `adaptbook.compare`: Each chapter's headline on one chart: what adapting costs against retraining, how close it gets, what it keeps.
 - `adaptbook.core`: Devices, seeding, modes, a small training loop, the cost ledger, results and the shared retrain-vs-adapt figure.

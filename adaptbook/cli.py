@@ -7,26 +7,18 @@ Docs: https://adaptbook.github.io/adaptbook/cli.html.md"""
 
 # %% ../nbs/03_cli.ipynb #33236cec
 from __future__ import annotations
-import argparse, importlib, os, sys, time
+import argparse, os, sys, time
 from pathlib import Path
 from typing import Sequence
 
 from . import core, data
 
 # %% auto #0
-__all__ = ['CHAPTERS', 'load_chapters', 'chapter_results', 'run_experiment', 'run_all', 'fetch_datasets', 'pretrain_entries',
-           'main']
+__all__ = ['chapter_results', 'run_experiment', 'run_all', 'fetch_datasets', 'pretrain_entries', 'main']
 
 # %% ../nbs/03_cli.ipynb #f5064233
-CHAPTERS = ('intro', 'kprior', 'zapping', 'piggyback', 'aft', 'kvb')
+from .core import CHAPTERS, load_chapters   # the chapter registry (kept importable from here)
 
-def load_chapters() -> dict:
-    "Import every chapter module that exists (registering its experiments); return the experiment registry."
-    for m in CHAPTERS:
-        try: importlib.import_module(f'adaptbook.{m}')
-        except ModuleNotFoundError as e:
-            if e.name != f'adaptbook.{m}': raise     # a chapter that exists but fails to import is a real error
-    return core.EXPERIMENTS
 
 # %% ../nbs/03_cli.ipynb #634850ea
 def chapter_results(name: str, mode: str | None = None, seed: int = 0, seeds: int | None = None,
@@ -81,29 +73,46 @@ def _fresh(name: str, path: Path, mode: str, seeds: int | None) -> bool:
             and (seeds is None or len(prov.get('seeds', ())) >= seeds))
 
 def run_all(mode: str | None = None, out: str | os.PathLike = 'results', seed: int = 0, seeds: int | None = None,
-            force: bool = False, threads: int | None = None, verbose: bool = True) -> dict:
+            force: bool = False, threads: int | None = None, verbose: bool = True, fetch: bool = True) -> dict:
     """Every registered chapter (`run_experiment`, skipping those already written by this code unless `force`), then
-    the comparison: `<out>/compare.png`, `<out>/curves.png` and `<out>/summary.md`. Returns {name: seconds}."""
+    the comparison: `<out>/compare.png`, `<out>/curves.png` and `<out>/summary.md`. With `fetch`, the datasets not
+    found offline are downloaded first (`fetch_datasets`); a chapter whose data cannot be had (no network, a
+    corrupt file) is skipped, the others still run, and `summary.md` says which chapter was skipped and why.
+    Returns {name: seconds} for the chapters that ran."""
     import matplotlib
     matplotlib.use('Agg', force=False)
     from tqdm.auto import tqdm
     from adaptbook import compare
     mode, out = core.get_mode(mode), Path(out)
     names = [n for n in CHAPTERS if n in load_chapters()]
-    times, bar = {}, tqdm(names, desc='chapters', disable=not verbose)
+    if fetch:
+        try: fetch_datasets(['all'])
+        except (data.DatasetNotFound, data.ChecksumError) as e:      # the chapters that need it are skipped below
+            if verbose: print(f'adaptbook: warning: not every dataset could be had; their chapters will be skipped:\n{e}')
+    times, skipped, bar = {}, {}, tqdm(names, desc='chapters', disable=not verbose)
     for name in bar:
         bar.set_postfix_str(name)
         t = time.perf_counter()
-        if force or not _fresh(name, out / f'{name}.json', mode, seeds):
-            run_experiment(name, mode, out, seed, verbose=False, threads=threads, seeds=seeds)
+        try:
+            if force or not _fresh(name, out / f'{name}.json', mode, seeds):
+                run_experiment(name, mode, out, seed, verbose=False, threads=threads, seeds=seeds)
+        except (data.DatasetNotFound, data.ChecksumError) as e:
+            skipped[name] = ' '.join(str(e).split())
+            if verbose: bar.write(f'{name:10s} skipped: {skipped[name]}')
+            continue
         times[name] = time.perf_counter() - t
         if verbose: bar.write(f'{name:10s} {times[name]:7.1f} s')
-    results = {n: core.Results.from_json(out / f'{n}.json') for n in compare.HEADLINES if n in names}
-    summary = compare.summarize(results)
-    compare.figure(summary).savefig(out / 'compare.png', dpi=120, bbox_inches='tight')
-    compare.curves(results).savefig(out / 'curves.png', dpi=100, bbox_inches='tight')
-    (out / 'summary.md').write_text(compare.summary_markdown(summary, results, times))
-    if verbose: print(f"wrote {out / 'compare.png'}, {out / 'curves.png'}, {out / 'summary.md'}")
+    results = {n: core.Results.from_json(out / f'{n}.json') for n in compare.HEADLINES if n in times}
+    written = [out / 'summary.md']
+    if results:
+        summary = compare.summarize(results)
+        compare.figure(summary).savefig(out / 'compare.png', dpi=120, bbox_inches='tight')
+        compare.curves(results).savefig(out / 'curves.png', dpi=100, bbox_inches='tight')
+        text = compare.summary_markdown(summary, results, times, skipped=skipped)
+        written = [out / 'compare.png', out / 'curves.png'] + written
+    else: text = compare.skipped_markdown(skipped) or '# Retrain or adapt?\n\nNo chapter with a headline ran.\n'
+    (out / 'summary.md').write_text(text)
+    if verbose: print('wrote ' + ', '.join(map(str, written)))
     return times
 
 # %% ../nbs/03_cli.ipynb #ec964ac2
@@ -167,6 +176,8 @@ def main(argv: list[str] | None = None) -> int:
     r.add_argument('--seed', type=int, default=0, help='the first seed (default 0)')
     r.add_argument('--seeds', type=int, default=None, help="at least this many seeds (default: the chapter's own)")
     r.add_argument('--force', action='store_true', help="with 'all': rerun chapters already written in --out")
+    r.add_argument('--no-fetch', action='store_true',
+                   help="with 'all': do not download missing datasets (their chapters are skipped, and summary.md says so)")
     r.add_argument('--threads', type=int, default=None,
                    help='torch threads (default: $ADAPTBOOK_THREADS, else 1: fastest for these small models)')
     z = sub.add_parser('pretrain', help="train zoo entries (or 'all'): the book's pre-trained starting points",
@@ -196,7 +207,7 @@ def main(argv: list[str] | None = None) -> int:
         elif a.cmd == 'list':
             for n, e in sorted(load_chapters().items()): print(f'{n:12s} {e["doc"]}')
         elif a.name == 'all':
-            run_all(a.mode, a.out, a.seed, seeds=a.seeds, force=a.force, threads=a.threads)
+            run_all(a.mode, a.out, a.seed, seeds=a.seeds, force=a.force, threads=a.threads, fetch=not a.no_fetch)
         else:
             run_experiment(a.name, a.mode, a.out, a.seed, threads=a.threads, seeds=a.seeds)
     except (ValueError, TypeError, FileNotFoundError, RuntimeError) as e:

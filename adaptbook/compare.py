@@ -14,11 +14,11 @@ import math, warnings
 import numpy as np
 import matplotlib.pyplot as plt
 
-from .core import Results, get_mode
+from .core import Results, get_mode, load_chapters
 
 # %% auto #0
 __all__ = ['HEADLINES', 'NAMES', 'headline_pairs', 'summarize', 'figure', 'curves', 'table', 'load_all', 'verdicts',
-           'summary_markdown']
+           'skipped_markdown', 'summary_markdown']
 
 # %% ../nbs/90_compare.ipynb #8c2d896b
 HEADLINES = {
@@ -259,8 +259,7 @@ def table(summary: Results) -> str:
 # %% ../nbs/90_compare.ipynb #7e299fc1
 def load_all(mode: str | None = None, seed: int = 0, names=None) -> dict[str, Results]:
     "Each registered chapter's `run(mode, seed)` (cached), in the book's order: name -> Results."
-    from adaptbook.cli import load_chapters
-    exps = load_chapters()
+    exps = load_chapters()                                   # core's registry: no import of the command line
     names = [n for n in HEADLINES if n in exps] if names is None else list(names)
     return {n: exps[n]['run'](mode=get_mode(mode), seed=seed) for n in names}
 
@@ -364,9 +363,18 @@ def verdicts(results: dict[str, Results], summary: Results) -> list[str]:
         out.append(' '.join(t))
     return out
 
-def summary_markdown(summary: Results, results: dict[str, Results], times: dict | None = None) -> str:
+def skipped_markdown(skipped: dict | None) -> str:
+    "A `summary.md` section naming each chapter `adaptbook run all` skipped ({chapter: why}); '' when none was."
+    if not skipped: return ''
+    return '\n'.join(['## Chapters not run', '', *[f'- **{n}** was skipped: {why}' for n, why in skipped.items()],
+                      '', 'Run `adaptbook fetch all` where there is a network, then `adaptbook run all` again: the '
+                      'chapters already written are kept.', ''])
+
+def summary_markdown(summary: Results, results: dict[str, Results], times: dict | None = None,
+                     skipped: dict | None = None) -> str:
     """`summary.md` for `adaptbook run all`: the chart, the table, which method when (`verdicts`), where each number
-    came from (provenance) and, with `times`, this run's wall seconds per chapter."""
+    came from (provenance), with `times` this run's wall seconds per chapter, and with `skipped` ({chapter: why})
+    the chapters that could not run."""
     summary, results = _summary(summary, 'summary (the first argument)'), _chapters(results, 'results (the second argument)')
     lines = ['# Retrain or adapt? Five answers on one chart', '', '![comparison](compare.png)', '', table(summary), '',
              '## Which method when', '', *[f'- {v}' for v in verdicts(results, summary)]]
@@ -381,4 +389,5 @@ def summary_markdown(summary: Results, results: dict[str, Results], times: dict 
     if times:
         lines += ['', '## This run', '', '| chapter | wall seconds (0 if read from an earlier run) |', '|---|---|']
         lines += [f'| {n} | {t:.1f} |' for n, t in times.items()]
+    if skipped: lines += ['', skipped_markdown(skipped).rstrip('\n')]
     return '\n'.join(lines) + '\n'

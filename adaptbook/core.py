@@ -26,24 +26,40 @@ import matplotlib.pyplot as plt
 from tqdm.auto import tqdm
 
 # %% auto #0
-__all__ = ['MODES', 'VOLATILE', 'ROLES', 'COST', 'CURVE', 'ROW_SCHEMA', 'COLUMNS', 'EXPERIMENTS', 'RUN_DEPENDS', 'get_device',
-           'seed_everything', 'get_mode', 'check_choice', 'check_int', 'check_number', 'as_tuple', 'check_data',
-           'default_threads', 'threads', 'pin_threads', 'SolverError', 'Ledger', 'nbytes', 'Curve', 'fit', 'predict',
-           'evaluate', 'Results', 'retrain_vs_adapt', 'reach', 'retrain_vs_adapt_curves', 'check_rows', 'new_results',
-           'average_accuracy', 'forgetting', 'backward_transfer', 'stream_metrics', 'register', 'draw', 'cache_dir',
-           'code_digest', 'run_digest', 'provenance', 'args_hash', 'cached']
+__all__ = ['MODES', 'VOLATILE', 'ROLES', 'COST', 'CURVE', 'ROW_SCHEMA', 'COLUMNS', 'EXPERIMENTS', 'CHAPTERS', 'RUN_DEPENDS',
+           'get_device', 'seed_everything', 'get_mode', 'check_choice', 'check_int', 'check_number', 'as_tuple',
+           'check_data', 'default_threads', 'threads', 'pin_threads', 'SolverError', 'Ledger', 'nbytes', 'Curve', 'fit',
+           'predict', 'evaluate', 'Results', 'retrain_vs_adapt', 'reach', 'retrain_vs_adapt_curves', 'check_rows',
+           'new_results', 'average_accuracy', 'forgetting', 'backward_transfer', 'stream_metrics', 'register', 'draw',
+           'load_chapters', 'cache_dir', 'code_digest', 'run_digest', 'provenance', 'args_hash', 'cached']
 
 # %% ../nbs/00_core.ipynb #08e225f1
+def _available() -> str:
+    "The devices this machine can compute on, in words."
+    have = ['cpu'] + ([f"cuda (cuda:0..cuda:{torch.cuda.device_count() - 1})"] if torch.cuda.is_available() else [])
+    if getattr(torch.backends, 'mps', None) is not None and torch.backends.mps.is_available(): have.append('mps')
+    return ', '.join(have)
+
 def get_device(device: str | torch.device | None = None) -> torch.device:
-    "The device to compute on: `device` if given, else `$ADAPTBOOK_DEVICE`, else cuda → mps → cpu."
-    device = device if device is not None else os.environ.get('ADAPTBOOK_DEVICE') or None
-    if device is not None:
-        try: return torch.device(device)
-        except (RuntimeError, TypeError) as e:
-            raise ValueError(f"device={device!r} is not a torch device; use e.g. 'cpu', 'cuda', 'cuda:1' or 'mps'") from e
-    if torch.cuda.is_available(): return torch.device('cuda')
-    if getattr(torch.backends, 'mps', None) is not None and torch.backends.mps.is_available(): return torch.device('mps')
-    return torch.device('cpu')
+    """The device to compute on: `device` if given, else `$ADAPTBOOK_DEVICE`, else cuda → mps → cpu. A named device
+    is checked before anything runs on it. Raises `ValueError` for a name that is not a torch device, a kind adaptbook
+    does not compute on ('meta', 'xla'...), or a device this machine does not have ('cuda' without a GPU, 'cuda:3'
+    with one GPU, 'mps' off a Mac); the message names the value and what is available."""
+    given = device if device is not None else os.environ.get('ADAPTBOOK_DEVICE') or None
+    if given is None:
+        if torch.cuda.is_available(): return torch.device('cuda')
+        if getattr(torch.backends, 'mps', None) is not None and torch.backends.mps.is_available(): return torch.device('mps')
+        return torch.device('cpu')
+    where = 'device' if device is not None else 'ADAPTBOOK_DEVICE'
+    try: d = torch.device(given)
+    except (RuntimeError, TypeError) as e:
+        raise ValueError(f"{where}={given!r} is not a torch device; use one of: {_available()}") from e
+    ok = (d.type == 'cpu' or (d.type == 'cuda' and torch.cuda.is_available()
+                              and (d.index is None or d.index < torch.cuda.device_count()))
+          or (d.type == 'mps' and getattr(torch.backends, 'mps', None) is not None and torch.backends.mps.is_available()))
+    if not ok: raise ValueError(f"{where}={given!r} is not available on this machine; available: {_available()}")
+    return d
+
 
 # %% ../nbs/00_core.ipynb #ceb40309
 def seed_everything(seed: int = 0) -> torch.Generator:
@@ -156,10 +172,12 @@ def _arg_id(v):
 def pin_threads(f: Callable) -> Callable:
     """Decorator for every chapter's `experiment` and `run`: run `f` inside `threads()`, and give a `Results` it returns
     without one a `meta['provenance']` (`provenance()` with mode, seeds, seconds and `args`, the hash of the call's
-    arguments), so a result saved from a script (`experiment(...).to_json()`) says where it came from."""
+    arguments), so a result saved from a script (`experiment(...).to_json()`) says where it came from. A `device`
+    keyword is checked first (`get_device`), so a device this machine lacks fails at once, before any work."""
     @functools.wraps(f)
     def pinned(*args, **kwargs):
         t0 = time.perf_counter()
+        if kwargs.get('device') is not None: get_device(kwargs['device'])    # 'meta', 'cuda' without a GPU: refused here
         with threads() as n:
             out = f(*args, **kwargs)
             if type(out).__name__ == 'Results' and 'provenance' not in out.meta:
@@ -756,6 +774,20 @@ def draw(name: str, results: Results):
     if figure is not None: return figure(results)
     ax = results.plot()
     return ax.figure
+
+# %% ../nbs/00_core.ipynb #67f188bf
+CHAPTERS = ('intro', 'kprior', 'zapping', 'piggyback', 'aft', 'kvb')
+
+def load_chapters() -> dict:
+    """Import every chapter module in `CHAPTERS` that exists (each registers its experiments with `register`);
+    return the registry `EXPERIMENTS`. A chapter that exists but fails to import raises its own error."""
+    import importlib
+    for m in CHAPTERS:
+        try: importlib.import_module(f'adaptbook.{m}')
+        except ModuleNotFoundError as e:
+            if e.name != f'adaptbook.{m}': raise
+    return EXPERIMENTS
+
 
 # %% ../nbs/00_core.ipynb #53a56a1c
 def cache_dir(kind: str = 'features') -> Path:

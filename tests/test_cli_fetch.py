@@ -20,3 +20,16 @@ def test_cli_fetch_missing_says_what_to_do(tmp_path):
 def test_cli_fetch_unknown():
     r = subprocess.run(['adaptbook', 'fetch', 'nope'], capture_output=True, text=True)
     assert r.returncode == 2 and "dataset 'nope' is not known" in r.stderr
+
+
+def test_run_all_skips_a_chapter_without_its_data_and_says_why(tmp_path, monkeypatch):
+    "A chapter whose dataset cannot be had is skipped; the others run; summary.md names it and the reason."
+    from adaptbook import cli, core, data
+    core.load_chapters()
+    def no_data(*a, **k): raise data.DatasetNotFound("dataset 'a7a' is not in /nowhere; no network to download it")
+    monkeypatch.setattr(cli, 'CHAPTERS', ('intro', 'kprior'))
+    monkeypatch.setitem(core.EXPERIMENTS, 'kprior', {**core.EXPERIMENTS['kprior'], 'run': no_data})
+    times = cli.run_all('quick', tmp_path, fetch=False, verbose=False)
+    assert set(times) == {'intro'} and (tmp_path / 'intro.json').exists() and not (tmp_path / 'kprior.json').exists()
+    text = (tmp_path / 'summary.md').read_text()
+    assert '## Chapters not run' in text and '**kprior** was skipped' in text and "dataset 'a7a'" in text
