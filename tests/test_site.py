@@ -137,3 +137,17 @@ def test_static_slider_tab_changes_figure(site, browser):
     finally:
         page.close()
     assert len(before) == 1 and len(after) == 1 and before != after, (before, after)
+
+def test_pager_and_folded_setup(site):
+    "Previous/next links follow the sidebar's order; a chapter's set-up (data) cell is folded, not in the reading path."
+    base, pages = site
+    for i, name in enumerate(pages):
+        with urllib.request.urlopen(f'{base}/{name}', timeout=10) as r: text = r.read().decode()
+        pager = text[text.index('<nav class="ab-pager">'):]
+        pager = pager[:pager.index('</nav>')]
+        if i > 0: assert f'href="{pages[i - 1]}"' in pager and 'ab-prev' in pager, (name, pager)
+        else: assert 'ab-prev' not in pager, pager
+        if i + 1 < len(pages): assert f'href="{pages[i + 1]}"' in pager and 'ab-next' in pager, (name, pager)
+        else: assert 'ab-next' not in pager, pager
+    with urllib.request.urlopen(f'{base}/10_kprior.html', timeout=10) as r: text = r.read().decode()
+    assert '<summary>Set-up: the data this chapter reads</summary>' in text

@@ -89,6 +89,9 @@ def clean_notebook(nb: dict, doc_url: str) -> tuple[dict, str, str]:
         opts, body = _directives(src)
         if opts.get('include') == 'false': continue
         meta = {}
+        if c['cell_type'] == 'code' and '# colab-cells:' in body and 'hide' not in opts and opts.get('echo') != 'false':
+            opts.setdefault('code-fold', 'true')                   # set-up cells (Colab install, data): folded
+            opts.setdefault('code-summary', 'Set-up: the data this chapter reads')
         if c['cell_type'] == 'code' and opts.get('code-fold') in ('true', 'show') and 'hide' not in opts \
                 and opts.get('echo') != 'false':           # Quarto's folded code: a <details> the reader opens
             summary = html.escape(opts.get('code-summary', 'code').strip('"\'')).capitalize()
@@ -193,6 +196,8 @@ nav.ab-sidebar .ab-section { margin: 14px 8px 4px; font-size: 12px; font-weight:
 details.ab-fold > summary { cursor: pointer; color: #2a5db0; }
 main.ab-main { margin-left: 230px; max-width: 1100px; }
 main.ab-main .jp-Notebook { padding: 16px 24px; }
+nav.ab-pager { display: flex; justify-content: space-between; padding: 16px 24px 32px; border-top: 1px solid #ddd; }
+nav.ab-pager a { text-decoration: none; }
 """
 
 def _sidebar(pages: list[tuple[str, str]], current: str, title: str, sections: dict | None = None) -> str:
@@ -202,6 +207,13 @@ def _sidebar(pages: list[tuple[str, str]], current: str, title: str, sections: d
                     + f'<a class="ab-page{" active" if f == current else ""}" href="{f}">{html.escape(t)}</a>'
                     for f, t in pages)
     return f'<nav class="ab-sidebar"><a class="ab-brand" href="index.html">{html.escape(title)}</a>{links}</nav>'
+
+def _pager(pages: list[tuple[str, str]], current: str) -> str:
+    "Previous and next links at the foot of a page, in the sidebar's order."
+    i = [f for f, _ in pages].index(current)
+    prev = f'<a class="ab-prev" href="{pages[i - 1][0]}">← {html.escape(pages[i - 1][1])}</a>' if i > 0 else '<span></span>'
+    nxt = f'<a class="ab-next" href="{pages[i + 1][0]}">{html.escape(pages[i + 1][1])} →</a>' if i + 1 < len(pages) else '<span></span>'
+    return f'<nav class="ab-pager">{prev}{nxt}</nav>\n'
 
 def render(nb: dict, page_title: str) -> str:
     from nbconvert import HTMLExporter
@@ -244,7 +256,7 @@ def build(out: Path, *, run_proc: bool = True, workers: int = 2, verbose: bool =
         page = page.replace('</head>', f'<link rel="icon" href="data:,">\n<style>{SIDEBAR_CSS}</style>\n<link rel="stylesheet" href="styles.css">\n</head>', 1)
         page = re.sub(r'<body([^>]*)>', lambda m: f'<body{m.group(1)}>\n{_sidebar(pages, f, title, sections)}\n<main class="ab-main">',
                       page, count=1)
-        page = page.replace('</body>', '</main>\n</body>', 1)
+        page = page.replace('</body>', f'{_pager(pages, f)}</main>\n</body>', 1)
         (out / f).write_text(page)
         if verbose: print(f'  {f:<22} {len(page) / 1e6:5.1f} MB  {t}')
     copy_mathjax(mj_src, mj_output, out / 'mathjax')

@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# Make (or reuse) the virtual environment .venv and install adaptbook into it. Used by `make run` and `make test`
+# (README, "Set up and run"). Usage: bash tools/setup.sh [run|dev]
+#   run: adaptbook and its runtime dependencies;  dev: plus the dev extra, Debian's Chromium and MathJax (tests).
+# torch: kept if the venv already has one. Otherwise, where there is no NVIDIA GPU (no `nvidia-smi`), the CPU-only
+# build from PyTorch's CPU index (about 200 MB instead of several GB of CUDA libraries); if that index cannot be
+# reached, or there is a GPU, whatever `pip install torch torchvision` chooses. ADAPTBOOK_TORCH="torch==X
+# torchvision==Y" pins a pair instead (CI uses the pair on its local disk). ADAPTBOOK_VENV names another folder.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+what="${1:-run}"
+case "$what" in run|dev) ;; *) echo "tools/setup.sh: error: give 'run' or 'dev', not '$what'" >&2; exit 2;; esac
+VENV="${ADAPTBOOK_VENV:-.venv}"
+export PIP_DISABLE_PIP_VERSION_CHECK=1
+quiet() { "$@" 2>&1 | { grep -v "is ignored: it is neither a file nor a directory" || true; }; }
+command -v python3 >/dev/null || { echo "tools/setup.sh: error: python3 is not on PATH (Python 3.10+ is needed)" >&2; exit 1; }
+python3 -c 'import sys; sys.exit(sys.version_info < (3, 10))' \
+  || { echo "tools/setup.sh: error: $(python3 --version) is too old: Python 3.10+ is needed" >&2; exit 1; }
+
+[ -x "$VENV/bin/python" ] || { echo "== making $VENV"; python3 -m venv "$VENV"; }
+. "$VENV/bin/activate"
+
+if ! python -c 'import torch, torchvision' 2>/dev/null; then
+  if [ -n "${ADAPTBOOK_TORCH:-}" ]; then
+    echo "== torch: $ADAPTBOOK_TORCH (ADAPTBOOK_TORCH)"; quiet pip install -q $ADAPTBOOK_TORCH
+  elif ! command -v nvidia-smi >/dev/null 2>&1 && echo "== torch: no NVIDIA GPU, trying the CPU-only build" \
+       && quiet pip install -q --timeout 20 --retries 1 --index-url https://download.pytorch.org/whl/cpu torch torchvision \
+       && python -c 'import torch, torchvision' 2>/dev/null; then
+    :
+  else
+    echo "== torch: pip's choice"; quiet pip install -q torch torchvision
+  fi
+fi
+if [ "$what" = dev ]; then quiet pip install -q -e ".[dev]"; else quiet pip install -q -e .; fi
+python -c "import torch, torchvision, adaptbook; print('adaptbook', adaptbook.__version__, '| torch', torch.__version__, '| torchvision', torchvision.__version__, '| CUDA', torch.cuda.is_available())"
+
+if [ "$what" = dev ] && { ! command -v chromium >/dev/null 2>&1 || [ ! -f /usr/share/javascript/mathjax/MathJax.js ]; }; then
+  echo "== Debian's chromium (browser tests) and libjs-mathjax (the site's maths)"
+  if [ "$(id -u)" = 0 ]; then apt-get update -q >/dev/null && apt-get install -y -q chromium libjs-mathjax >/dev/null
+  elif command -v sudo >/dev/null; then sudo apt-get update -q >/dev/null && sudo apt-get install -y -q chromium libjs-mathjax >/dev/null
+  else echo "tools/setup.sh: warning: cannot install chromium and libjs-mathjax (not root, no sudo): the browser tests will fail" >&2; fi
+fi
