@@ -53,7 +53,7 @@ def zap_(linear: nn.Linear, rows=None, generator: torch.Generator | None = None,
     """Zap (re-initialise in place) rows of `linear.weight` (n_out×in) with Kaiming-normal values; return the zapped
     row indices (k,). `rows`: None = all; a float in (0, 1] = that fraction of the rows (at least one) drawn with
     `generator`; an int or ints = those rows. `fan='row'`: std √(2/in), what a fresh layer's row gets; `'stacked'`:
-    std √(2/(k·in)), the official code's behaviour when it zaps k rows as one block (fan-in k·in). The bias and the
+    std √(2/(k·in)), what the authors' code does when it zaps k rows as one block (fan-in k·in). The bias and the
     optimizer's state are left alone, as in the paper. Raises `TypeError` for a non-Linear, `ValueError` for bad rows.
     Source: Frati et al. 2023, "Reset It and Forget It", §3 (zapping)."""
     if not isinstance(linear, nn.Linear): raise TypeError(f"linear must be an nn.Linear, got {type(linear).__name__}")
@@ -70,6 +70,8 @@ def convnet(n_out: int, widths: Sequence[int] = (16, 16, 16), hidden: int = 128,
     `net[:-1]` (N×hidden features, after a ReLU) and its head, the layer that is zapped, is `net[-1]`."""
     return small_cnn((28, 28), n_out, widths=tuple(widths), hidden=hidden, batchnorm=True, seed=seed)
 
+
+# %% ../nbs/20_zapping.ipynb #93794b1d
 def _step(net: nn.Module, opt, xb: torch.Tensor, yb: torch.Tensor, led: Ledger) -> float:
     "One optimizer step of mean cross-entropy on a batch, counted in `led`; returns the loss."
     loss = F.cross_entropy(net(xb), yb)
@@ -101,6 +103,7 @@ def pretrain_iid(net: nn.Sequential, X: torch.Tensor, y: torch.Tensor, *, epochs
             if callback is not None:
                 with led.paused(): callback(e)
     return hist
+
 
 # %% ../nbs/20_zapping.ipynb #b889e2d4
 def _bn_eval(net: nn.Module, frozen: bool) -> None:
@@ -259,7 +262,7 @@ def _fan_of(kind: str, zap_every: int, fan: str) -> str:
 
 def zoo_name(kind: str, zap_every: int, fan: str = 'stacked') -> str:
     """The zoo entry of an Omniglot encoder pre-trained by `kind` ('iid', 'asb') zapping every `zap_every` epochs or
-    episodes (0 = never) with `fan`: 'omniglot-iid-zap1' (stacked, the official reset), 'omniglot-iid-zap1-row', ..."""
+    episodes (0 = never) with `fan`: 'omniglot-iid-zap1' (stacked, the reset of the authors' code), 'omniglot-iid-zap1-row', ..."""
     return f'omniglot-{kind}-zap{zap_every}' + ('-row' if _fan_of(kind, zap_every, fan) == 'row' else '')
 
 def _zoo_settings(base: dict, kind: str, zap_every: int, fan: str) -> dict:
@@ -413,7 +416,7 @@ def train_all(net: nn.Sequential, Xtr: torch.Tensor, ytr: torch.Tensor, Xte: tor
 # %% ../nbs/20_zapping.ipynb #b3e071e9
 METHODS = ('scratch', 'seq_head', 'iid_head', 'lstsq')
 ALL_LAYERS = ('seq_all_layers', 'iid_all_layers')     # all-layers transfer: allowed in `methods`, not run by default
-LRS = (0.1, 0.055, 0.01, 0.0055, 0.001, 7e-4, 4e-4, 1e-4, 7e-5, 4e-5)   # the official learning-rates.yml (+ 0.1)
+LRS = (0.1, 0.055, 0.01, 0.0055, 0.001, 7e-4, 4e-4, 1e-4, 7e-5, 4e-5)   # learning-rates.yml of the authors' code (+ 0.1)
 QUICK = dict(n_classes=50, val_classes=20, pretrain_classes=200, pretrain_epochs=5, episodes=100, widths=(16, 16, 16),
              hidden=128, pretrain_lr=1e-3, pretrain_bs=128, inner_lr=1e-3, memory=32)
 FULL = QUICK | dict(n_classes=600, val_classes=59, pretrain_classes=964, pretrain_epochs=15, episodes=3000,
@@ -650,9 +653,9 @@ def experiment(data, *, zap_every=(0, 1), methods: Sequence[str] = METHODS, seed
 
 # %% ../nbs/20_zapping.ipynb #caeeecc7
 def _label(kind: str, z) -> str:
-    "A legend entry in words: 'i.i.d., zap every epoch', 'ASB, never zapped', ..."
+    "A legend entry in words: 'i.i.d. pre-training, zap every epoch', 'ASB pre-training, never zapped', ..."
     unit = 'epoch' if kind == 'iid' else 'episode'
-    return {'iid': 'i.i.d.', 'asb': 'ASB'}.get(kind, kind) + ', ' + (
+    return {'iid': 'i.i.d.', 'asb': 'ASB'}.get(kind, kind) + ' pre-training, ' + (
         'never zapped' if not z else f'zap every {unit}' if z == 1 else f'zap every {z} {unit}s')
 
 def _colour(res: Results, kind: str, z) -> str:
@@ -687,13 +690,13 @@ def plot_final(res: Results, ax=None):
     cols = [('setup', 'pre-training (held-out drawers)'), ('seq_head', 'sequential head'), ('iid_head', 'i.i.d. head'),
             ('lstsq', 'least squares'), ('seq_all_layers', 'sequential, all layers'), ('iid_all_layers', 'i.i.d., all layers')]
     cols = [c for c in cols if any((r['role'] == 'setup') if c[0] == 'setup' else r.get('protocol') == c[0] for r in m)]
-    w = 0.8 / len(cols)
+    w, shades = 0.8 / len(cols), plt.cm.Greys(np.linspace(0.2, 0.7, len(cols)))   # greys: colours mean pre-trainings
     find = lambda p, k, z: next((r for r in m if r['pretraining'] == k and r['zap_every'] == z and
                                  (r['role'] == 'setup' if p == 'setup' else r.get('protocol') == p)), None)
     for j, (p, name) in enumerate(cols):
         v = [find(p, k, z) for k, z in groups]
         ax.bar(np.arange(len(groups)) + j * w, [r['acc'] if r else np.nan for r in v], w,
-               yerr=[r['acc_sd'] if r else 0 for r in v], label=name, capsize=2)
+               yerr=[r['acc_sd'] if r else 0 for r in v], label=name, capsize=2, color=shades[j], edgecolor='k', lw=0.5)
     ax.set_xticks(np.arange(len(groups)) + 0.4 - w / 2, [_label(k, z).replace(', ', '\n') for k, z in groups], fontsize=7)
     ax.set(ylabel='accuracy', ylim=(0, 1), title='final numbers (mean ± sd over seeds)')
     ax.grid(alpha=0.3, axis='y')
@@ -724,6 +727,8 @@ def plot_rapid(res: Results, ax=None, protocol: str = 'iid_head', kinds: Sequenc
     ax.legend(fontsize=7)
     return ax
 
+
+# %% ../nbs/20_zapping.ipynb #25c8c63f
 def examples_to(res: Results, target: float, protocol: str = 'iid_head') -> Results:
     """For each pre-training (kind × zap setting), the examples transfer `protocol` processes before its test accuracy
     first reaches `target`, per seed (None where it never does): rows kind, zap_every, examples (mean over the seeds
@@ -742,6 +747,8 @@ def examples_to(res: Results, target: float, protocol: str = 'iid_head') -> Resu
         out.add(kind=kind, zap_every=z, examples=float(np.mean(got)) if got else None, reached=len(got), seeds=len(rows))
     return out
 
+
+# %% ../nbs/20_zapping.ipynb #9523742e
 def figure(res: Results) -> plt.Figure:
     """The chapter's figure: i.i.d. head-only transfer against examples processed (retrain vs adapt: the network
     trained from scratch in black), sequential transfer against the classes learned, and the final numbers."""
@@ -758,6 +765,8 @@ def summary(res: Results) -> Results:
     return Results([{k: r.get(k) for k in ('method', 'role', 'zap_every', 'acc', 'acc_sd', 'examples', 'n')} for r in m],
                    m.meta)
 
+
+# %% ../nbs/20_zapping.ipynb #2ba250ed
 @cached('zapping')
 @pin_threads
 def run(mode: str | None = None, seed: int = 0) -> Results:
@@ -773,16 +782,21 @@ def run(mode: str | None = None, seed: int = 0) -> Results:
         parts.append(experiment('omniglot', zap_every=(0, 1), pretraining=('asb',), methods=METHODS[1:], mode=mode, seed=s))
     return Results.merge(*parts)
 
+
 # %% ../nbs/20_zapping.ipynb #55cbc46b
 def _widget_plot(res: Results, ax) -> None:
     kind, zaps = res.meta['pretraining'], sorted({r['zap_every'] for r in res if r['role'] != 'retrain'})
     colors = {f'{kind}/iid_head (zap_every={z})': f'C{i}' for i, z in enumerate(zaps)}   # as in plot_sequential
-    retrain_vs_adapt_curves(res, ax=ax[0], methods=('scratch', f'{kind}/iid_head'), colors=colors,
+    retrain_vs_adapt_curves(res, ax=ax[0], methods=('scratch', f'{kind}/iid_head'), colors=colors, legend=False,
                             title='i.i.d. head-only transfer vs retraining')
+    words = {'scratch': 'network trained from scratch', f'{kind}/iid_head': _label(kind, zaps[0]) + ', i.i.d. head'}
+    words |= {f'{kind}/iid_head (zap_every={z})': _label(kind, z) + ', i.i.d. head' for z in zaps}
+    for line in ax[0].get_lines(): line.set_label(words.get(line.get_label(), line.get_label()))
+    ax[0].legend(fontsize=7, loc='lower right')
     plot_sequential(res, ax[1])
     acc = {r['zap_every']: r['acc'] for r in res if r['role'] == 'setup'}
-    ax[1].set_title('sequential transfer; pre-training acc: ' + ', '.join(
-        f"{'no zap' if not z else f'zap {z}'} {a:.2f}" for z, a in acc.items()), fontsize=9)
+    ax[1].set_title('sequential head; pre-training accuracy on held-out drawers: ' + ', '.join(
+        f"{_label(kind, z).split(', ')[1]} {a:.2f}" for z, a in acc.items()), fontsize=8)
 
 def widget(data='omniglot', **fixed):
     """Sliders: zap frequency `zap_every` (main control: never, every 1, 2, 4 epochs or episodes), the pre-training
