@@ -46,12 +46,13 @@ def _static_values(w, n: int) -> list:
     return [(f'{v:g}', v) for v in vals]
 
 # %% ../nbs/02_widgets.ipynb #117157a4
-def static_grid(knob: str, panels: Sequence[tuple], checked: int = 0, note: str = '') -> str:
+def static_grid(knob: str, panels: Sequence[tuple], checked: int = 0, note: str = '', salt: str = '') -> str:
     """HTML (no JavaScript) for a page with no kernel: one tab per (label, PNG bytes) in `panels`, `knob = label`,
     tab `checked` open first. Tabs are radio buttons; CSS shows the checked one's figure. The ids come from a hash of
-    the pictures, so the same figures give the same HTML (stable notebook outputs)."""
+    the pictures (and `salt`), so the same figures give the same HTML (stable notebook outputs); a second grid of the
+    same figures on one page (an explorer shown twice) gets another `salt`, so the two keep their own tabs."""
     if not panels: raise ValueError("static_grid needs at least one (label, png) panel")
-    uid = 'abs-' + hashlib.sha1(b''.join(p for _, p in panels) + knob.encode()).hexdigest()[:10]
+    uid = 'abs-' + hashlib.sha1(b''.join(p for _, p in panels) + (knob + salt).encode()).hexdigest()[:10]
     css = [f'#{uid} input{{position:absolute;opacity:0;pointer-events:none}}',
            f'#{uid} label{{display:inline-block;padding:2px 10px;margin:0 4px 4px 0;border:1px solid #bbb;'
            'border-radius:4px;cursor:pointer;font:13px sans-serif}',
@@ -115,7 +116,7 @@ class Explorer:
         self.figsize, self.ncols, self.seconds, self.figure, self.png = figsize, ncols, 0.0, None, b''
         self.status = W.Label(value='')
         self.button = W.Button(description='Run', button_style='primary') if button else None
-        self.handle = None
+        self.handle, self.handles, self.shown = None, [], 0    # every display of the figure, updated together
 
     def knobs(self) -> dict:
         "The current value of every knob."
@@ -157,13 +158,14 @@ class Explorer:
         items = _static_values(w, self.static) or [(str(w.value), w.value)]
         panels = [(lab, self._picture(now | {name: v})[1]) for lab, v in items]
         checked = next((i for i, (_, v) in enumerate(items) if v == w.value), 0)
-        return static_grid(w.description or name, panels, checked)
+        return static_grid(w.description or name, panels, checked, salt=str(self.shown) if self.shown > 1 else '')
 
     def redraw(self, change=None) -> None:
         "Rerun (or fetch from the cache) and replace the figure in place."
         self.status.value = 'running…'
         fig = self.draw()
-        if self.handle is not None and not _captured(): self.handle.update(fig)   # captured: nobody sees it
+        if not _captured():                                   # captured: nobody sees it
+            for h in self.handles: h.update(fig)
         self.status.value = f'{self.seconds:.2f} s'
 
     def _changed(self, change=None):
@@ -180,6 +182,7 @@ class Explorer:
         """Display the controls and the figure, and start listening to the controls. The controls' output also
         carries the static grid (`static_html`) as `text/html`: front ends with a kernel show the live widget, static
         renderers the grid. The grid is computed after the first figure is shown, so it does not delay it."""
+        self.shown += 1                                       # the n-th display of this explorer on the page
         row = W.VBox(list(self.controls.values()) + ([self.button] if self.button else []) + [self.status])
         view = {'application/vnd.jupyter.widget-view+json': {'version_major': 2, 'version_minor': 0,
                                                               'model_id': row.model_id}}
@@ -187,6 +190,7 @@ class Explorer:
             view = view | {'text/html': self.static_html()}    # since an update would be appended after the figure
         box = display(view, raw=True, display_id=True)         # no 'VBox(children=...)' text on a static page
         self.handle = display(self.draw(), display_id=True)    # an ordinary image/png output
+        if self.handle is not None: self.handles.append(self.handle)
         self.status.value = f'{self.seconds:.2f} s'
         if box is not None and self.static and 'text/html' not in view:   # None: no front end, nothing to show
             t = time.perf_counter()

@@ -61,3 +61,24 @@ def test_explore_bundle_in_a_shell(monkeypatch):
     assert {'application/vnd.jupyter.widget-view+json', 'text/html'} in datas and {'image/png', 'text/plain'} in datas
     html = next(''.join(o['data']['text/html']) for o in outs if 'text/html' in o.get('data', {}))
     assert html.count('<img') == 4 and 'k = 2</label>' in html              # 1, 3, 5 and the start 2
+
+def test_an_explorer_shown_twice_has_two_grids_and_one_state(monkeypatch):
+    """Shown twice on one page (top of a chapter, then its Explore section): the two static grids get their own ids,
+    and a knob change redraws both figures in a live kernel."""
+    import re
+    from adaptbook import widgets
+    from adaptbook.widgets import Explorer
+    ex = Explorer(lambda n: n, lambda r, ax: ax.plot([0, r]), {'n': W.IntSlider(value=1, min=1, max=3)}, static=3)
+    ex.shown = 1
+    first = ex.static_html()
+    ex.shown = 2
+    second = ex.static_html()
+    ids = [re.search(r'id="(abs-\w+)"', g).group(1) for g in (first, second)]
+    assert ids[0] != ids[1] and first.count('<img') == second.count('<img') == 3
+    class Handle:
+        def __init__(self): self.n = 0
+        def update(self, *a, **k): self.n += 1
+    ex.handles = [Handle(), Handle()]
+    monkeypatch.setattr(widgets, '_captured', lambda: False)
+    ex.redraw()
+    assert [h.n for h in ex.handles] == [1, 1]
