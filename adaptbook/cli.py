@@ -41,26 +41,45 @@ def chapter_results(name: str, mode: str | None = None, seed: int = 0, seeds: in
                               'seconds': sum(p.meta['provenance']['seconds'] for p in parts)}
     return res
 
+def _out_folder(out: str | os.PathLike) -> Path:
+    "`out` made and checked writable before any work, else a ValueError naming the folder."
+    out = Path(out)
+    try: out.mkdir(parents=True, exist_ok=True)
+    except OSError as e: raise ValueError(f"cannot make the output folder {out}: {e.strerror or e}") from None
+    if not os.access(out, os.W_OK | os.X_OK): raise ValueError(f"the output folder {out} is not writable")
+    return out
+
+def _atomic(path: Path, write) -> None:
+    "`write(tmp)` to a temporary name beside `path`, then rename: an interrupted write leaves no half-written file."
+    tmp = path.with_name(f'.{path.stem}.part{path.suffix}')
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    except OSError as e: raise ValueError(f"cannot write {path}: {e.strerror or e}") from None
+    finally: tmp.unlink(missing_ok=True)
+
 def run_experiment(name: str, mode: str | None = None, out: str | os.PathLike = 'results', seed: int = 0,
                    verbose: bool = True, threads: int | None = None, seeds: int | None = None) -> dict:
     """Run registered experiment `name` with `threads` torch threads (default `core.default_threads()`) and at least
     `seeds` seeds (default: the chapter's own); write `<out>/<name>.png`, `.json` (with provenance) and `.md`;
-    return their paths."""
+    return their paths. Each file is written whole or not at all; figures are closed once saved. Raises ValueError
+    for an unknown name or an output folder that cannot be written (before anything runs)."""
     import matplotlib
     matplotlib.use('Agg', force=False)
+    import matplotlib.pyplot as plt
     mode = core.get_mode(mode)
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
+    out = _out_folder(out)
     t = time.perf_counter()
     res = chapter_results(name, mode, seed, seeds, threads)
     res.meta.update(name=name, mode=mode, seed=seed, total_seconds=time.perf_counter() - t)
     fig = core.draw(name, res)
     paths = {'png': out / f'{name}.png', 'json': out / f'{name}.json', 'md': out / f'{name}.md'}
-    fig.savefig(paths['png'], dpi=120, bbox_inches='tight')
-    res.to_json(paths['json'])
-    paths['md'].write_text(f"# {name} ({mode} mode, seeds {res.meta['provenance']['seeds']}, computed in "
-                           f"{res.meta['provenance']['seconds']:.1f} s)\n\n{core.EXPERIMENTS[name]['doc']}\n\n"
-                           f"{res.table()}\n")
+    try: _atomic(paths['png'], lambda p: fig.savefig(p, dpi=120, bbox_inches='tight'))
+    finally: plt.close(fig)
+    _atomic(paths['json'], res.to_json)
+    md = (f"# {name} ({mode} mode, seeds {res.meta['provenance']['seeds']}, computed in "
+          f"{res.meta['provenance']['seconds']:.1f} s)\n\n{core.EXPERIMENTS[name]['doc']}\n\n{res.table()}\n")
+    _atomic(paths['md'], lambda p: p.write_text(md))
     if verbose: print('\n'.join(f'wrote {p}' for p in paths.values()))
     return paths
 
@@ -81,9 +100,10 @@ def run_all(mode: str | None = None, out: str | os.PathLike = 'results', seed: i
     Returns {name: seconds} for the chapters that ran."""
     import matplotlib
     matplotlib.use('Agg', force=False)
+    import matplotlib.pyplot as plt
     from tqdm.auto import tqdm
     from adaptbook import compare
-    mode, out = core.get_mode(mode), Path(out)
+    mode, out = core.get_mode(mode), _out_folder(out)
     names = [n for n in CHAPTERS if n in load_chapters()]
     if fetch:
         try: fetch_datasets(['all'])
@@ -106,12 +126,13 @@ def run_all(mode: str | None = None, out: str | os.PathLike = 'results', seed: i
     written = [out / 'summary.md']
     if results:
         summary = compare.summarize(results)
-        compare.figure(summary).savefig(out / 'compare.png', dpi=120, bbox_inches='tight')
-        compare.curves(results).savefig(out / 'curves.png', dpi=100, bbox_inches='tight')
+        for fname, fig, dpi in (('compare.png', compare.figure(summary), 120), ('curves.png', compare.curves(results), 100)):
+            try: _atomic(out / fname, lambda p: fig.savefig(p, dpi=dpi, bbox_inches='tight'))
+            finally: plt.close(fig)
         text = compare.summary_markdown(summary, results, times, skipped=skipped)
         written = [out / 'compare.png', out / 'curves.png'] + written
     else: text = compare.skipped_markdown(skipped) or '# Retrain or adapt?\n\nNo chapter with a headline ran.\n'
-    (out / 'summary.md').write_text(text)
+    _atomic(out / 'summary.md', lambda p: p.write_text(text))
     if verbose: print('wrote ' + ', '.join(map(str, written)))
     return times
 

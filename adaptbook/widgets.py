@@ -228,14 +228,14 @@ def static_pages(cell) -> None:
 def curves_widget(experiment: Callable, data, *, knob: str, control, adapt: Sequence[str],
                   retrain: Sequence[str] | None = None, arg: str | None = None, controls: dict | None = None,
                   extra: Callable | None = None, sweep: bool = True, colors: dict | None = None,
-                  figsize=(11, 3.8), **fixed) -> Explorer:
+                  labels: dict | None = None, figsize=(11, 3.8), **fixed) -> Explorer:
     """Sliders that rerun `experiment(data, methods=adapt, <arg>=(value,), **other controls, **fixed)` for the chosen
     knob value and draw its learning curves (`core.retrain_vs_adapt_curves`) against those of the `retrain` methods,
     which run once per setting of the other controls. `knob`: the row column and control name; `arg`: the
     experiment's argument for it (default `knob`); `control`: an ipywidgets control or a list of options; `controls`:
     more knobs passed to the experiment as they are; `extra(res, ax)`: a second panel; `sweep`: pass the knob's value
     as a one-value sweep `(value,)` (the contract) or, if False, as it is; `colors`: {curve label: colour}, to match
-    the chapter's figure. Returns the `Explorer`."""
+    the chapter's figure; `labels`: {method: words} for the legend. Returns the `Explorer`."""
     from adaptbook.core import Results, retrain_vs_adapt_curves
     arg, retrain_cache = arg or knob, {}
 
@@ -254,6 +254,10 @@ def curves_widget(experiment: Callable, data, *, knob: str, control, adapt: Sequ
         axes = np.atleast_1d(ax)
         value = res.where(role='adapt').col(knob)
         retrain_vs_adapt_curves(res, ax=axes[0], colors=colors, title=f'{knob} = {value[0]:g}' if value and isinstance(value[0], (int, float)) else None)
+        if labels:                                            # method names in words, in the legend only
+            for line in axes[0].get_lines():
+                if line.get_label() in labels: line.set_label(labels[line.get_label()])
+            if axes[0].get_legend() is not None: axes[0].legend(fontsize=7)
         if extra is not None: extra(res, axes[1])
 
     return explore(run, plot, figsize=figsize, ncols=2 if extra is not None else 1, **{knob: control}, **(controls or {}))

@@ -33,3 +33,34 @@ def test_run_all_skips_a_chapter_without_its_data_and_says_why(tmp_path, monkeyp
     assert set(times) == {'intro'} and (tmp_path / 'intro.json').exists() and not (tmp_path / 'kprior.json').exists()
     text = (tmp_path / 'summary.md').read_text()
     assert '## Chapters not run' in text and '**kprior** was skipped' in text and "dataset 'a7a'" in text
+
+
+def test_run_into_a_folder_that_cannot_be_made_says_which(tmp_path):
+    "An output folder that cannot be made (a file is in the way): one `adaptbook: error:` line naming it, no work."
+    (tmp_path / 'file').write_text('x')
+    r = subprocess.run(['adaptbook', 'run', 'intro', '--out', str(tmp_path / 'file' / 'sub')], capture_output=True, text=True)
+    assert r.returncode == 2 and r.stderr.count('\n') == 1, r.stderr
+    assert r.stderr.startswith('adaptbook: error: cannot make the output folder') and str(tmp_path / 'file' / 'sub') in r.stderr
+
+
+def test_run_into_a_read_only_folder_says_which_and_writes_nothing(tmp_path):
+    import stat
+    import pytest
+    ro = tmp_path / 'ro'
+    ro.mkdir()
+    ro.chmod(stat.S_IRUSR | stat.S_IXUSR)
+    try:
+        if os.access(ro, os.W_OK): pytest.skip('running as root: permissions do not apply')
+        r = subprocess.run(['adaptbook', 'run', 'intro', '--out', str(ro)], capture_output=True, text=True)
+        assert r.returncode == 2 and f'the output folder {ro} is not writable' in r.stderr and list(ro.iterdir()) == []
+    finally:
+        ro.chmod(stat.S_IRWXU)
+
+
+def test_run_writes_whole_files_and_closes_its_figure(tmp_path):
+    import matplotlib.pyplot as plt
+    from adaptbook import cli
+    before = len(plt.get_fignums())
+    paths = cli.run_experiment('intro', 'quick', tmp_path, verbose=False)
+    assert len(plt.get_fignums()) == before and all(p.exists() for p in paths.values())
+    assert not [p for p in tmp_path.iterdir() if '.part' in p.name]
