@@ -26,12 +26,12 @@ from .data import add_split, remove_split, resolve, subsample
 from .models import mlp
 
 # %% auto #0
-__all__ = ['NEWTON_MAX_PARAMS', 'SOLVERS', 'SELECT', 'TASKS', 'METHODS', 'MODELS', 'ROLES', 'QUICK_TOL', 'MEMORY', 'HEADLINE',
-           'HEADLINE_REG', 'FIRST_ORDER', 'glm', 'flat', 'cross_entropy_sum', 'objective', 'soft_labels', 'kprior_loss',
-           'fit_model', 'memory_size', 'hprime', 'select_memory', 'adaptation_parts', 'Problem', 'prepare',
-           'pick_memory', 'solve', 'mem_size', 'experiment', 'over_seeds', 'majority', 'at_memory', 'run', 'figure',
-           'reach_fraction', 'claims', 'prose', 'first_order_path', 'toy', 'memory_picture', 'widget', 'newton',
-           'lbfgs', 'adam']
+__all__ = ['NEWTON_MAX_PARAMS', 'SOLVERS', 'SELECT', 'TASKS', 'METHODS', 'MODELS', 'ROLES', 'QUICK_TOL', 'MEMORY', 'WORDS',
+           'COLORS', 'HEADLINE', 'HEADLINE_REG', 'FIRST_ORDER', 'glm', 'flat', 'cross_entropy_sum', 'objective',
+           'soft_labels', 'kprior_loss', 'fit_model', 'memory_size', 'hprime', 'select_memory', 'adaptation_parts',
+           'Problem', 'prepare', 'pick_memory', 'solve', 'mem_size', 'experiment', 'over_seeds', 'majority',
+           'at_memory', 'in_words', 'run', 'figure', 'reach_fraction', 'claims', 'prose', 'first_order_path', 'toy',
+           'memory_picture', 'widget', 'newton', 'lbfgs', 'adam']
 
 # %% ../nbs/10_kprior.ipynb #863786a8
 def glm(n_features: int, n_classes: int) -> nn.Linear:
@@ -419,6 +419,37 @@ def at_memory(res: Results, memory: float) -> Results:
     return Results([r for r in res if r['role'] == 'retrain' or r['method'] == 'batch_warm'
                     or r['memory'] == memory], res.meta)
 
+# %% ../nbs/10_kprior.ipynb #abc78962
+WORDS = {'kprior': 'K-prior', 'replay': "Replay, top-h′ memory", 'replay_random': 'Replay, random memory',
+         'batch': 'Batch (retrain from zero)', 'batch_warm': 'Batch warm-started from w*', 'wstar': 'w* (no update)'}
+COLORS = {'kprior': 'C0', 'replay': 'C1', 'replay_random': 'C2', 'batch_warm': 'C4', 'wstar': 'C3'}
+
+def in_words(fig: plt.Figure) -> plt.Figure:
+    """Relabel `fig`'s curves from method names (`kprior`, `batch (retrain)`...) to `WORDS` and give each adapting
+    method its `COLORS` colour in every panel (its band of ± sd and its star too), so one colour means one method
+    throughout. Returns `fig`."""
+    from matplotlib.colors import to_hex
+    for ax in fig.axes:
+        recolor = {}
+        for line in ax.get_lines():
+            lab = line.get_label()
+            key = lab[:-len(' (retrain)')] if lab.endswith(' (retrain)') else lab
+            if key not in WORDS: continue
+            if key in COLORS and not lab.endswith(' (retrain)'): recolor[to_hex(line.get_color())] = COLORS[key]
+            line.set_label(WORDS[key])
+        for line in ax.get_lines():                       # the curves, and their stars (unlabelled, same colour)
+            c = to_hex(line.get_color())
+            if c in recolor: line.set_color(recolor[c])
+        for coll in ax.collections:                       # the ± sd bands
+            fc = coll.get_facecolor()
+            if len(fc) and to_hex(fc[0], keep_alpha=False) in recolor:
+                coll.set_facecolor(recolor[to_hex(fc[0], keep_alpha=False)])
+                coll.set_alpha(fc[0][3])
+        if ax.get_legend() is not None: ax.legend(fontsize=7)
+    return fig
+
+
+
 # %% ../nbs/10_kprior.ipynb #79180fe1
 HEADLINE = dict(task='add', model='logreg', delta=5.0, subset=0.01, new_frac=0.1)   # a7a-161 add-data
 HEADLINE_REG = dict(task='change_reg', model='logreg', delta=50.0, delta_new=5.0, subset=0.01)   # a7a-161, δ 50 -> 5
@@ -463,12 +494,12 @@ def figure(res: Results, memory: float = 0.1, title: str | None = None) -> plt.F
                      ax=ax[3], logx=True, xlabel=xl, ylabel='examples processed')
     if warm:
         ax[3].axhline(float(np.mean([r['examples'] for r in warm])), color='0.3', ls=':', lw=1.5,
-                      label='batch warm-started from w*')
+                      label='Batch warm-started from w* (mean)')
         ax[3].legend(fontsize=7)
     ax[3].set_yscale('log')
     fig.suptitle(title or res.meta.get('setting', 'K-prior vs Replay vs Batch'))
     fig.tight_layout()
-    return fig
+    return in_words(fig)
 
 def reach_fraction(res: Results, memory: float = 0.1, method: str = 'kprior', within: float = 0.005) -> dict:
     """Where `method`'s mean learning curve at `memory` first comes within `within` of Batch's final accuracy
@@ -524,6 +555,9 @@ def prose(c: dict) -> list[str]:
     gw, gk = 100 * (aw - ab), 100 * (ak - ab)
     closer = sum(k < w for k, w in zip(c['werr_kprior'], c['werr_wstar']))
     rng = lambda k: f"{min(c[k]):.2f}–{max(c[k]):.2f}"
+    def pace(k):                                # a ratio of seconds within one sd of 1 is no difference at all
+        v, sd = mean(k), float(np.std(c[k], ddof=1)) if len(c[k]) > 1 else 0.0
+        return 'about as fast as' if abs(v - 1) <= sd else 'faster than' if v < 1 else 'slower than'
     return [
         f"Doing nothing: the old model w*, not updated, scores {aw:.2%}, {abs(gw):.2f} pt "
         f"{'above' if gw >= 0 else 'below'} Batch ({ab:.2%}); K-prior at {m * 100:g} % memory scores {ak:.2%} "
@@ -538,8 +572,8 @@ def prose(c: dict) -> list[str]:
         f"{_ms(c['ex_warm'])}× a Batch warm-started from w* (the fair reference: it needs {mean('ex_warm_batch'):.0f} "
         f"examples against {mean('ex_batch'):.0f} from zero).",
         f"In seconds: {_ms(c['sec_cold'])}× cold Batch and {_ms(c['sec_warm'])}× warm Batch: in wall time K-prior is "
-        f"{'faster' if mean('sec_cold') < 1 else 'slower'} than retraining from zero and "
-        f"{'faster' if mean('sec_warm') < 1 else 'slower'} than retraining from w*.",
+        f"{pace('sec_cold')} retraining from zero and {pace('sec_warm')} retraining from w* (a ratio within one sd of 1 "
+        f"counts as the same).",
         f"At 100 % memory K-prior processes {_ms(c['ex_full'])}× the examples of a Batch from zero "
         f"({'more' if mean('ex_full') > 1 else 'fewer'}: it is Batch's objective plus the old model's forward passes "
         f"on the memory, started from w*) and takes {_ms(c['sec_full'])}× its seconds."]
@@ -647,7 +681,8 @@ def widget(data=None, **fixed):
     slider = W.SelectionSlider(options=[(f'{f:.0%}', f) for f in sorted(MEMORY)], value=0.1, description='memory')
     return curves_widget(experiment, data, knob='memory', control=slider, adapt=('kprior', 'replay'),
                          retrain=('batch',), controls={'select': list(SELECT), 'task': list(TASKS)},
-                         extra=extra if two_d else None, **fixed)
+                         extra=extra if two_d else None, colors={m: COLORS[m] for m in ('kprior', 'replay')},
+                         labels=WORDS, **fixed)
 
 _ = register('kprior', figure=figure, doc='K-priors on a7a-161 add-data: learning curves, accuracy, weight error and '
              'cost vs memory size', experiment=experiment, widget=widget)(run)
