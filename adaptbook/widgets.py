@@ -12,7 +12,7 @@ Docs: https://adaptbook.github.io/adaptbook/widgets.html.md"""
 
 # %% ../nbs/02_widgets.ipynb #0cbcc69f
 from __future__ import annotations
-import base64, hashlib, html, io, json, os, time
+import base64, hashlib, html, io, json, os, time, warnings
 from typing import Any, Callable, Sequence
 
 import numpy as np
@@ -183,6 +183,11 @@ class Explorer:
         carries the static grid (`static_html`) as `text/html`: front ends with a kernel show the live widget, static
         renderers the grid. The grid is computed after the first figure is shown, so it does not delay it."""
         self.shown += 1                                       # the n-th display of this explorer on the page
+        from IPython import get_ipython
+        if get_ipython() is None and self.shown == 1:       # plain Python: nothing can show a slider
+            warnings.warn("adaptbook's sliders need Jupyter (JupyterLab, Notebook or Colab) to show; in a script, call "
+                          "the chapter's experiment(...) and figure(...) instead. The Explorer still works: "
+                          "set(**knobs) reruns, and .figure / .png hold the last picture.", stacklevel=3)
         row = W.VBox(list(self.controls.values()) + ([self.button] if self.button else []) + [self.status])
         view = {'application/vnd.jupyter.widget-view+json': {'version_major': 2, 'version_minor': 0,
                                                               'model_id': row.model_id}}

@@ -82,3 +82,15 @@ def test_an_explorer_shown_twice_has_two_grids_and_one_state(monkeypatch):
     monkeypatch.setattr(widgets, '_captured', lambda: False)
     ex.redraw()
     assert [h.n for h in ex.handles] == [1, 1]
+
+
+def test_sliders_outside_jupyter_say_what_they_need():
+    "In plain Python (no IPython shell) a slider cannot show: say so once, and keep the Explorer usable."
+    import warnings
+    from adaptbook.widgets import explore
+    with warnings.catch_warnings(record=True) as w:
+        warnings.simplefilter('always')
+        ex = explore(lambda n: n, lambda r, ax: ax.plot([0, r]), n=W.IntSlider(value=1, min=1, max=3), static=0)
+    assert any('need Jupyter' in str(x.message) for x in w), [str(x.message) for x in w]
+    ex.set(n=2)
+    assert ex.png and ex.knobs() == {'n': 2}
