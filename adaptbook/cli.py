@@ -84,12 +84,16 @@ def run_experiment(name: str, mode: str | None = None, out: str | os.PathLike = 
     return paths
 
 # %% ../nbs/03_cli.ipynb #22461dd4
-def _fresh(name: str, path: Path, mode: str, seeds: int | None) -> bool:
-    "Whether `path` holds chapter `name`'s results from this code (`core.run_digest`), in this mode, with enough seeds."
+def _fresh(name: str, path: Path, mode: str, seeds: int | None, seed: int = 0, threads: int | None = None) -> bool:
+    """Whether `path` holds chapter `name`'s results as these arguments ask for them: from this code
+    (`core.run_digest`), in this mode, starting at `seed` with at least `seeds` seeds, and with `threads` torch threads
+    when given (the thread count can change the last bits of a result). Anything else is run again."""
     try: prov = core.Results.from_json(path).meta.get('provenance', {})
     except (OSError, ValueError): return False
+    have = prov.get('seeds') or ()
     return (prov.get('run_digest') == core.run_digest(name) and prov.get('mode') == mode
-            and (seeds is None or len(prov.get('seeds', ())) >= seeds))
+            and (not have or min(have) == seed) and (seeds is None or len(have) >= seeds)
+            and (threads is None or prov.get('threads') == threads))
 
 def run_all(mode: str | None = None, out: str | os.PathLike = 'results', seed: int = 0, seeds: int | None = None,
             force: bool = False, threads: int | None = None, verbose: bool = True, fetch: bool = True) -> dict:
@@ -114,7 +118,7 @@ def run_all(mode: str | None = None, out: str | os.PathLike = 'results', seed: i
         bar.set_postfix_str(name)
         t = time.perf_counter()
         try:
-            if force or not _fresh(name, out / f'{name}.json', mode, seeds):
+            if force or not _fresh(name, out / f'{name}.json', mode, seeds, seed, threads):
                 run_experiment(name, mode, out, seed, verbose=False, threads=threads, seeds=seeds)
         except (data.DatasetNotFound, data.ChecksumError) as e:
             skipped[name] = ' '.join(str(e).split())

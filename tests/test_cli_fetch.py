@@ -64,3 +64,17 @@ def test_run_writes_whole_files_and_closes_its_figure(tmp_path):
     paths = cli.run_experiment('intro', 'quick', tmp_path, verbose=False)
     assert len(plt.get_fignums()) == before and all(p.exists() for p in paths.values())
     assert not [p for p in tmp_path.iterdir() if '.part' in p.name]
+
+
+def test_a_resumed_run_all_reruns_what_its_arguments_require(tmp_path):
+    "Results written by an earlier run are kept only if they match this call's mode, first seed, seeds and threads."
+    from adaptbook import cli
+    p = cli.run_experiment('intro', 'quick', tmp_path, verbose=False, threads=1)['json']
+    prov = __import__('adaptbook').core.Results.from_json(p).meta['provenance']
+    n = len(prov['seeds'])
+    assert cli._fresh('intro', p, 'quick', None) and cli._fresh('intro', p, 'quick', n, 0, 1)
+    assert not cli._fresh('intro', p, 'full', None)                  # another mode
+    assert not cli._fresh('intro', p, 'quick', None, seed=5)         # another first seed
+    assert not cli._fresh('intro', p, 'quick', n + 1)                # more seeds than written
+    assert not cli._fresh('intro', p, 'quick', None, threads=2)      # another thread count
+    assert not cli._fresh('intro', tmp_path / 'missing.json', 'quick', None)
