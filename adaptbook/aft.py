@@ -25,7 +25,8 @@ import torch.nn.functional as F
 import matplotlib.pyplot as plt
 from tqdm.auto import tqdm
 
-from .core import (Curve, Ledger, Results, as_tuple, cached, check_choice, check_data, check_int, check_number,
+from .core import (Curve, Ledger, Results, as_inputs, as_tuple, cached, check_choice, check_data, check_int,
+                            check_number, check_task_stream, model_dtype,
                             evaluate, fit, get_device, get_mode, new_results, pin_threads, register, retrain_vs_adapt,
                             retrain_vs_adapt_curves, seed_everything)
 from .data import resolve
@@ -102,6 +103,8 @@ def train_student(net: nn.Sequential, X: torch.Tensor, y: torch.Tensor, psi: tor
     if len(X) != len(y) or (psi is not None and len(psi) != len(X)):
         raise ValueError(f"X, y and psi must have the same rows; got {len(X)}, {len(y)}, {None if psi is None else len(psi)}")
     if (prior is None) != (psi is None): raise ValueError("give both prior and psi (AFT, KD) or neither (STL)")
+    X, y = as_inputs(X, y, dtype=model_dtype(net))
+    if psi is not None: psi = as_inputs(psi, dtype=model_dtype(prior), name='psi')[0]
     beta, epochs, bs = check_number('beta', beta, 0), check_int('epochs', epochs), check_int('bs', bs)
     dev = get_device(device)
     net.to(dev)
@@ -138,6 +141,7 @@ def train_mlp_teacher(X: torch.Tensor, y: torch.Tensor, hidden: Sequence[int] = 
     X (N×...), y (N,) (labels 0..K-1). Returns the network (its features: `net[:-1]`), its accuracy on the pool and the
     ledger of its training. Raises `ValueError` for mismatched X/y."""
     if len(X) != len(y): raise ValueError(f"X has {len(X)} rows but y has {len(y)}; they must match")
+    X, y = as_inputs(X, y)
     net = mlp(X[0].numel(), int(y.max()) + 1, hidden=hidden, seed=seed)
     led = ledger or Ledger(device)
     with torch.enable_grad():
@@ -236,6 +240,7 @@ def _prepare(data, o: dict, mode: str, g: torch.Generator, seed: int) -> _Data:
     Xtr, ytr, Xte, yte = resolve(data)                                  # checked: shapes, lengths, labels, finite
     present = sorted(set(ytr.tolist()))
     cls, tcls = _classes('classes', o['classes'], present), _classes('teacher_classes', o['teacher_classes'], present)
+    check_task_stream({'classes': cls}, ytr, yte)        # the student's classes: train and test rows, at least two
     quick, named = mode == 'quick', isinstance(data, str)
     n_t = o['teacher_pool'] or min(4000 if quick else 20000, len(Xtr) // 2)
     t, s = split_pools(ytr, n_t, cls, tcls, seed)

@@ -28,10 +28,11 @@ from tqdm.auto import tqdm
 # %% auto #0
 __all__ = ['MODES', 'VOLATILE', 'ROLES', 'COST', 'CURVE', 'ROW_SCHEMA', 'COLUMNS', 'EXPERIMENTS', 'CHAPTERS', 'RUN_DEPENDS',
            'get_device', 'seed_everything', 'get_mode', 'check_choice', 'check_int', 'check_number', 'as_tuple',
-           'check_data', 'default_threads', 'threads', 'pin_threads', 'SolverError', 'Ledger', 'nbytes', 'Curve', 'fit',
-           'predict', 'evaluate', 'Results', 'retrain_vs_adapt', 'reach', 'retrain_vs_adapt_curves', 'check_rows',
-           'new_results', 'average_accuracy', 'forgetting', 'backward_transfer', 'stream_metrics', 'register', 'draw',
-           'load_chapters', 'cache_dir', 'code_digest', 'run_digest', 'provenance', 'args_hash', 'cached']
+           'check_data', 'as_labels', 'model_dtype', 'as_inputs', 'check_task_stream', 'default_threads', 'threads',
+           'pin_threads', 'SolverError', 'Ledger', 'nbytes', 'Curve', 'fit', 'predict', 'evaluate', 'Results',
+           'retrain_vs_adapt', 'reach', 'retrain_vs_adapt_curves', 'check_rows', 'new_results', 'average_accuracy',
+           'forgetting', 'backward_transfer', 'stream_metrics', 'register', 'draw', 'load_chapters', 'cache_dir',
+           'code_digest', 'run_digest', 'provenance', 'args_hash', 'cached']
 
 # %% ../nbs/00_core.ipynb #08e225f1
 def _available() -> str:
@@ -140,6 +141,107 @@ def check_data(X, y=None, *, name: str = 'X', yname: str = 'y', n_classes: int |
         v = lo if lo < 0 else hi
         raise ValueError(f"{yname} holds the label {v}, outside 0{top or '..'}; labels must be class indices"
                          + (f" for {n_classes} classes" if n_classes is not None else ' >= 0'))
+
+# %% ../nbs/00_core.ipynb #4f4853f4
+def _no_strings(v, name: str):
+    "A NumPy array or list holding strings/objects is refused with a `TypeError` naming `name`."
+    if isinstance(v, (list, tuple)):
+        v = np.asarray(v)
+    if isinstance(v, np.ndarray) and v.dtype.kind in 'USOV':
+        raise TypeError(f"{name} holds strings or objects (dtype {v.dtype}); give numbers"
+                        + (f": encode class names as indices 0..C-1 first, e.g. "
+                           f"names, {name} = np.unique({name}, return_inverse=True)" if name.startswith('y') else ''))
+    return v
+
+def as_labels(y, name: str = 'y', device: str | torch.device | None = None) -> torch.Tensor:
+    """Class labels as a 1-D long tensor: a tensor, NumPy array or list of any integer dtype, or floats holding whole
+    numbers. The caller's object is never modified (a new tensor whenever anything changes). `device` None: where
+    it is. Strings are refused with a `TypeError`, booleans, fractions and non-1-D shapes with a `ValueError`, each
+    naming `name`."""
+    y = _no_strings(y, name)
+    if isinstance(y, np.ndarray):
+        y = torch.from_numpy(np.ascontiguousarray(y.astype(np.int64) if y.dtype.kind in 'iu' else y))
+    if not isinstance(y, torch.Tensor):
+        raise TypeError(f"{name} must be a torch.Tensor or NumPy array of class labels, got {type(y).__name__}")
+    if y.ndim != 1: raise ValueError(f"{name} must be 1-D (N,), got shape {tuple(y.shape)}")
+    if y.dtype == torch.bool or y.is_complex():
+        raise ValueError(f"{name} must hold integer class labels (dtype long), got dtype {y.dtype}")
+    y = y.detach()
+    if y.is_floating_point() and y.device.type != 'meta' and not (torch.isfinite(y).all() and torch.equal(y, y.round())):
+        raise ValueError(f"{name} must hold integer class labels; got non-integer values (dtype {y.dtype})")
+    y = y.long()
+    return y if device is None else y.to(get_device(device))
+
+def model_dtype(model: nn.Module | None) -> torch.dtype:
+    "The floating dtype of `model`'s first floating parameter (float32 for None or a model without one)."
+    for p in ([] if model is None else model.parameters()):
+        if p.is_floating_point(): return p.dtype
+    return torch.float32
+
+def as_inputs(X, y=None, device: str | torch.device | None = None, *, dtype: torch.dtype | None = None,
+              name: str = 'X', yname: str = 'y', labels: bool = True, n_classes: int | None = None) -> tuple:
+    """The one place where inputs become what a training helper computes with: `(X, y)` with X a detached tensor of
+    floating `dtype` (default float32; pass `model_dtype(model)` to follow a model) and y `as_labels` (long), both
+    moved to `device` if given (None: where they are), checked by `check_data`. Accepted: tensors and NumPy arrays
+    of any real dtype; uint8 X (pixels 0..255) is scaled to [0, 1], other integers and booleans become floats; an
+    X that requires grad is detached (no gradient flows back to it). `labels=False` leaves y's values alone (a
+    custom loss's targets) but still converts NumPy and detaches. The caller's tensors are never modified: a
+    converted copy is returned, or the same tensor when nothing needs changing. Raises `TypeError` (strings,
+    complex numbers, other types) or `ValueError` naming `name`/`yname`."""
+    X = _no_strings(X, name) if isinstance(X, np.ndarray) else X
+    if isinstance(X, np.ndarray):
+        if X.dtype.kind == 'c': raise TypeError(f"{name} holds complex numbers (dtype {X.dtype}); give real numbers")
+        X = torch.from_numpy(np.ascontiguousarray(X if X.dtype.kind in 'f' or X.dtype == np.uint8 else X.astype(np.float64)))
+    if not isinstance(X, torch.Tensor):
+        raise TypeError(f"{name} must be a torch.Tensor or NumPy array, got {type(X).__name__}")
+    if X.is_complex(): raise TypeError(f"{name} holds complex numbers (dtype {X.dtype}); give real numbers")
+    dtype = torch.float32 if dtype is None else dtype
+    if not dtype.is_floating_point: raise TypeError(f"dtype={dtype} must be a floating dtype")
+    X = X.detach()
+    X = X.to(dtype) / 255 if X.dtype == torch.uint8 else X.to(dtype)
+    if y is not None:
+        if labels: y = as_labels(y, yname)
+        else:
+            y = _no_strings(y, yname)
+            y = (torch.from_numpy(np.ascontiguousarray(y)) if isinstance(y, np.ndarray) else y)
+            if not isinstance(y, torch.Tensor): raise TypeError(f"{yname} must be a torch.Tensor, got {type(y).__name__}")
+            y = y.detach()
+    check_data(X, y if labels else None, name=name, yname=yname, n_classes=n_classes)
+    if y is not None and len(X) != len(y): raise ValueError(f"{name} has {len(X)} rows but {yname} has {len(y)}; they must match")
+    if device is not None:
+        dev = get_device(device)
+        X, y = X.to(dev), (None if y is None else y.to(dev))
+    return X, y
+
+
+# %% ../nbs/00_core.ipynb #1e3f181b
+def check_task_stream(tasks, y_train, y_test, *, name: str = 'tasks') -> list[list[int]]:
+    """Check a stream of tasks before any training: `tasks` is a list of class lists (named `name[i]` in errors) or
+    a dict naming each task (e.g. `{'base_classes': [0, 1], 'new_classes': [2, 3]}`). Every class of every task must
+    have rows in `y_train` and in `y_test`, and the tasks together must hold at least two classes. Returns the
+    tasks as lists of ints. Raises `ValueError` naming the task, the class and the split that lacks it, in
+    milliseconds (a stream that would otherwise train to the end and fail on an empty test set)."""
+    items = list(tasks.items()) if isinstance(tasks, dict) else [(f'{name}[{i}]', t) for i, t in enumerate(tasks)]
+    if not items: raise ValueError(f"{name}={tasks!r} is empty; give at least one task of classes")
+    have = {s: set(as_labels(v, s).unique().tolist()) for s, v in (('y_train', y_train), ('y_test', y_test))}
+    out, union = [], set()
+    for label, t in items:
+        cls = t.tolist() if isinstance(t, torch.Tensor) else list(t)
+        if not cls: raise ValueError(f"{label} has no classes; every task needs at least one")
+        cls = [int(c) for c in cls]
+        for c in cls:
+            for split, present in have.items():
+                if c not in present:
+                    raise ValueError(f"{label} has class {c} with no rows in {split} ({split} holds classes "
+                                     f"{sorted(present)}); every class of every task needs training and test rows: "
+                                     f"add rows of class {c} to {split} or drop the class from {label}")
+        out.append(cls)
+        union |= set(cls)
+    if len(union) < 2:
+        raise ValueError(f"{name if not isinstance(tasks, dict) else ' and '.join(tasks)} hold a single class "
+                         f"({sorted(union)}); a classifier needs at least two classes")
+    return out
+
 
 # %% ../nbs/00_core.ipynb #8f310fe1
 def default_threads() -> int:
@@ -353,9 +455,10 @@ def fit(model: nn.Module, X: torch.Tensor, y: torch.Tensor, *, epochs: int = 10,
     `loss_fn(logits, y)` defaults to mean cross-entropy; `opt` is 'adam', 'sgd' or an optimizer; `params` limits
     what is trained. Cost is added to `ledger` if given; `curve` (a `Curve` on the same ledger) is offered a
     checkpoint after every step. Runs with `default_threads()` torch threads. Raises `ValueError` for mismatched
-    X/y, non-finite X, labels that are not class indices (with the default loss), `epochs` < 1 or `bs` < 1."""
-    _check_xy(X, y)
-    check_data(X, y if loss_fn is None else None)
+    X/y, non-finite X, labels that are not class indices (with the default loss), `epochs` < 1 or `bs` < 1.
+    X and y go through `as_inputs` first (NumPy, float64, uint8 pixels, any integer labels: converted to the model's
+    dtype; strings refused), so the caller's tensors are never modified."""
+    X, y = as_inputs(X, y, dtype=model_dtype(model), labels=loss_fn is None)
     if epochs < 1: raise ValueError(f"epochs={epochs} must be >= 1")
     if bs is not None and bs < 1: raise ValueError(f"bs={bs} must be >= 1 or None (full batch)")
     dev = get_device(device)
@@ -393,8 +496,8 @@ def fit(model: nn.Module, X: torch.Tensor, y: torch.Tensor, *, epochs: int = 10,
 
 @torch.no_grad()
 def predict(model: nn.Module, X: torch.Tensor, bs: int = 1024, device=None, ledger: Ledger | None = None) -> torch.Tensor:
-    "Logits of `model` on `X` (N×...), in batches, on the CPU: N×C."
-    _check_xy(X, None)
+    "Logits of `model` on `X` (N×...), in batches, on the CPU: N×C. X in another dtype goes through `as_inputs`."
+    if not (isinstance(X, torch.Tensor) and X.dtype == model_dtype(model)): X = as_inputs(X, dtype=model_dtype(model))[0]
     dev = get_device(device)
     model.to(dev)
     was = model.training
@@ -407,9 +510,10 @@ def predict(model: nn.Module, X: torch.Tensor, bs: int = 1024, device=None, ledg
 def evaluate(model: nn.Module, X: torch.Tensor, y: torch.Tensor, bs: int = 1024, device=None,
              ledger: Ledger | None = None) -> dict:
     "Accuracy and mean negative log-likelihood of `model` on `X` (N×...), `y` (N,): {'acc': .., 'nll': ..}."
-    _check_xy(X, y)
+    _check_xy(X, y) if isinstance(X, torch.Tensor) and isinstance(y, torch.Tensor) else None
+    y = as_labels(y)
+    if len(X) != len(y): raise ValueError(f"X has {len(X)} rows but y has {len(y)}; they must match")
     logits = predict(model, X, bs, device, ledger).float()
-    y = y.long()
     return {'acc': (logits.argmax(1) == y).float().mean().item(), 'nll': F.cross_entropy(logits, y).item()}
 
 # %% ../nbs/00_core.ipynb #74e07ca0

@@ -16,7 +16,7 @@ from typing import Callable, Sequence
 import numpy as np
 import torch
 import torch.nn.functional as F
-from .core import check_data
+from .core import as_inputs, as_labels
 
 
 # %% auto #0
@@ -637,24 +637,22 @@ def fetch_converted(name: str, root: str | os.PathLike | None = None, timeout: f
 
 
 # %% ../nbs/01_data.ipynb #8177b79e
-def _as_tensor(v, what: str) -> torch.Tensor:
-    if isinstance(v, np.ndarray): v = torch.from_numpy(v)
-    if not isinstance(v, torch.Tensor): raise TypeError(f"{what} must be a tensor or numpy array, got {type(v).__name__}")
+def _as_tensor(v, what: str):
+    if not isinstance(v, (np.ndarray, torch.Tensor)):
+        raise TypeError(f"{what} must be a tensor or numpy array, got {type(v).__name__}")
     return v
 
-def _labels(y: torch.Tensor, what: str) -> torch.Tensor:
-    if y.ndim != 1: raise ValueError(f"{what} must be 1-D (N,), got shape {tuple(y.shape)}")
-    if y.is_floating_point():
-        if not torch.equal(y, y.round()): raise ValueError(f"{what} must hold integer class labels; got non-integer values")
-        y = y.long()
-    y = y.long()
+def _labels(y, what: str) -> torch.Tensor:
+    y = as_labels(y, what)                                 # strings, fractions, 2-D: refused, naming `what`
     if len(y) and y.min() < 0: raise ValueError(f"{what} must hold labels >= 0; got {int(y.min())}")
     return y
 
 def resolve(data, root: str | os.PathLike | None = None, **kw) -> tuple:
     """`(X_train, y_train, X_test, y_test)` for a dataset name (its train and test splits) or a tuple of four
-    tensors/arrays, checked by `core.check_data` before any training: X's rows match y's length, X is finite, labels
-    are integers >= 0, train and test X share their shape. Raises `TypeError`/`ValueError` naming the argument."""
+    tensors/arrays, converted by `core.as_inputs` (float32 X, uint8 pixels scaled to [0, 1], long labels from any
+    integer dtype; the caller's arrays are not modified) and checked before any training: X's rows match y's length,
+    X is finite, labels are integers >= 0 (strings refused), y_train holds at least two classes, train and test X
+    share their shape. Raises `TypeError`/`ValueError` naming the argument."""
     if isinstance(data, str):
         s = spec(data)
         if s.pair is None:
@@ -668,13 +666,17 @@ def resolve(data, root: str | os.PathLike | None = None, **kw) -> tuple:
     names = ('X_train', 'y_train', 'X_test', 'y_test')
     Xtr, ytr, Xte, yte = (_as_tensor(v, n) for v, n in zip(data, names))
     ytr, yte = _labels(ytr, 'y_train'), _labels(yte, 'y_test')
+    out = []
     for X, y, nx, ny in ((Xtr, ytr, 'X_train', 'y_train'), (Xte, yte, 'X_test', 'y_test')):
         if len(X) != len(y): raise ValueError(f"{nx} has {len(X)} rows but {ny} has {len(y)}; they must match")
         if len(X) == 0: raise ValueError(f"{nx} is empty")
-        check_data(X, y, name=nx, yname=ny)
+        out += as_inputs(X, y, name=nx, yname=ny)
+    Xtr, ytr, Xte, yte = out
     if Xtr.shape[1:] != Xte.shape[1:]:
         raise ValueError(f"X_train rows have shape {tuple(Xtr.shape[1:])} but X_test rows {tuple(Xte.shape[1:])}")
-    return Xtr.float(), ytr, Xte.float(), yte
+    if len(cls := ytr.unique()) < 2:
+        raise ValueError(f"y_train holds 1 class (label {int(cls[0])}); a classifier needs at least two classes")
+    return Xtr, ytr, Xte, yte
 
 # %% ../nbs/01_data.ipynb #0e7a81e2
 def check_tasks(tasks, classes=None) -> list[list[int]]:

@@ -18,7 +18,8 @@ import torch.nn.functional as F
 import matplotlib.pyplot as plt
 from tqdm.auto import tqdm
 
-from .core import (Curve, Ledger, Results, SolverError, cached, as_tuple, check_choice, check_data, check_int,
+from .core import (Curve, Ledger, Results, SolverError, cached, as_inputs, as_tuple, check_choice,
+                            check_int, check_task_stream,
                             check_number, fit, get_device, get_mode, nbytes, new_results, pin_threads, predict, register,
                             retrain_vs_adapt, retrain_vs_adapt_curves, seed_everything, stream_metrics)
 from .data import check_tasks, resolve, subsample
@@ -190,9 +191,9 @@ def init_keys(kvb: Codebooks, Z: torch.Tensor, method: str = 'ema', epochs: int 
     the current batch. 'kmeans': `iters` rounds of plain Lloyd k-means on all of Z. Each pass over Z is counted in
     `ledger` (examples forward). Returns `kvb`. Raises `ValueError` for an unknown method or bad sizes."""
     check_choice('method', method, KEY_INITS)
+    Z = as_inputs(Z, dtype=kvb.keys.dtype, name='Z')[0] if isinstance(Z, (torch.Tensor, np.ndarray)) else Z
     if not isinstance(Z, torch.Tensor) or Z.ndim != 2 or len(Z) == 0:
         raise ValueError(f"Z must be a non-empty 2-D tensor (N, {kvb.dim})")
-    check_data(Z, name='Z')
     epochs, bs, iters = check_int('epochs', epochs), check_int('bs', bs), check_int('iters', iters)
     decay = check_number('decay', decay, 0, 1, lo_open=True, hi_open=True)
     g = torch.Generator().manual_seed(seed)
@@ -220,9 +221,9 @@ def train_values(kvb: KeyValueBottleneck, Z: torch.Tensor, y: torch.Tensor, *, e
     loss of each epoch. Raises `ValueError` for mismatched Z/y or labels outside 0..value_dim-1."""
     epochs, bs = check_int('epochs', epochs), check_int('bs', bs)
     if len(Z) != len(y): raise ValueError(f"Z has {len(Z)} rows but y has {len(y)}; they must match")
-    check_data(Z, y, name='Z', n_classes=kvb.value_dim)
     dev = kvb.values.device
-    Z, y, led = Z.to(dev, kvb.values.dtype), y.to(dev), ledger or Ledger(dev)
+    Z, y = as_inputs(Z, y, dev, dtype=kvb.values.dtype, name='Z', n_classes=kvb.value_dim)
+    led = ledger or Ledger(dev)
     g, opt, hist = torch.Generator().manual_seed(seed), torch.optim.SGD([kvb.values], lr=lr * kvb.codebooks), []
     kvb.train()
     with led:
@@ -250,7 +251,7 @@ def kvb_logits(kvb: KeyValueBottleneck, Z: torch.Tensor, bs: int | None = None) 
     "Evaluation-mode logits N×value_dim of the voting decoder for Z (N×dim) (never-fetched keys masked), on the CPU."
     was = kvb.training
     kvb.eval()
-    out = vote(kvb.fetch(*kvb.lookup(Z.to(kvb.values.device, kvb.values.dtype), bs=bs))).cpu()
+    out = vote(kvb.fetch(*kvb.lookup(as_inputs(Z, device=kvb.values.device, dtype=kvb.values.dtype, name='Z')[0], bs=bs))).cpu()
     kvb.train(was)
     return out
 
@@ -264,10 +265,10 @@ def converge(model: nn.Module, Z: torch.Tensor, y: torch.Tensor, *, C: float = 1
     examples forward and backward in `ledger` (one more for the final gradient); `curve.step()` after each. Returns
     {'iters', 'evals', 'grad' (final max |gradient|), 'converged'}. Raises `ValueError` for bad data or arguments,
     `SolverError` if the loss becomes non-finite."""
-    check_data(Z, y, name='Z')
     C, tol = check_number('C', C, 0, None, lo_open=True), check_number('tol', tol, 0, None, lo_open=True)
     max_iter, dev = check_int('max_iter', max_iter), next(model.parameters()).device
-    Z, y, led, lam = Z.to(dev, torch.float64), y.to(dev), ledger or Ledger(dev), 1.0 / (C * len(Z))
+    Z, y = as_inputs(Z, y, dev, dtype=torch.float64, name='Z')
+    led, lam = ledger or Ledger(dev), 1.0 / (C * len(Z))
     work = copy.deepcopy(model).double().train()          # float64: float32 stalls the line search near the optimum
     W = [p for p in work.parameters() if p.ndim > 1]
     opt = torch.optim.LBFGS(work.parameters(), lr=1, max_iter=max_iter, max_eval=2 * max_iter, tolerance_grad=tol,
@@ -308,8 +309,8 @@ class NearestClassMean(nn.Module):
 
     @torch.no_grad()
     def update(self, Z: torch.Tensor, y: torch.Tensor) -> NearestClassMean:
-        check_data(Z, y, name='Z', n_classes=len(self.counts))
-        self.sums.index_add_(0, y.to(self.sums.device), Z.to(self.sums))
+        Z, y = as_inputs(Z, y, self.sums.device, dtype=self.sums.dtype, name='Z', n_classes=len(self.counts))
+        self.sums.index_add_(0, y, Z)
         self.counts += torch.bincount(y.to(self.counts.device), minlength=len(self.counts))
         return self
 
@@ -417,6 +418,7 @@ def _prepare(data, tasks, n_train, n_test, quick_named: bool, g: torch.Generator
     outside = sorted((set(ytr.tolist()) | set(yte.tolist())) - set(order))
     if outside: raise ValueError(f"labels {outside} of the data are in no task (tasks={tasks}); add them to a task "
                                  f"or drop those rows first")
+    check_task_stream(tasks, ytr, yte, name='tasks')     # every class of every task in train and test, >= 2 classes
     remap = torch.full((max(order) + 1,), -1, dtype=torch.long)
     remap[order] = torch.arange(len(order))
     bounds = np.cumsum([0] + [len(t) for t in tasks])
@@ -621,6 +623,7 @@ def experiment(data, *, keys=(256,), methods: Sequence[str] = DEFAULT_METHODS, s
     keys, methods, o = _options(keys, methods, o)
     g = seed_everything(seed)
     Xtr, ytr, Xte, yte, tasks, bounds = _prepare(data, tasks, n_train, n_test, isinstance(data, str) and mode == 'quick', g)
+    if key_data is not None: key_data = as_inputs(key_data, name='key_data')[0]
     _check_chunk(o, _embed_dim(encoder, Xtr, pca_dim))
     dev = get_device(device)
     S, Zkey, enc_led = _featurize(encoder, Xtr, ytr, Xte, yte, tasks, bounds, key_data, pca_dim, dev)

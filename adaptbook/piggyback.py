@@ -23,7 +23,8 @@ import torch.nn.functional as F
 from torch.nn.utils import parametrize
 import matplotlib.pyplot as plt
 
-from .core import (Curve, Ledger, Results, cached, as_tuple, check_choice, check_int, check_number, evaluate, fit,
+from .core import (Curve, Ledger, Results, cached, as_tuple, check_choice, check_int, check_number,
+                            check_task_stream, evaluate, fit,
                             get_device, get_mode, nbytes, new_results, pin_threads, register, retrain_vs_adapt_curves,
                             seed_everything)
 from .data import check_tasks, resolve, select_classes, subsample
@@ -344,6 +345,7 @@ def _tasks(data, base_classes, new_classes, n_train, n_test, mode: str, g: torch
         n_test = min(2000, len(Xte)) if n_test is None else n_test
     Xtr, ytr = subsample(Xtr, ytr, n_train, g, name='n_train')
     Xte, yte = subsample(Xte, yte, n_test, g, name='n_test')
+    check_task_stream({'base_classes': base, 'new_classes': new}, ytr, yte)   # train and test rows of every class
     (XA, yA), (XB, yB) = select_classes(Xtr, ytr, base), select_classes(Xtr, ytr, new)
     (XAt, yAt), (XBt, yBt) = select_classes(Xte, yte, base), select_classes(Xte, yte, new)
     return SimpleNamespace(XA=XA, yA=yA, XB=XB, yB=yB, XAt=XAt, yAt=yAt, XBt=XBt, yBt=yBt, base=base, new=new,

@@ -17,7 +17,8 @@ import torch.nn.functional as F
 import matplotlib.pyplot as plt
 from tqdm.auto import tqdm
 
-from .core import (Curve, Ledger, Results, as_tuple, cached, check_choice, check_int, check_number, evaluate,
+from .core import (Curve, Ledger, Results, as_inputs, as_tuple, cached, check_choice, check_int, check_number,
+                            check_task_stream, evaluate, model_dtype,
                             fit, get_device, get_mode, new_results, pin_threads, reach, register, retrain_vs_adapt_curves,
                             seed_everything)
 from .data import DATASETS, load, resolve, select_classes
@@ -91,6 +92,7 @@ def pretrain_iid(net: nn.Sequential, X: torch.Tensor, y: torch.Tensor, *, epochs
     at the start of every `zap_every`-th epoch (never the first; 0 = never) `zap_(net[-1], zap_rows, fan=fan)`.
     `callback(epoch)` runs after each epoch, its time not counted. Returns the mean loss of each epoch. Cost goes to
     `ledger`. Source: Frati et al. 2023, i.i.d.+zap."""
+    X, y = as_inputs(X, y, dtype=model_dtype(net))
     dev, g = get_device(device), torch.Generator().manual_seed(seed)
     opt, led, hist = torch.optim.Adam(net.parameters(), lr=lr), ledger or Ledger(device), []
     net.to(dev).train()
@@ -119,6 +121,7 @@ def asb_episode(net: nn.Sequential, opt, X: torch.Tensor, y: torch.Tensor, rows:
     the batch phase (one step of `opt` on those k images plus `memory` random images of X). First-order only: no
     gradient flows through the sequential phase. Returns the batch-phase loss. Source: Frati et al. 2023, ASB."""
     led, dev = ledger or Ledger(), next(net.parameters()).device
+    X, y = as_inputs(X, y, dtype=model_dtype(net))
     if zap: zap_(net[-1], [c], generator, fan)
     _bn_eval(net, True)
     for i in rows.tolist():
@@ -144,6 +147,7 @@ def pretrain_asb(net: nn.Sequential, X: torch.Tensor, y: torch.Tensor, *, episod
     class's head row is zapped on every `zap_every`-th episode (1 = every episode, the paper's ASB; 0 = never). Adam
     at `lr` for the batch phase. X: N×1×28×28, y: N labels 0..C-1. `callback(episode)`
     runs after each episode, its time not counted. Returns the batch-phase loss of each episode."""
+    X, y = as_inputs(X, y, dtype=model_dtype(net))
     dev, g = get_device(device), torch.Generator().manual_seed(seed)
     opt, led, hist = torch.optim.Adam(net.parameters(), lr=lr), ledger or Ledger(device), []
     by_class = [torch.nonzero(y == c).flatten() for c in range(int(y.max()) + 1)]
@@ -343,6 +347,7 @@ def train_head(Ztr: torch.Tensor, ytr: torch.Tensor, Zte: torch.Tensor, yte: tor
     the end and skips 'acc_seen' (a validation run, where only the final accuracy counts). Source: Frati et al. 2023,
     transfer protocols."""
     check_choice('order', order, ('seq', 'iid'))
+    (Ztr, ytr), (Zte, yte) = as_inputs(Ztr, ytr, name='Ztr', yname='ytr'), as_inputs(Zte, yte, name='Zte', yname='yte')
     K, g, led = int(ytr.max()) + 1, torch.Generator().manual_seed(seed), Ledger('cpu')
     head = fresh_head(Ztr.shape[1], K, seed)
     opt, curve = _adam(head.parameters(), lr), Curve(lambda: _acc(head, Zte, yte), led, 1.25 if checkpoints else 1e12)
@@ -366,7 +371,8 @@ def train_head(Ztr: torch.Tensor, ytr: torch.Tensor, Zte: torch.Tensor, yte: tor
 def lstsq_readout(Ztr: torch.Tensor, ytr: torch.Tensor, ridge: float = 1e-3) -> nn.Linear:
     """The optimiser-free readout: a Linear(d, K) fitted by ridge least squares of one-hot targets on the features
     Ztr (N×d) with a bias column: with Z1 = [Ztr, 1] and A = Z1ᵀZ1, (A + ridge·tr(A)/(d+1)·I)⁻¹Z1ᵀY, in float64. The paper's "zero-shot" readout."""
-    Z1 = torch.cat([Ztr.double(), torch.ones(len(Ztr), 1, dtype=torch.float64)], 1)
+    Ztr, ytr = as_inputs(Ztr, ytr, dtype=torch.float64, name='Ztr', yname='ytr')
+    Z1 = torch.cat([Ztr, torch.ones(len(Ztr), 1, dtype=torch.float64)], 1)
     Y, A = F.one_hot(ytr, int(ytr.max()) + 1).double(), Z1.T @ Z1
     W = torch.linalg.solve(A + ridge * A.trace() / len(A) * torch.eye(len(A), dtype=torch.float64), Z1.T @ Y)
     head = nn.Linear(Ztr.shape[1], Y.shape[1])
@@ -396,6 +402,9 @@ def train_all(net: nn.Sequential, Xtr: torch.Tensor, ytr: torch.Tensor, Xte: tor
     changed. Returns `train_head`'s dict with 'net' (the fine-tuned copy) instead of 'head'; `checkpoints` as there. Source: Frati et al.
     2023, transfer protocols (all layers)."""
     check_choice('order', order, ('seq', 'iid'))
+    dt = model_dtype(net)
+    (Xtr, ytr), (Xte, yte) = (as_inputs(Xtr, ytr, dtype=dt, name='Xtr', yname='ytr'),
+                              as_inputs(Xte, yte, dtype=dt, name='Xte', yname='yte'))
     dev, K, g, frozen = get_device(device), int(ytr.max()) + 1, torch.Generator().manual_seed(seed), order == 'seq'
     ft = nn.Sequential(*copy.deepcopy(net[:-1]), fresh_head(net[-1].in_features, K, seed)).to(dev).train()
     _bn_eval(ft, frozen)
@@ -503,6 +512,7 @@ def transfer_tasks(data, shots: int = 15, n_classes: int = 50, val_classes: int 
     Xtr, Xte = _images(Xtr, 'X_train'), _images(Xte, 'X_test')
     classes = ytr.unique().tolist()[:n_classes]
     if len(classes) < 2: raise ValueError(f"y_train holds {len(classes)} class ({classes}); transfer needs at least 2")
+    check_task_stream({'the new classes (the first n_classes labels of y_train)': classes}, ytr, yte)
     test = _task(Xtr, ytr, Xte, yte, classes, shots, n_test, g)
     if shots < 2: return {'test': test}
     v = max(1, shots // 3)
