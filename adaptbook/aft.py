@@ -14,7 +14,7 @@ Docs: https://adaptbook.github.io/adaptbook/aft.html.md"""
 
 # %% ../nbs/40_aft.ipynb #66e0c828
 from __future__ import annotations
-import hashlib
+import hashlib, math, warnings
 from dataclasses import dataclass
 from typing import Callable, Sequence
 
@@ -33,9 +33,9 @@ from .data import resolve
 from .models import as_images, features, find_head, mlp, replace_head, torchvision_backbone
 
 # %% auto #0
-__all__ = ['METHODS', 'ROLE', 'centred_kernel', 'aft_regularizer', 'AFTPrior', 'KDPrior', 'student_forward', 'train_student',
-           'train_mlp_teacher', 'add_noise', 'inference_cost', 'split_pools', 'experiment', 'plot_beta', 'plot_rho',
-           'figure', 'run', 'widget']
+__all__ = ['BETA_WARN', 'METHODS', 'ROLE', 'centred_kernel', 'aft_regularizer', 'AFTPrior', 'KDPrior', 'student_forward',
+           'check_beta', 'train_student', 'train_mlp_teacher', 'add_noise', 'inference_cost', 'split_pools',
+           'experiment', 'plot_beta', 'plot_rho', 'figure', 'run', 'widget']
 
 # %% ../nbs/40_aft.ipynb #a06213e9
 def centred_kernel(Z: torch.Tensor) -> torch.Tensor:
@@ -92,6 +92,18 @@ def student_forward(net: nn.Sequential, x: torch.Tensor) -> tuple[torch.Tensor, 
     return net[-1](phi), phi
 
 # %% ../nbs/40_aft.ipynb #ff60b491
+BETA_WARN = 1e4   # far beyond the paper's grid (0 to 100): the regularizer swamps the labels
+
+def check_beta(beta) -> float:
+    """β checked: a finite number >= 0 (`ValueError`/`TypeError` naming it), with a warning above `BETA_WARN`, where
+    the regularizer outweighs the labels by orders of magnitude (the paper sweeps 0 to 100)."""
+    beta = check_number('beta', beta, 0)
+    if not math.isfinite(beta): raise ValueError(f"beta={beta!r} must be finite")
+    if beta > BETA_WARN:
+        warnings.warn(f"beta={beta:g} is far above the paper's range (0 to 100): the AFT regularizer will outweigh the "
+                      f"labels and the student learns little from them", stacklevel=3)
+    return beta
+
 def train_student(net: nn.Sequential, X: torch.Tensor, y: torch.Tensor, psi: torch.Tensor | None = None,
                   prior: nn.Module | None = None, *, beta: float = 0.0, epochs: int = 100, bs: int = 128,
                   lr: float = 1e-3, prior_lr: float = 1e-2, seed: int = 0, device=None, ledger: Ledger | None = None,
@@ -105,7 +117,7 @@ def train_student(net: nn.Sequential, X: torch.Tensor, y: torch.Tensor, psi: tor
     if (prior is None) != (psi is None): raise ValueError("give both prior and psi (AFT, KD) or neither (STL)")
     X, y = as_inputs(X, y, dtype=model_dtype(net))
     if psi is not None: psi = as_inputs(psi, dtype=model_dtype(prior), name='psi')[0]
-    beta, epochs, bs = check_number('beta', beta, 0), check_int('epochs', epochs), check_int('bs', bs)
+    beta, epochs, bs = check_beta(beta), check_int('epochs', epochs), check_int('bs', bs)
     dev = get_device(device)
     net.to(dev)
     groups = [{'params': list(net.parameters()), 'lr': lr}]
@@ -207,7 +219,7 @@ def split_pools(y: torch.Tensor, n_teacher: int, classes: Sequence[int], teacher
 # %% ../nbs/40_aft.ipynb #29984c28
 def _options(beta, methods, o: dict, mode: str) -> tuple[tuple, tuple, dict]:
     "Checked β sweep, methods and options (`ValueError`/`TypeError` naming the argument and what is allowed)."
-    betas = as_tuple('beta', beta, lambda v: check_number('beta', v, 0))
+    betas = as_tuple('beta', beta, check_beta)
     methods = as_tuple('methods', methods, lambda m: check_choice('methods', m, METHODS))
     for k in ('n_labels', 'bs', 'teacher_epochs', 'epochs'): o[k] = check_int(k, o[k])
     for k in ('teacher_pool', 'label_pool', 'n_test'): o[k] = None if o[k] is None else check_int(k, o[k])

@@ -108,6 +108,8 @@ def _chapters(results, what: str = 'results') -> dict:
     if not isinstance(results, dict):
         raise TypeError(f"{what} must be a dict {{chapter name: Results}} (e.g. load_all()); got {type(results).__name__}")
     if not results: raise ValueError(f"{what} is empty: give at least one chapter's Results")
+    unknown = [n for n in results if n not in HEADLINES]
+    if unknown: raise ValueError(f"{what} names chapter {unknown[0]!r}, which has no headline; known: {', '.join(HEADLINES)}")
     return results
 
 def _summary(summary, what: str = 'summary') -> Results:
@@ -261,6 +263,8 @@ def load_all(mode: str | None = None, seed: int = 0, names=None) -> dict[str, Re
     "Each registered chapter's `run(mode, seed)` (cached), in the book's order: name -> Results."
     exps = load_chapters()                                   # core's registry: no import of the command line
     names = [n for n in HEADLINES if n in exps] if names is None else list(names)
+    unknown = [n for n in names if n not in exps]
+    if unknown: raise ValueError(f"chapter {unknown[0]!r} is not known; known: {', '.join(n for n in HEADLINES if n in exps)}")
     return {n: exps[n]['run'](mode=get_mode(mode), seed=seed) for n in names}
 
 # %% ../nbs/90_compare.ipynb #1c2e2bb8

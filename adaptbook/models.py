@@ -11,6 +11,7 @@ import hashlib, os
 from pathlib import Path
 from typing import Callable, Sequence
 
+import numpy as np
 import torch
 from torch import nn
 import torch.nn.functional as F
@@ -167,18 +168,31 @@ def cnn_encoder(source: str = 'fashion-mnist', n: int = 10000, epochs: int = 2, 
 _FEATURES: dict[str, torch.Tensor] = {}
 
 @torch.no_grad()
+def _as_features(z, batch: int) -> torch.Tensor:
+    "One batch of an encoder's output as a float tensor on the CPU: a tensor or a NumPy array of real numbers."
+    if isinstance(z, np.ndarray) and z.dtype.kind in 'biuf': z = torch.from_numpy(np.ascontiguousarray(z))
+    if not isinstance(z, torch.Tensor) or z.is_complex() or z.dtype == torch.bool:
+        raise TypeError(f"the encoder's output for batch {batch} must be a tensor or a NumPy array of real numbers (N×d); "
+                        f"got {type(z).__name__}" + (f" of {z.dtype}" if hasattr(z, 'dtype') else ''))
+    return z.detach().float().cpu()
+
 def features(encoder: Callable, X: torch.Tensor, key: str | None = None, bs: int = 512, device=None,
              disk: bool = True) -> torch.Tensor:
-    """`encoder(X)` (N×... → N×d) computed in batches on `device`, returned on the CPU. With `key` the result is
-    cached in memory and (if `disk`) under `cache_dir('features')`. Raises `ValueError` if the output is not 2-D."""
+    """`encoder(X)` (N×... → N×d) computed in batches on `device`, returned on the CPU as float32; the encoder may
+    return tensors or NumPy arrays. With `key` the result is cached in memory and (if `disk`) under
+    `cache_dir('features')`; a damaged cache file is computed again. Raises `ValueError` if the output is not 2-D,
+    `TypeError` if it is neither a tensor nor a NumPy array of real numbers."""
     if key is not None and key in _FEATURES: return _FEATURES[key]
     path = cache_dir('features') / (hashlib.sha256(key.encode()).hexdigest()[:24] + '.pt') if key else None
+    Z = None
     if path is not None and disk and path.exists():
-        Z = torch.load(path, map_location='cpu', weights_only=True)
-    else:
+        try: Z = torch.load(path, map_location='cpu', weights_only=True)
+        except Exception: Z = None                    # truncated or damaged: computed again and rewritten below
+        if not isinstance(Z, torch.Tensor) or Z.ndim != 2 or len(Z) != len(X): Z = None
+    if Z is None:
         dev = get_device(device)
         if isinstance(encoder, nn.Module): encoder.to(dev).eval()
-        Z = torch.cat([encoder(X[i:i + bs].to(dev)).float().cpu() for i in range(0, len(X), bs)]) if len(X) else torch.zeros(0, 0)
+        Z = torch.cat([_as_features(encoder(X[i:i + bs].to(dev)), i // bs) for i in range(0, len(X), bs)]) if len(X) else torch.zeros(0, 0)
         if Z.ndim != 2: raise ValueError(f"the encoder's output must be N×d features; got shape {tuple(Z.shape)}")
         if path is not None and disk:
             path.parent.mkdir(parents=True, exist_ok=True)

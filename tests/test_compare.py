@@ -169,3 +169,13 @@ def test_a_missing_headline_setting_is_said_not_hidden():
     with pytest.warns(UserWarning, match=r"no 'kprior' rows at memory = 0.1; the summary uses memory = "):
         s = C.summarize({'kprior': Results(rows, res['kprior'].meta)})[0]
     assert s['at'] != {'memory': 0.1} and f"memory = {s['at']['memory']:g}" in C.table(Results([s]))
+
+
+def test_an_unknown_chapter_is_named_not_a_key_error():
+    import pytest
+    from adaptbook import compare
+    from adaptbook.core import Results
+    with pytest.raises(ValueError, match="chapter 'nope' is not known; known: kprior"):
+        compare.load_all(names=['nope'])
+    with pytest.raises(ValueError, match="names chapter 'nope', which has no headline"):
+        compare.summarize({'nope': Results([{'method': 'x', 'acc': 1.0}])})

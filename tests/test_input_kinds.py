@@ -141,7 +141,7 @@ HELPERS = {
     'kvb.init_keys': (_feat, lambda X, y: kvb.init_keys(_kvbm(), X, epochs=1, bs=8), None),
     'kvb.converge': (_feat, lambda X, y: kvb.converge(nn.Linear(6, 3), X, y, max_iter=5), 'y'),
     'kvb.NearestClassMean.update': (_feat, lambda X, y: kvb.NearestClassMean(6, 3).update(X, y), 'y'),
-    'zapping.pretrain_iid': (_img, lambda X, y: zapping.pretrain_iid(_net(), X, y, epochs=1, zap_every=1), 'y'),
+    'zapping.pretrain_iid': (_img, lambda X, y: zapping.pretrain_iid(_net(), X, y, epochs=2, zap_every=1), 'y'),
     'zapping.pretrain_asb': (_img, lambda X, y: zapping.pretrain_asb(_net(), X, y, episodes=2, shots=2, memory=4), 'y'),
     'zapping.train_head': (_feat, lambda X, y: zapping.train_head(X, y, X, y, order='iid', epochs=1), 'ytr'),
     'zapping.train_all': (_img, lambda X, y: zapping.train_all(_net(), X, y, X, y, order='iid', epochs=1), 'ytr'),
@@ -209,3 +209,63 @@ def test_check_task_stream():
         with pytest.raises(ValueError) as e: core.check_task_stream(*args)
         assert text in str(e.value), str(e.value)
         assert time.perf_counter() - t < 1
+
+
+def test_a_teacher_returning_numpy_works_and_other_outputs_are_named():
+    "An AFT teacher (any encoder) may return NumPy; a list or strings are refused naming the encoder's output."
+    import numpy as np
+    import pytest
+    import torch
+    from adaptbook.models import features
+    X = torch.randn(10, 4)
+    Z = features(lambda x: x.numpy() * 2, X)
+    assert Z.dtype == torch.float32 and torch.allclose(Z, X * 2)
+    with pytest.raises(TypeError, match="the encoder's output for batch 0"):
+        features(lambda x: x.tolist(), X)
+    with pytest.raises(TypeError, match="encoder's output"):
+        features(lambda x: np.array([['a'] * 4] * len(x)), X)
+
+
+def test_a_damaged_feature_cache_is_computed_again(tmp_path, monkeypatch):
+    import torch
+    from adaptbook import models
+    monkeypatch.setenv('ADAPTBOOK_CACHE', str(tmp_path))
+    X, key = torch.randn(6, 3), 'test-damaged-cache'
+    Z = models.features(lambda x: x + 1, X, key=key)
+    models._FEATURES.clear()
+    (f,) = (tmp_path / 'features').glob('*.pt')
+    f.write_bytes(f.read_bytes()[:20])                     # truncated
+    assert torch.equal(models.features(lambda x: x + 1, X, key=key), Z)
+    models._FEATURES.clear()
+    assert torch.equal(models.features(lambda x: x - 5, X, key=key), Z)   # the rewritten file is whole and read back
+
+
+def test_an_enormous_beta_warns_and_a_non_finite_one_is_refused():
+    import math
+    import pytest
+    import torch
+    from adaptbook import aft
+    g = torch.Generator().manual_seed(0)
+    y = torch.arange(120) % 3
+    X = torch.randn(120, 6, generator=g) + y[:, None]
+    kw = dict(n_labels=30, teacher_pool=40, epochs=1, teacher=lambda x: x * 2, methods=('aft',))
+    with pytest.warns(UserWarning, match=r"beta=1e\+30 is far above the paper's range"):
+        aft.experiment((X, y, X, y), beta=(1e30,), **kw)
+    for bad in (math.inf, math.nan, -1):
+        with pytest.raises(ValueError, match='beta='):
+            aft.experiment((X, y, X, y), beta=(bad,), **kw)
+
+
+def test_a_zap_every_that_never_zaps_is_refused():
+    "zap_every >= the epochs of i.i.d. pre-training never zaps: refused at the boundary, not labelled 'adapt'."
+    import pytest
+    import torch
+    from adaptbook import zapping
+    g = torch.Generator().manual_seed(0)
+    y = torch.arange(40) % 4
+    X = torch.rand(40, 1, 28, 28, generator=g)
+    with pytest.raises(ValueError, match='zap_every=3 with epochs=3 never zaps'):
+        zapping.pretrain_iid(zapping.convnet(4), X, y, epochs=3, zap_every=3)
+    zapping.pretrain_iid(zapping.convnet(4), X, y, epochs=3, zap_every=2)       # zaps once, at epoch 2
+    with pytest.raises(ValueError, match='zap_every=50 with pretrain_epochs=2 never zaps'):
+        zapping.experiment((X, y, X, y), zap_every=(0, 50), pretraining=('iid',), encoders='train', pretrain_epochs=2)
