@@ -957,9 +957,11 @@ def _locked(path: Path):
 def cached(name: str) -> Callable:
     """Decorator for a chapter's `run(mode=None, seed=0) -> Results`: keep each result on disk under
     `cache_dir('results')`, keyed by `name`, mode, seed, adaptbook's version and `run_digest(name)` (the code of core,
-    data, models and the chapter: a change to the widgets or to another chapter does not invalidate it), and add
+    data, models and the chapter: a change to the widgets or to another chapter does not invalidate it), the thread
+    count, torch's version, the CPU kernels and the device (another build may move the last bits), and add
     `meta['provenance']` (`provenance()` with mode, seed, seconds, args hash and cache key). `fn.uncached` is the
-    plain function. `$ADAPTBOOK_NO_CACHE=1` always recomputes (and still writes)."""
+    plain function. `$ADAPTBOOK_NO_CACHE=1` always recomputes (and still writes); a truncated or damaged entry is
+    computed again."""
     def deco(fn):
         @functools.wraps(fn)
         def wrapper(mode: str | None = None, seed: int = 0) -> Results:
@@ -967,10 +969,13 @@ def cached(name: str) -> Callable:
             mode = get_mode(mode)
             args = dict(name=name, mode=mode, seed=seed)
             code = run_digest(name)
-            key = args_hash(**args, version=adaptbook.__version__, code=code, threads=default_threads())
+            key = args_hash(**args, version=adaptbook.__version__, code=code, threads=default_threads(),
+                           torch=torch.__version__, cpu=torch.backends.cpu.get_cpu_capability(), device=str(get_device()))
             path = cache_dir('results') / f'{name}-{mode}-{seed}-{key}.json'
             with _locked(path.with_suffix('.lock')):
-                if path.exists() and not os.environ.get('ADAPTBOOK_NO_CACHE'): return Results.from_json(path)
+                if path.exists() and not os.environ.get('ADAPTBOOK_NO_CACHE'):
+                    try: return Results.from_json(path)
+                    except (OSError, ValueError, KeyError, TypeError): pass     # truncated or damaged: computed again
                 t = time.perf_counter()
                 res = fn(mode=mode, seed=seed)
                 res.meta['provenance'] = provenance(mode=mode, seed=seed, seeds=sorted({r['seed'] for r in res}),

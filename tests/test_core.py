@@ -287,3 +287,34 @@ def test_a_result_saved_from_a_script_says_where_it_came_from():
     again = intro.experiment('digits', chunks=2, epochs=1, methods=('retrain',)).meta['provenance']
     other = intro.experiment('digits', chunks=3, epochs=1, methods=('retrain',)).meta['provenance']
     assert again['args'] == p['args'] != other['args']              # the arguments' identity, not the run's
+
+
+def test_a_damaged_results_cache_entry_is_computed_again(tmp_path, monkeypatch):
+    "A truncated cache file is not read back as a result (nor does it raise): the run is computed again and rewritten."
+    monkeypatch.setenv('ADAPTBOOK_CACHE', str(tmp_path))
+    calls = []
+    def run(mode=None, seed=0):
+        calls.append(seed)
+        r = core.new_results('kvb', 'keys', 'digits', seed=seed, mode=core.get_mode(mode))
+        r.record('retrain', 'retrain', 0.5, seed=seed, keys=None)
+        return r
+    cached = core.cached('kvb')(run)
+    first = cached()
+    (f,) = (tmp_path / 'results').glob('kvb-*.json')
+    f.write_text(f.read_text()[:40])
+    again = cached()
+    assert calls == [0, 0] and again.stable() == first.stable()
+    assert cached().stable() == first.stable() and calls == [0, 0]      # the rewritten entry is whole
+
+
+def test_the_results_cache_key_names_the_build(tmp_path, monkeypatch):
+    "Another torch build or CPU kernel set gets its own entry (the last bits can differ)."
+    monkeypatch.setenv('ADAPTBOOK_CACHE', str(tmp_path))
+    def run(mode=None, seed=0):
+        r = core.new_results('kvb', 'keys', 'digits', seed=seed, mode=core.get_mode(mode))
+        r.record('retrain', 'retrain', 0.5, seed=seed, keys=None)
+        return r
+    core.cached('kvb')(run)()
+    monkeypatch.setattr(torch, '__version__', '0.0.0-other')
+    core.cached('kvb')(run)()
+    assert len(list((tmp_path / 'results').glob('kvb-*.json'))) == 2

@@ -77,13 +77,15 @@ def test_zap_is_deterministic_given_a_generator():
 
 
 # --- pre-training ---------------------------------------------------------------------------------------------------
-def test_zap_every_beyond_the_epochs_is_no_zap():
+def test_zap_every_beyond_the_epochs_is_refused():
+    "A zap_every that never zaps (>= epochs) is refused, not run as if zapped; one that zaps changes the network."
     X, y = _tensors(5, 8)
     nets = [convnet(5, (4, 4, 4), 16, seed=0) for _ in range(2)]
+    with pytest.raises(ValueError, match='zap_every=3 with epochs=3 never zaps'):
+        pretrain_iid(nets[1], X, y, epochs=3, zap_every=3, bs=16)
     h0 = pretrain_iid(nets[0], X, y, epochs=3, zap_every=0, bs=16)
-    h1 = pretrain_iid(nets[1], X, y, epochs=3, zap_every=3, bs=16)   # zaps at epochs 0 (never) and 3 (beyond)
-    assert h0 == h1
-    for p, q in zip(nets[0].parameters(), nets[1].parameters()): assert torch.equal(p, q)
+    h1 = pretrain_iid(nets[1], X, y, epochs=3, zap_every=2, bs=16)   # one zap, at the start of epoch 2
+    assert h0[:2] == h1[:2] and h0[2] != h1[2]
 
 
 def test_asb_episode_zaps_only_the_class_row_before_learning():
