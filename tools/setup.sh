@@ -2,9 +2,9 @@
 # Make (or reuse) the virtual environment .venv and install adaptbook into it. Used by `make run` and `make test`
 # (README, "Set up and run"). Usage: bash tools/setup.sh [run|dev]
 #   run: adaptbook and its runtime dependencies;  dev: plus the dev extra, Debian's Chromium and MathJax (tests).
-# torch: kept if the venv already has one. Otherwise, where there is no NVIDIA GPU (no `nvidia-smi`), the CPU-only
-# build from PyTorch's CPU index (about 200 MB instead of several GB of CUDA libraries); if that index cannot be
-# reached, or there is a GPU, whatever `pip install torch torchvision` chooses. ADAPTBOOK_TORCH="torch==X
+# torch: kept if the venv already has one that imports with torchvision. Otherwise, where there is no NVIDIA GPU (no
+# `nvidia-smi`) and PyTorch's CPU index answers, the CPU-only build from it (about 200 MB instead of several GB of CUDA
+# libraries); else, or if that pair does not import, whatever `pip install torch torchvision` chooses. ADAPTBOOK_TORCH="torch==X
 # torchvision==Y" pins a pair instead (CI uses the pair on its local disk). ADAPTBOOK_VENV names another folder.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -20,16 +20,26 @@ python3 -c 'import sys; sys.exit(sys.version_info < (3, 10))' \
 [ -x "$VENV/bin/python" ] || { echo "== making $VENV"; python3 -m venv "$VENV"; }
 . "$VENV/bin/activate"
 
-if ! python -c 'import torch, torchvision' 2>/dev/null; then
+torch_ok() { python -c 'import torch, torchvision' 2>/dev/null; }
+cpu_index_reachable() {
+  python - <<'PY' 2>/dev/null
+import urllib.request
+urllib.request.urlopen('https://download.pytorch.org/whl/cpu/torch/', timeout=8)
+PY
+}
+if ! torch_ok; then
   if [ -n "${ADAPTBOOK_TORCH:-}" ]; then
     echo "== torch: $ADAPTBOOK_TORCH (ADAPTBOOK_TORCH)"; quiet pip install -q $ADAPTBOOK_TORCH
-  elif ! command -v nvidia-smi >/dev/null 2>&1 && echo "== torch: no NVIDIA GPU, trying the CPU-only build" \
-       && quiet pip install -q --timeout 20 --retries 1 --index-url https://download.pytorch.org/whl/cpu torch torchvision \
-       && python -c 'import torch, torchvision' 2>/dev/null; then
-    :
-  else
+  elif ! command -v nvidia-smi >/dev/null 2>&1 && cpu_index_reachable; then
+    echo "== torch: no NVIDIA GPU: the CPU-only build from PyTorch's CPU index"
+    quiet pip install -q --index-url https://download.pytorch.org/whl/cpu torch torchvision || true
+  fi
+  if ! torch_ok; then                      # not tried, or a pair that does not import together: pip's own choice
+    quiet pip uninstall -q -y torch torchvision >/dev/null 2>&1 || true
     echo "== torch: pip's choice"; quiet pip install -q torch torchvision
   fi
+  torch_ok || { echo "tools/setup.sh: error: torch and torchvision do not import together in $VENV; pin a matching pair," \
+                     "e.g. ADAPTBOOK_TORCH=\"torch==2.14.1 torchvision==0.29.1\" make test" >&2; exit 1; }
 fi
 if [ "$what" = dev ]; then quiet pip install -q -e ".[dev]"; else quiet pip install -q -e .; fi
 python -c "import torch, torchvision, adaptbook; print('adaptbook', adaptbook.__version__, '| torch', torch.__version__, '| torchvision', torchvision.__version__, '| CUDA', torch.cuda.is_available())"
