@@ -230,9 +230,10 @@ def _options(beta, methods, o: dict, mode: str) -> tuple[tuple, tuple, dict]:
     for k in ('hidden', 'teacher_hidden'):
         o[k] = tuple(check_int(k, h) for h in as_tuple(k, o[k]))
     t = o['teacher']
-    if isinstance(t, str) and t != 'mlp':
-        import torchvision                                  # only for a torchvision teacher
-        if t not in torchvision.models.list_models():
+    if isinstance(t, str):
+        if t != 'mlp':
+            import torchvision                              # only for a torchvision teacher
+        if t != 'mlp' and t not in torchvision.models.list_models():
             raise ValueError(f"teacher={t!r} is not known; use 'mlp', a torchvision model name (e.g. 'resnet18'), "
                              f"an nn.Module or a callable mapping inputs to N×d features")
     elif not callable(t):
