@@ -29,3 +29,12 @@ def typed_result(notebook: str) -> str | None:
         hit = bad.search(text)
         if hit: return f"{hit.group(0)!r} in: {text[:120]!r}"
     return None
+
+
+@pytest.fixture
+def empty_machine(tmp_path, monkeypatch):
+    "No $ADAPTBOOK_DATA files, an empty cache (the data and fetch tests)."
+    from adaptbook import data
+    monkeypatch.setenv('ADAPTBOOK_DATA', str(tmp_path / 'data'))
+    monkeypatch.setattr(data, 'CACHE', tmp_path / 'cache')
+    return tmp_path

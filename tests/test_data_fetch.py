@@ -6,12 +6,6 @@ from pathlib import Path
 import pytest
 from adaptbook import data
 
-@pytest.fixture
-def empty_machine(tmp_path, monkeypatch):
-    "No $ADAPTBOOK_DATA files, an empty cache."
-    monkeypatch.setenv('ADAPTBOOK_DATA', str(tmp_path / 'data'))
-    monkeypatch.setattr(data, 'CACHE', tmp_path / 'cache')
-    return tmp_path
 
 def _fake_torchvision(src: Path, corrupt: str | None = None):
     "A stand-in for torchvision.datasets.X(root, download=True): lays out root/<Class>/raw/*.gz like torchvision does."

@@ -12,12 +12,6 @@ import torch
 from adaptbook import data
 
 
-@pytest.fixture
-def empty_machine(tmp_path, monkeypatch):
-    "No $ADAPTBOOK_DATA files, an empty cache."
-    monkeypatch.setenv('ADAPTBOOK_DATA', str(tmp_path / 'data'))
-    monkeypatch.setattr(data, 'CACHE', tmp_path / 'cache')
-    return tmp_path
 
 
 class _Response(io.BytesIO):
