@@ -14,39 +14,15 @@ import math, warnings
 import numpy as np
 import matplotlib.pyplot as plt
 
-from .core import Results, get_mode, load_chapters
+from .core import Registered, Results, get_mode, load_chapters
 
 # %% auto #0
 __all__ = ['HEADLINES', 'NAMES', 'headline_pairs', 'summarize', 'figure', 'curves', 'table', 'load_all', 'verdicts',
            'skipped_markdown', 'summary_markdown']
 
 # %% ../nbs/90_compare.ipynb #8c2d896b
-HEADLINES = {
-    'kprior': dict(method='kprior', where={'memory': 0.1}, reference='batch_warm',
-                   reference_name='Batch warm-started from the old weights w*, the exact retrained model',
-                   setting='a7a-161 (the official 1 % of a7a), add 10 % new data, logistic regression',
-                   reused="the old model's weights and its predictions on the memory",
-                   stored='a memory of 10 % of the old examples with their labels and soft labels'),
-    'zapping': dict(method='iid/seq_head', where={'zap_every': 1}, reference='iid/seq_head',
-                    reference_where={'zap_every': 0}, setup_where={'pretraining': 'iid', 'zap_every': 1},
-                    reference_name='the same sequential head on an encoder pre-trained without zapping',
-                    setting='Omniglot: 50 new classes, one image at a time, frozen zoo encoder',
-                    reused='an encoder pre-trained with zapping (setup)', stored='nothing beyond the network'),
-    'piggyback': dict(method='piggyback', where={'threshold': 5e-3}, reference='scratch',
-                      reference_name='a separate network trained from scratch on the new task alone',
-                      setting='MNIST 0-4 -> 5-9, MLP', reused='the frozen base network (setup)',
-                      stored='a 1-bit mask per weight and a head for the new task'),
-    'aft': dict(method='aft', where={'n_labels': 500, 'beta': 10}, reference='stl', reference_where={'n_labels': 500},
-                setup_where={'n_labels': 500},
-                reference_name='STL, the same small network trained on the same 500 labels alone',
-                setting='MNIST, 500 labels, small MLP', reused="a teacher's features, computed once (setup)",
-                stored="the teacher's features on the training inputs"),
-    'kvb': dict(method='kvb', where={'keys': 256}, reference='retrain',
-                reference_name='a linear probe on the same frozen features, retrained on all data seen after each task',
-                setting='MNIST class-incremental, 5 tasks', reused='a frozen encoder and keys placed without labels (setup)',
-                stored='nothing beyond the network (its keys and values)'),
-}
-NAMES = {'kprior': 'K-priors', 'zapping': 'Zapping', 'piggyback': 'Piggyback', 'aft': 'AFT', 'kvb': 'KVB'}
+HEADLINES = Registered('headline')   # chapter -> its headline (`COMPARE` in the chapter's own notebook)
+NAMES = Registered('title')         # chapter -> its display name
 
 # %% ../nbs/90_compare.ipynb #b810f2df
 def _pick(rows: list[dict], where: dict) -> tuple[list[dict], dict]:

@@ -15,7 +15,9 @@ Docs: https://adaptbook.github.io/adaptbook/core.html.md"""
 from __future__ import annotations
 import functools, hashlib, json, math, os, random, subprocess, time
 from contextlib import contextmanager
+from dataclasses import dataclass, fields, replace
 from pathlib import Path
+from collections.abc import Mapping
 from typing import Callable, Iterable, Sequence
 
 import numpy as np
@@ -28,11 +30,11 @@ from tqdm.auto import tqdm
 # %% auto #0
 __all__ = ['MODES', 'VOLATILE', 'ROLES', 'COST', 'CURVE', 'ROW_SCHEMA', 'COLUMNS', 'EXPERIMENTS', 'CHAPTERS', 'RUN_DEPENDS',
            'get_device', 'seed_everything', 'get_mode', 'check_choice', 'check_int', 'check_number', 'as_tuple',
-           'check_data', 'as_labels', 'model_dtype', 'as_inputs', 'check_task_stream', 'default_threads', 'threads',
-           'pin_threads', 'SolverError', 'Ledger', 'nbytes', 'Curve', 'fit', 'predict', 'evaluate', 'Results',
-           'retrain_vs_adapt', 'reach', 'retrain_vs_adapt_curves', 'check_rows', 'new_results', 'average_accuracy',
-           'forgetting', 'backward_transfer', 'stream_metrics', 'register', 'draw', 'load_chapters', 'cache_dir',
-           'code_digest', 'run_digest', 'provenance', 'args_hash', 'cached']
+           'Settings', 'check_data', 'as_labels', 'model_dtype', 'as_inputs', 'check_task_stream', 'default_threads',
+           'threads', 'pin_threads', 'SolverError', 'Ledger', 'nbytes', 'Curve', 'train_step', 'fit', 'predict',
+           'evaluate', 'Results', 'retrain_vs_adapt', 'reach', 'retrain_vs_adapt_curves', 'check_rows', 'new_results',
+           'average_accuracy', 'forgetting', 'backward_transfer', 'stream_metrics', 'register', 'draw', 'load_chapters',
+           'Registered', 'cache_dir', 'code_digest', 'run_digest', 'provenance', 'args_hash', 'cached']
 
 # %% ../nbs/00_core.ipynb #08e225f1
 def _available() -> str:
@@ -113,6 +115,32 @@ def as_tuple(name: str, value, check: Callable | None = None) -> tuple:
     vals = (value,) if isinstance(value, (str, bytes, int, float, np.number)) else tuple(value)
     if not vals: raise ValueError(f"{name}=() is empty; give at least one value")
     return tuple(check(v) for v in vals) if check is not None else vals
+
+# %% ../nbs/00_core.ipynb #b72ec810
+@dataclass(frozen=True)
+class Settings:
+    """Base of each chapter's typed settings: a frozen dataclass whose fields are the options of the chapter's
+    `experiment()` with their quick-mode defaults, and a class attribute `FULL` (a dict) with the fields whose full-mode
+    default differs. `for_mode(mode, **options)` gives the settings for a mode with the caller's options on top;
+    `as_dict()` the plain values (for provenance and results). Raises `TypeError` for an option that is not a field
+    (naming it and listing the fields)."""
+    FULL = {}          # field -> its full-mode default (a plain class attribute, not a field)
+
+    @classmethod
+    def for_mode(cls, mode: str | None = None, base: 'Settings | None' = None, **options) -> 'Settings':
+        "The settings for `mode` (`get_mode`): `base` or the mode's defaults, with `options` replacing fields."
+        known = [f.name for f in fields(cls)]
+        unknown = [k for k in options if k not in known]
+        if unknown:
+            raise TypeError(f"{unknown[0]!r} is not an option of {cls.__name__}; the options are: {', '.join(known)}")
+        if base is not None and not isinstance(base, cls):
+            raise TypeError(f"settings must be a {cls.__name__}, got {type(base).__name__}")
+        if base is None: base = cls(**(dict(cls.FULL) if get_mode(mode) == 'full' else {}))
+        return replace(base, **options)
+
+    def as_dict(self) -> dict:
+        "The fields and their values, in declaration order (tensors and models left as they are)."
+        return {f.name: getattr(self, f.name) for f in fields(self)}
 
 # %% ../nbs/00_core.ipynb #18dab95e
 def check_data(X, y=None, *, name: str = 'X', yname: str = 'y', n_classes: int | None = None) -> None:
@@ -446,52 +474,74 @@ def _check_xy(X: torch.Tensor, y: torch.Tensor | None, name: str = 'X'):
         if not isinstance(y, torch.Tensor): raise TypeError(f"y must be a torch.Tensor, got {type(y).__name__}")
         if len(X) != len(y): raise ValueError(f"{name} has {len(X)} rows but y has {len(y)}; they must match")
 
+def train_step(opt: torch.optim.Optimizer, loss: torch.Tensor, ledger: Ledger, n: int, *,
+               clip: float | None = None, params: Iterable | None = None) -> float:
+    """The one training step of the library: `opt.zero_grad()`, `loss.backward()`, the gradient of `params` (default:
+    every parameter `opt` holds) clipped to total norm `clip` if given, `opt.step()`; `n` examples forward and backward
+    and one step counted in `ledger`. Returns the loss as a float. `fit` and every chapter's training loop call it."""
+    opt.zero_grad()
+    loss.backward()
+    if clip is not None:
+        nn.utils.clip_grad_norm_(params if params is not None else [p for g in opt.param_groups for p in g['params']], clip)
+    opt.step()
+    ledger.forward(n)
+    ledger.backward(n)
+    ledger.step()
+    return loss.item()
+
 def fit(model: nn.Module, X: torch.Tensor, y: torch.Tensor, *, epochs: int = 10, bs: int | None = 128,
         lr: float = 1e-3, opt: str | torch.optim.Optimizer = 'adam', loss_fn: Callable | None = None,
         weight_decay: float = 0.0, params: Iterable | None = None, ledger: Ledger | None = None,
         seed: int = 0, device: str | torch.device | None = None, verbose: bool = True,
-        curve: Curve | None = None) -> list[float]:
+        curve: Curve | None = None, batch_loss: Callable | None = None, clip: float | None = None,
+        generator: torch.Generator | None = None, on_epoch_start: Callable[[int], None] | None = None,
+        on_epoch_end: Callable[[int], None] | None = None, desc: str = 'fit') -> list[float]:
     """Train `model` on `X` (N×...) and `y` (N,) for `epochs`; return the mean loss of each epoch.
-    `loss_fn(logits, y)` defaults to mean cross-entropy; `opt` is 'adam', 'sgd' or an optimizer; `params` limits
-    what is trained. Cost is added to `ledger` if given; `curve` (a `Curve` on the same ledger) is offered a
-    checkpoint after every step. Runs with `default_threads()` torch threads. Raises `ValueError` for mismatched
-    X/y, non-finite X, labels that are not class indices (with the default loss), `epochs` < 1 or `bs` < 1.
+    `loss_fn(logits, y)` defaults to mean cross-entropy; `batch_loss(model, xb, yb, rows)` replaces the whole
+    per-batch loss where a method adds a term (rows: the batch's row indices into X, to index side data such as stored
+    teacher features). `clip` clips the gradient's total norm. `opt` is 'adam', 'sgd' or an optimizer; `params`
+    limits what is trained. Batches are drawn with `generator` (default: a new one seeded with `seed`);
+    `on_epoch_start(e)` runs before epoch e's batches (inside the timed region: zapping's resets are part of the
+    cost) and `on_epoch_end(e)` after them, its time not counted. Cost is added to `ledger` if given; `curve` (a
+    `Curve` on the same ledger) is offered a checkpoint after every step. Runs with `default_threads()` torch threads.
+    Raises `ValueError` for mismatched X/y, non-finite X, labels that are not class indices (with the default loss),
+    `epochs` < 1, `bs` < 1 or `clip` <= 0.
     X and y go through `as_inputs` first (NumPy, float64, uint8 pixels, any integer labels: converted to the model's
     dtype; strings refused), so the caller's tensors are never modified."""
     X, y = as_inputs(X, y, dtype=model_dtype(model), labels=loss_fn is None)
     if epochs < 1: raise ValueError(f"epochs={epochs} must be >= 1")
     if bs is not None and bs < 1: raise ValueError(f"bs={bs} must be >= 1 or None (full batch)")
+    if clip is not None: check_number('clip', clip, 0, None, lo_open=True)
     dev = get_device(device)
     model.to(dev)
-    params = [p for p in (model.parameters() if params is None else params) if p.requires_grad]
     if isinstance(opt, str):
+        params = [p for p in (model.parameters() if params is None else params) if p.requires_grad]
         makers = {'adam': torch.optim.Adam, 'sgd': torch.optim.SGD}
         if opt not in makers: raise ValueError(f"opt={opt!r} is not known; use one of {tuple(makers)} or an optimizer")
         opt = makers[opt](params, lr=lr, weight_decay=weight_decay)
-    top = int(y.max()) if loss_fn is None and y.device.type != 'meta' else None   # the largest label, checked once
+    top = int(y.max()) if loss_fn is None and batch_loss is None and y.device.type != 'meta' else None
     loss_fn = loss_fn or F.cross_entropy
-    gen, led, hist = torch.Generator().manual_seed(seed), ledger or Ledger(dev), []
+    gen, led, hist = generator or torch.Generator().manual_seed(seed), ledger or Ledger(dev), []
     model.train()
     with led, threads():
-        for _ in tqdm(range(epochs), desc='fit', disable=not verbose, leave=False):
+        for e in tqdm(range(epochs), desc=desc, disable=not verbose, leave=False):
+            if on_epoch_start is not None: on_epoch_start(e)
             tot = 0.0
             for b in _batches(len(X), bs, True, gen):
                 xb, yb = X[b].to(dev), y[b].to(dev)
-                out = model(xb)
-                if top is not None and out.ndim == 2 and top >= out.shape[1]:     # checked once, on the first batch
-                    raise ValueError(f"y holds the label {top}, but the model outputs {out.shape[1]} classes "
-                                     f"(labels 0..{out.shape[1] - 1}); relabel y or widen the model's head")
-                top = None
-                loss = loss_fn(out, yb)
-                opt.zero_grad()
-                loss.backward()
-                opt.step()
-                led.forward(len(b))
-                led.backward(len(b))
-                led.step()
-                tot += loss.item() * len(b)
+                if batch_loss is not None: loss = batch_loss(model, xb, yb, b)
+                else:
+                    out = model(xb)
+                    if top is not None and out.ndim == 2 and top >= out.shape[1]:     # checked once, on the first batch
+                        raise ValueError(f"y holds the label {top}, but the model outputs {out.shape[1]} classes "
+                                         f"(labels 0..{out.shape[1] - 1}); relabel y or widen the model's head")
+                    top = None
+                    loss = loss_fn(out, yb)
+                tot += train_step(opt, loss, led, len(b), clip=clip) * len(b)
                 if curve is not None: curve.step()
-            hist.append(tot / len(X))
+            hist.append(tot / max(len(X), 1))
+            if on_epoch_end is not None:
+                with led.paused(): on_epoch_end(e)
     return hist
 
 @torch.no_grad()
@@ -862,12 +912,18 @@ def stream_metrics(R) -> dict:
 EXPERIMENTS: dict[str, dict] = {}
 
 def register(name: str, figure: Callable | None = None, doc: str | None = None, experiment: Callable | None = None,
-             widget: Callable | None = None):
+             widget: Callable | None = None, title: str | None = None, headline: dict | None = None):
     """Decorator: register `fn(mode=None, seed=0) -> Results` (a chapter's `run`) as the experiment `name` for
     `adaptbook run`, with the chapter's `figure(res)`, and (for the comparison chapter and the tests) its
-    `experiment` and `widget`."""
+    `experiment`, `widget`, display `title` and `headline`: the adaptation row and the same-protocol reference row
+    the comparison reads, with the words that describe them (keys 'method', 'where', 'reference', 'reference_where',
+    'setup_where', 'reference_name', 'setting', 'reused', 'stored'). Raises `ValueError` for a headline without
+    'method' or 'reference'."""
+    if headline is not None and not {'method', 'reference'} <= set(headline):
+        raise ValueError(f"headline={headline!r} must name at least 'method' and 'reference'")
     def deco(fn):
         EXPERIMENTS[name] = {'run': fn, 'figure': figure, 'experiment': experiment, 'widget': widget,
+                             'title': title or name, 'headline': headline,
                              'doc': doc or (fn.__doc__ or '').strip().split('\n')[0]}
         return fn
     return deco
@@ -891,6 +947,20 @@ def load_chapters() -> dict:
         except ModuleNotFoundError as e:
             if e.name != f'adaptbook.{m}': raise
     return EXPERIMENTS
+
+class Registered(Mapping):
+    """A read-only view, chapter name -> value, of one field of the chapters' registrations (`register(...,
+    title=, headline=)`), in `CHAPTERS` order, the chapters imported on first use: `Registered('headline')` is what
+    the comparison chapter and the CLI read, so a chapter's display name and headline live in its own notebook only.
+    Chapters registered without the field are left out."""
+    def __init__(self, field: str): self.field = field
+    def _items(self) -> dict:
+        reg = load_chapters()
+        return {n: reg[n][self.field] for n in CHAPTERS if n in reg and reg[n].get(self.field) is not None}
+    def __getitem__(self, name: str): return self._items()[name]
+    def __iter__(self): return iter(self._items())
+    def __len__(self) -> int: return len(self._items())
+    def __repr__(self) -> str: return f"Registered({self.field!r}: {', '.join(self._items())})"
 
 
 # %% ../nbs/00_core.ipynb #53a56a1c

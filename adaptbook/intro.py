@@ -86,5 +86,5 @@ def run(mode: str | None = None, seed: int = 0) -> Results:
     data = resolve('digits')
     return Results.merge(*[experiment(data, chunks=8, seed=s, mode=mode) for s in range(seed, seed + 3)], data='digits')
 
-_ = register('intro', figure=figure, experiment=experiment,
+_ = register('intro', title='Introduction', figure=figure, experiment=experiment,
              doc='Retrain on all data vs fine-tune on the new chunk, as data arrives (logistic regression).')(run)

@@ -27,11 +27,11 @@ from .models import mlp
 
 # %% auto #0
 __all__ = ['NEWTON_MAX_PARAMS', 'SOLVERS', 'SELECT', 'TASKS', 'METHODS', 'MODELS', 'ROLES', 'QUICK_TOL', 'MEMORY', 'WORDS',
-           'COLORS', 'HEADLINE', 'HEADLINE_REG', 'FIRST_ORDER', 'glm', 'flat', 'cross_entropy_sum', 'objective',
-           'soft_labels', 'kprior_loss', 'fit_model', 'memory_size', 'hprime', 'select_memory', 'adaptation_parts',
-           'Problem', 'prepare', 'pick_memory', 'solve', 'mem_size', 'experiment', 'over_seeds', 'majority',
-           'at_memory', 'in_words', 'run', 'figure', 'reach_fraction', 'claims', 'prose', 'first_order_path', 'toy',
-           'memory_picture', 'widget', 'newton', 'lbfgs', 'adam']
+           'COLORS', 'HEADLINE', 'HEADLINE_REG', 'FIRST_ORDER', 'COMPARE', 'glm', 'flat', 'cross_entropy_sum',
+           'objective', 'soft_labels', 'kprior_loss', 'fit_model', 'memory_size', 'hprime', 'select_memory',
+           'adaptation_parts', 'Problem', 'prepare', 'pick_memory', 'solve', 'mem_size', 'experiment', 'over_seeds',
+           'majority', 'at_memory', 'in_words', 'run', 'figure', 'reach_fraction', 'claims', 'prose',
+           'first_order_path', 'toy', 'memory_picture', 'widget', 'newton', 'lbfgs', 'adam']
 
 # %% ../nbs/10_kprior.ipynb #863786a8
 def glm(n_features: int, n_classes: int) -> nn.Linear:
@@ -684,7 +684,17 @@ def widget(data=None, **fixed):
                          extra=extra if two_d else None, colors={m: COLORS[m] for m in ('kprior', 'replay')},
                          labels=WORDS, **fixed)
 
-_ = register('kprior', figure=figure, doc='K-priors on a7a-161 add-data: learning curves, accuracy, weight error and '
+# the rows the comparison chapter reads: this chapter's adaptation against its same-protocol reference
+COMPARE = dict(
+    method='kprior',
+    where={'memory': 0.1},
+    reference='batch_warm',
+    reference_name='Batch warm-started from the old weights w*, the exact retrained model',
+    setting='a7a-161 (the official 1 % of a7a), add 10 % new data, logistic regression',
+    reused="the old model's weights and its predictions on the memory",
+    stored='a memory of 10 % of the old examples with their labels and soft labels',
+)
+_ = register('kprior', title='K-priors', headline=COMPARE, figure=figure, doc='K-priors on a7a-161 add-data: learning curves, accuracy, weight error and '
              'cost vs memory size', experiment=experiment, widget=widget)(run)
 
 # %% ../nbs/10_kprior.ipynb #3d5a9c75

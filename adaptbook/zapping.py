@@ -27,9 +27,9 @@ from . import zoo
 
 # %% auto #0
 __all__ = ['FANS', 'PRETRAININGS', 'ZOO_QUICK', 'ZOO_FULL', 'ZOO_ENTRIES', 'METHODS', 'ALL_LAYERS', 'LRS', 'QUICK', 'FULL',
-           'TRAIN_OPTIONS', 'zap_', 'convnet', 'pretrain_iid', 'asb_episode', 'pretrain_asb', 'pretrain_data',
-           'pretrained', 'zoo_name', 'fresh_head', 'train_head', 'lstsq_readout', 'encoder_shift', 'train_all',
-           'transfer_tasks', 'transfer_data', 'experiment', 'plot_sequential', 'plot_final', 'plot_rapid',
+           'TRAIN_OPTIONS', 'COMPARE', 'zap_', 'convnet', 'pretrain_iid', 'asb_episode', 'pretrain_asb',
+           'pretrain_data', 'pretrained', 'zoo_name', 'fresh_head', 'train_head', 'lstsq_readout', 'encoder_shift',
+           'train_all', 'transfer_tasks', 'transfer_data', 'experiment', 'plot_sequential', 'plot_final', 'plot_rapid',
            'examples_to', 'figure', 'summary', 'run', 'widget']
 
 # %% ../nbs/20_zapping.ipynb #0ea8f7bf
@@ -845,5 +845,17 @@ def widget(data='omniglot', **fixed):
                    zap_rows=W.Dropdown(options=[('all rows', None), ('10 % of rows', 0.1)], value=None,
                                        description='rows zapped'))
 
-_ = register('zapping', figure=figure, experiment=experiment, widget=widget,
+# the rows the comparison chapter reads: this chapter's adaptation against its same-protocol reference
+COMPARE = dict(
+    method='iid/seq_head',
+    where={'zap_every': 1},
+    reference='iid/seq_head',
+    reference_where={'zap_every': 0},
+    setup_where={'pretraining': 'iid', 'zap_every': 1},
+    reference_name='the same sequential head on an encoder pre-trained without zapping',
+    setting='Omniglot: 50 new classes, one image at a time, frozen zoo encoder',
+    reused='an encoder pre-trained with zapping (setup)',
+    stored='nothing beyond the network',
+)
+_ = register('zapping', title='Zapping', headline=COMPARE, figure=figure, experiment=experiment, widget=widget,
              doc='Omniglot: pre-train with or without zapping the head, transfer to new classes (sequential, i.i.d., least squares).')(run)
