@@ -295,6 +295,7 @@ def _arg_id(v):
     if isinstance(v, (torch.Tensor, np.ndarray)):
         t = torch.as_tensor(v) if isinstance(v, np.ndarray) else v
         return ['tensor', list(t.shape), str(t.dtype), float(t.detach().double().sum()) if t.numel() and not t.is_complex() else 0.0]
+    if isinstance(v, Settings): return {type(v).__name__: _arg_id(v.as_dict())}
     if isinstance(v, (list, tuple)): return [_arg_id(x) for x in v]
     if isinstance(v, dict): return {str(k): _arg_id(x) for k, x in v.items()}
     return v if isinstance(v, (str, int, float, bool, type(None))) else repr(v)
@@ -740,10 +741,13 @@ def _mean_by(rows, x, y):
 
 def retrain_vs_adapt(results: Results | Iterable[dict], x: str, y: str, by: str = 'method',
                      retrain: str | None = None, ax=None, logx: bool = False, title: str | None = None,
-                     ylabel: str | None = None, xlabel: str | None = None):
+                     ylabel: str | None = None, xlabel: str | None = None, labels: dict | None = None,
+                     colors: dict | None = None):
     """The knob-sweep figure: `y` against `x` (the knob) for each `by` group, mean ± sd over seeds; the retraining
     reference (rows with role 'retrain', or the group named `retrain`) as a horizontal line; 'setup' rows are left
-    out. Returns the axes."""
+    out. `labels` (group -> legend entry, e.g. a method's name in words) and `colors` (group -> colour) override the
+    defaults. Returns the axes."""
+    labels, colors = labels or {}, colors or {}
     rows = [r for r in results if r.get('role') != 'setup']
     if not rows: raise ValueError("retrain_vs_adapt got no rows to draw")
     if x is None: raise ValueError("x=None: name the knob or cost column to put on the x axis")
@@ -755,12 +759,12 @@ def retrain_vs_adapt(results: Results | Iterable[dict], x: str, y: str, by: str 
             vals = [r[y] for r in sub if r.get(y) is not None]
             if not vals: continue
             mu, sd = float(np.mean(vals)), float(np.std(vals))
-            ax.axhline(mu, color='0.3', ls='--', lw=1.5, label=f'{g} (retrain)')
+            ax.axhline(mu, color=colors.get(g, '0.3'), ls='--', lw=1.5, label=labels.get(g, f'{g} (retrain)'))
             if sd > 0: ax.axhspan(mu - sd, mu + sd, color='0.3', alpha=0.12)
             continue
         xs, mu, sd = _mean_by(sub, x, y)
         if not xs: continue
-        line, = ax.plot(xs, mu, marker='o', ms=4, label=str(g))
+        line, = ax.plot(xs, mu, marker='o', ms=4, label=labels.get(g, str(g)), **({'color': colors[g]} if g in colors else {}))
         if any(s > 0 for s in sd):
             ax.fill_between(xs, np.array(mu) - sd, np.array(mu) + sd, color=line.get_color(), alpha=0.15)
     if logx: ax.set_xscale('log')
@@ -786,10 +790,12 @@ _STYLE = {'retrain': dict(color='k', lw=2.2, zorder=4), 'adapt': dict(lw=1.8, zo
           'baseline': dict(lw=1.2, ls='--', zorder=2)}
 
 def retrain_vs_adapt_curves(results: Results, ax=None, within: float = 0.005, title: str | None = None,
-                            methods: Sequence[str] | None = None, colors: dict | None = None, legend: bool = True):
+                            methods: Sequence[str] | None = None, colors: dict | None = None, legend: bool = True,
+                            labels: dict | None = None):
     """Accuracy against examples processed (log x) for every row of `results` that has a learning curve, averaged
     over seeds; retrain rows black and thick, adapt rows in colour, baselines dashed. A star marks where each curve
-    first comes within `within` of its final accuracy. `methods` limits what is drawn. Returns the axes."""
+    first comes within `within` of its final accuracy. `methods` limits what is drawn; `colors` (legend entry or method ->
+    colour) and `labels` (method -> legend entry in words) override the defaults. Returns the axes."""
     rows = [r for r in results if r.get('curve_examples') and (methods is None or r['method'] in methods)]
     if not rows: raise ValueError("no rows with a learning curve to draw (curve_examples); was the experiment run "
                                   "with methods that record one?")
@@ -806,11 +812,11 @@ def retrain_vs_adapt_curves(results: Results, ax=None, within: float = 0.005, ti
     for r in sorted(res, key=lambda r: ROLES.index(r['role']) if r['role'] in ROLES else 9):
         x = np.maximum(np.asarray(r['curve_examples'], float), left)
         y = np.asarray(r['curve_acc'], float)
-        label = r['method'] + (f" ({knob}={r.get(knob):g})" if several and isinstance(r.get(knob), (int, float))
+        label = (labels or {}).get(r['method'], r['method']) + (f" ({knob}={r.get(knob):g})" if several and isinstance(r.get(knob), (int, float))
                                and r['role'] != 'retrain' else '')
         style = dict(_STYLE.get(r['role'], _STYLE['baseline']))
         if r['role'] != 'retrain':
-            style['color'] = colors.setdefault(label, f'C{k % 10}')
+            style['color'] = colors.get(r['method']) or colors.setdefault(label, f'C{k % 10}')
             k += 1
         line, = ax.plot(x, y, label=label, **style)
         if r.get('curve_acc_sd') is not None and np.any(np.asarray(r['curve_acc_sd']) > 0):

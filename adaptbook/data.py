@@ -16,7 +16,7 @@ from typing import Callable, Sequence
 import numpy as np
 import torch
 import torch.nn.functional as F
-from .core import as_inputs, as_labels
+from .core import _locked, as_inputs, as_labels
 
 
 # %% auto #0
@@ -259,21 +259,39 @@ def fetch_torchvision(name: str, root: str | os.PathLike | None = None, timeout:
 
 
 # %% ../nbs/01_data.ipynb #0a16d876
+def _fetched(name: str, folder: Path) -> Path | None:
+    "`folder` if it already holds all of dataset `name`'s files with the right checksums, else None."
+    if not all((folder / f).is_file() for f in spec(name).files): return None
+    try: _check_folder(name, folder)
+    except ChecksumError: return None
+    return folder
+
+def _lock_path(folder: Path) -> Path:
+    "The lock file of a fetch into `folder`: in the system's temporary folder, so a failed fetch leaves the cache empty."
+    import tempfile
+    key = hashlib.sha256(str(folder.expanduser().resolve()).encode()).hexdigest()[:16]
+    return Path(tempfile.gettempdir()) / 'adaptbook-locks' / f'{folder.name}-{key}.lock'
+
 def fetch(name: str, root: str | os.PathLike | None = None, timeout: float = TIMEOUT) -> Path | None:
     """Fetch dataset `name` into `<root or ~/.cache/adaptbook>/<name>/` and check it: through torchvision's
     downloaders for MNIST and Fashion-MNIST (`fetch_torchvision`), USPS and Omniglot (`fetch_converted`: downloaded,
     then converted once), else from its public address (torchvision's `download_url`). `timeout`: seconds a download
-    waits for an answer. Embedded datasets need nothing (returns None). Raises ValueError for a dataset with no public
-    address, OSError/RuntimeError (`DownloadError`) when the network is unreachable, ChecksumError for a wrong file."""
+    waits for an answer. Two processes fetching the same dataset into the same folder take turns (an exclusive lock
+    on a file in the system's temporary folder): the second finds the files the first fetched and downloads nothing. Embedded
+    datasets need nothing (returns None). Raises ValueError for a dataset with no public address, OSError/RuntimeError
+    (`DownloadError`) when the network is unreachable, ChecksumError for a wrong file."""
     s = spec(name)
     if s.embedded: return None
-    if name in _TORCHVISION: return fetch_torchvision(name, root, timeout)
-    if name in _CONVERTED: return fetch_converted(name, root, timeout)
-    if not s.urls: raise ValueError(f"dataset {name!r} has no public download address; {s.about}")
+    if not _downloadable(name): raise ValueError(f"dataset {name!r} has no public download address; {s.about}")
     folder = _target(name, root)
-    with _new_folder(folder):
-        download_files(name, [(url, f, None, s.files[f]) for f, url in s.urls.items()], folder, timeout)
-    return locate(name, folder.parent)
+    if (done := _fetched(name, folder)) is not None: return done      # already here: no lock needed (read-only too)
+    with _locked(_lock_path(folder)):
+        if (done := _fetched(name, folder)) is not None: return done
+        if name in _TORCHVISION: return fetch_torchvision(name, root, timeout)
+        if name in _CONVERTED: return fetch_converted(name, root, timeout)
+        with _new_folder(folder):
+            download_files(name, [(url, f, None, s.files[f]) for f, url in s.urls.items()], folder, timeout)
+        return locate(name, folder.parent)
 
 
 # %% ../nbs/01_data.ipynb #f60a1ec5

@@ -21,7 +21,7 @@ from torch.nn.utils import parameters_to_vector
 
 from .core import (Curve, Ledger, Results, cached, SolverError, as_tuple, check_choice, check_data, check_number,
                             get_device, get_mode, new_results, pin_threads, reach, register, retrain_vs_adapt,
-                            retrain_vs_adapt_curves)
+                            retrain_vs_adapt_curves, train_step)
 from .data import add_split, remove_split, resolve, subsample
 from .models import mlp
 
@@ -848,16 +848,10 @@ def adam(model: nn.Module, parts: Sequence, delta: float, center: torch.Tensor |
     with led, _threads(1 if n * flat(model).numel() < 5e8 else torch.get_num_threads()):
         hist = []
         for _ in range(steps):
-            opt.zero_grad()
-            J = objective(model, parts, delta, center) / max(1, n)
-            J.backward()
-            opt.step()
-            led.forward(n)
-            led.backward(n)
-            led.step()
+            J = train_step(opt, objective(model, parts, delta, center) / max(1, n), led, n)
             if curve is not None: curve.step()
             if tol > 0:                                    # the stopping rule: progress of the best objective so far
-                hist.append(min(J.item(), hist[-1]) if hist else J.item())
+                hist.append(min(J, hist[-1]) if hist else J)
                 if len(hist) > window and hist[-window - 1] - hist[-1] < tol * abs(hist[-1]): break
     if not torch.isfinite(flat(model)).all():
         raise SolverError(f"adam: the weights became non-finite; check the data and try a smaller lr (now {lr})")

@@ -12,7 +12,7 @@ Docs: https://adaptbook.github.io/adaptbook/widgets.html.md"""
 
 # %% ../nbs/02_widgets.ipynb #0cbcc69f
 from __future__ import annotations
-import base64, hashlib, html, io, json, os, time, warnings
+import base64, hashlib, html, io, json, os, re, time, warnings
 from typing import Any, Callable, Sequence
 
 import numpy as np
@@ -49,8 +49,8 @@ def _static_values(w, n: int) -> list:
 def static_grid(knob: str, panels: Sequence[tuple], checked: int = 0, note: str = '', salt: str = '') -> str:
     """HTML (no JavaScript) for a page with no kernel: one tab per (label, PNG bytes) in `panels`, `knob = label`,
     tab `checked` open first. Tabs are radio buttons; CSS shows the checked one's figure. The ids come from a hash of
-    the pictures (and `salt`), so the same figures give the same HTML (stable notebook outputs); a second grid of the
-    same figures on one page (an explorer shown twice) gets another `salt`, so the two keep their own tabs."""
+    the pictures (and `salt`), so the same figures give the same HTML (stable notebook outputs); two grids of the same
+    figures on one page need different `salt`s to keep their own tabs."""
     if not panels: raise ValueError("static_grid needs at least one (label, png) panel")
     uid = 'abs-' + hashlib.sha1(b''.join(p for _, p in panels) + (knob + salt).encode()).hexdigest()[:10]
     css = [f'#{uid} input{{position:absolute;opacity:0;pointer-events:none}}',
@@ -117,6 +117,7 @@ class Explorer:
         self.status = W.Label(value='')
         self.button = W.Button(description='Run', button_style='primary') if button else None
         self.handle, self.handles, self.shown = None, [], 0    # every display of the figure, updated together
+        self._grid_id = ''                                     # the id of the static grid stored on the page
 
     def knobs(self) -> dict:
         "The current value of every knob."
@@ -153,12 +154,21 @@ class Explorer:
 
     def static_html(self) -> str:
         """The static grid: the figure for up to `static` values of the main (first) knob, the other knobs at their
-        current values, as `static_grid` tabs (the current value's tab open). Each value is run once and cached."""
+        current values, as `static_grid` tabs (the current value's tab open). Each value is run once and cached.
+        Shown again on the same page (`shown` > 1), the grid is not stored twice: a line points to the first one
+        (`#<its id>`) and the figure below it shows the current values."""
         (name, w), now = next(iter(self.controls.items())), self.knobs()
+        knob = w.description or name
+        if self.shown > 1 and self._grid_id:
+            return (f'<div class="ab-static-ref" style="font:12px sans-serif;color:#666">The pictures for each value '
+                    f'of {html.escape(knob)} are in <a href="#{self._grid_id}">the same slider above</a>; in Jupyter '
+                    f'or Colab this slider reruns the method here too.</div>')
         items = _static_values(w, self.static) or [(str(w.value), w.value)]
         panels = [(lab, self._picture(now | {name: v})[1]) for lab, v in items]
         checked = next((i for i, (_, v) in enumerate(items) if v == w.value), 0)
-        return static_grid(w.description or name, panels, checked, salt=str(self.shown) if self.shown > 1 else '')
+        grid = static_grid(knob, panels, checked)
+        self._grid_id = re.search(r'id="(abs-\w+)"', grid).group(1)
+        return grid
 
     def redraw(self, change=None) -> None:
         "Rerun (or fetch from the cache) and replace the figure in place."
@@ -222,11 +232,11 @@ def explore(run: Callable, plot: Callable, *, cache: bool = True, button: bool =
 # %% ../nbs/02_widgets.ipynb #23b14b83
 def static_pages(cell) -> None:
     """nbdev docs processor (`doc_procs = "adaptbook.widgets:static_pages"`): in each output of `cell` that carries an
-    `explore` static grid as `text/html`, drop the live widget view, so a page with no kernel shows the grid."""
+    `explore` static grid (or the pointer to it) as `text/html`, drop the live widget view, so a page with no kernel shows the grid."""
     for o in cell.get('outputs', None) or []:
         d = o.get('data', {})
         html = d.get('text/html', '')
-        if 'application/vnd.jupyter.widget-view+json' in d and 'class="ab-static"' in ''.join(html):
+        if 'application/vnd.jupyter.widget-view+json' in d and re.search(r'class="ab-static(-ref)?"', ''.join(html)):
             del d['application/vnd.jupyter.widget-view+json']
 
 # %% ../nbs/02_widgets.ipynb #06952147

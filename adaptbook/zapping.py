@@ -8,6 +8,7 @@ Docs: https://adaptbook.github.io/adaptbook/zapping.html.md"""
 # %% ../nbs/20_zapping.ipynb #7b67dfe6
 from __future__ import annotations
 import contextlib, copy, hashlib, json, math, os
+from dataclasses import dataclass, replace
 from typing import Callable, Sequence
 
 import numpy as np
@@ -17,10 +18,10 @@ import torch.nn.functional as F
 import matplotlib.pyplot as plt
 from tqdm.auto import tqdm
 
-from .core import (Curve, Ledger, Results, as_inputs, as_tuple, cached, check_choice, check_int, check_number,
+from .core import (Curve, Ledger, Results, Settings, as_inputs, as_tuple, cached, check_choice, check_int, check_number,
                             check_task_stream, evaluate, model_dtype,
                             fit, get_device, get_mode, new_results, pin_threads, reach, register, retrain_vs_adapt_curves,
-                            seed_everything)
+                            seed_everything, train_step)
 from .data import DATASETS, load, resolve, select_classes
 from .models import as_images, cache_dir, features, small_cnn
 from . import zoo
@@ -29,8 +30,8 @@ from . import zoo
 __all__ = ['FANS', 'PRETRAININGS', 'ZOO_QUICK', 'ZOO_FULL', 'ZOO_ENTRIES', 'METHODS', 'ALL_LAYERS', 'LRS', 'QUICK', 'FULL',
            'TRAIN_OPTIONS', 'COMPARE', 'zap_', 'convnet', 'pretrain_iid', 'asb_episode', 'pretrain_asb',
            'pretrain_data', 'pretrained', 'zoo_name', 'fresh_head', 'train_head', 'lstsq_readout', 'encoder_shift',
-           'train_all', 'transfer_tasks', 'transfer_data', 'experiment', 'plot_sequential', 'plot_final', 'plot_rapid',
-           'examples_to', 'figure', 'summary', 'run', 'widget']
+           'train_all', 'ZappingSettings', 'transfer_tasks', 'transfer_data', 'experiment', 'plot_sequential',
+           'plot_final', 'plot_rapid', 'examples_to', 'figure', 'summary', 'run', 'widget']
 
 # %% ../nbs/20_zapping.ipynb #0ea8f7bf
 FANS = ('row', 'stacked')
@@ -74,15 +75,8 @@ def convnet(n_out: int, widths: Sequence[int] = (16, 16, 16), hidden: int = 128,
 
 # %% ../nbs/20_zapping.ipynb #93794b1d
 def _step(net: nn.Module, opt, xb: torch.Tensor, yb: torch.Tensor, led: Ledger) -> float:
-    "One optimizer step of mean cross-entropy on a batch, counted in `led`; returns the loss."
-    loss = F.cross_entropy(net(xb), yb)
-    opt.zero_grad()
-    loss.backward()
-    opt.step()
-    led.forward(len(yb))
-    led.backward(len(yb))
-    led.step()
-    return loss.item()
+    "One `train_step` of mean cross-entropy on a batch, counted in `led`; returns the loss."
+    return train_step(opt, F.cross_entropy(net(xb), yb), led, len(yb))
 
 def pretrain_iid(net: nn.Sequential, X: torch.Tensor, y: torch.Tensor, *, epochs: int = 5, zap_every: int = 0,
                  zap_rows=None, fan: str = 'row', bs: int = 128, lr: float = 1e-3, seed: int = 0,
@@ -98,18 +92,11 @@ def pretrain_iid(net: nn.Sequential, X: torch.Tensor, y: torch.Tensor, *, epochs
     if 0 < epochs <= zap_every:
         raise ValueError(f"zap_every={zap_every} with epochs={epochs} never zaps (the first zap is at the start of epoch "
                          f"zap_every); use zap_every < epochs, or 0 for no zapping")
-    dev, g = get_device(device), torch.Generator().manual_seed(seed)
-    opt, led, hist = torch.optim.Adam(net.parameters(), lr=lr), ledger or Ledger(device), []
-    net.to(dev).train()
-    with led:
-        for e in tqdm(range(check_int('epochs', epochs)), desc='pre-train (iid)', disable=not verbose, leave=False):
-            if zap_every and e > 0 and e % zap_every == 0: zap_(net[-1], zap_rows, g, fan)
-            tot = sum(_step(net, opt, X[b].to(dev), y[b].to(dev), led) * len(b)
-                      for b in torch.randperm(len(X), generator=g).split(bs))
-            hist.append(tot / len(X))
-            if callback is not None:
-                with led.paused(): callback(e)
-    return hist
+    g = torch.Generator().manual_seed(seed)
+    zap = lambda e: zap_(net[-1], zap_rows, g, fan) if zap_every and e > 0 and e % zap_every == 0 else None
+    return fit(net, X, y, epochs=epochs, bs=bs, opt=torch.optim.Adam(net.parameters(), lr=lr), generator=g,
+               ledger=ledger or Ledger(device), device=device, verbose=verbose, on_epoch_start=zap,
+               on_epoch_end=callback, desc='pre-train (iid)')
 
 
 # %% ../nbs/20_zapping.ipynb #b889e2d4
@@ -207,11 +194,11 @@ def _images(X: torch.Tensor, name: str) -> torch.Tensor:
 # %% ../nbs/20_zapping.ipynb #99cd7378
 _NETS: dict = {}
 
-def _key(o: dict, kind: str, zap_every: int, seed: int, pretrain) -> str:
+def _key(st: 'ZappingSettings', kind: str, zap_every: int, seed: int, pretrain) -> str:
     "A file name for the pre-trained net: every setting that affects it, hashed."
-    s = {k: o[k] for k in ('pretrain_classes', 'widths', 'hidden', 'pretrain_lr', 'pretrain_bs')}
-    s |= {k: o[k] for k in ('zap_rows', 'fan')} if zap_every else {}
-    s |= {'pretrain_epochs': o['pretrain_epochs']} if kind == 'iid' else {k: o[k] for k in ('episodes', 'inner_lr', 'memory')}
+    s = {k: getattr(st, k) for k in ('pretrain_classes', 'widths', 'hidden', 'pretrain_lr', 'pretrain_bs')}
+    s |= {k: getattr(st, k) for k in ('zap_rows', 'fan')} if zap_every else {}
+    s |= {'pretrain_epochs': st.pretrain_epochs} if kind == 'iid' else {k: getattr(st, k) for k in ('episodes', 'inner_lr', 'memory')}
     if not isinstance(pretrain, str):
         s['data'] = hashlib.sha256(b''.join(t.contiguous().numpy().tobytes() for t in pretrain)).hexdigest()[:16]
     s |= {'kind': kind, 'zap_every': zap_every, 'seed': seed, 'pretrain': pretrain if isinstance(pretrain, str) else 'tensors', 'v': 1}
@@ -219,22 +206,23 @@ def _key(o: dict, kind: str, zap_every: int, seed: int, pretrain) -> str:
     return f'{kind}_zap{zap_every}_s{seed}_{h}.pt'
 
 # %% ../nbs/20_zapping.ipynb #e906be32
-def pretrained(kind: str, zap_every: int, o: dict, seed: int = 0, pretrain='omniglot', device=None,
+def pretrained(kind: str, zap_every: int, settings: 'ZappingSettings | None' = None, seed: int = 0, pretrain='omniglot', device=None,
                verbose: bool = False, cache: bool = True) -> tuple[nn.Sequential, dict]:
-    """The network pre-trained by `kind` ('iid' or 'asb') with zap setting `zap_every` and the settings in `o` (see
-    `experiment`), and its info: held-out accuracy `acc`, loss history, cost, `cached` (True if it was not trained now). Cached in memory and on disk under
+    """The network pre-trained by `kind` ('iid' or 'asb') with zap setting `zap_every` and `settings` (a
+    `ZappingSettings`; None: the current mode's; options left None take the mode's `QUICK`/`FULL` values), and its info: held-out accuracy `acc`, loss history, cost, `cached` (True if it was not trained now). Cached in memory and on disk under
     `cache_dir('encoders')/zapping`, keyed by every setting that affects it, so a rerun skips pre-training."""
-    name = _key(o, kind, zap_every, seed, pretrain)
+    st = _filled(settings or ZappingSettings(), get_mode())
+    name = _key(st, kind, zap_every, seed, pretrain)
     path = cache_dir('encoders') / 'zapping' / name
     if cache and name in _NETS: return _NETS[name][0], _NETS[name][1] | {'cached': True}
-    Xtr, ytr, Xho, yho = pretrain_data(pretrain, o['pretrain_classes'], seed) if isinstance(pretrain, str) else pretrain
-    net = convnet(int(ytr.max()) + 1, o['widths'], o['hidden'], seed)
+    Xtr, ytr, Xho, yho = pretrain_data(pretrain, st.pretrain_classes, seed) if isinstance(pretrain, str) else pretrain
+    net = convnet(int(ytr.max()) + 1, st.widths, st.hidden, seed)
     if cache and path.exists():
         blob = torch.load(path, map_location='cpu', weights_only=True)
         net.load_state_dict(blob['state'])
         info = json.loads(blob['info']) | {'cached': True}
     else:
-        info = _pretrain(net, kind, zap_every, o, Xtr, ytr, seed, device, verbose)
+        info = _pretrain(net, kind, zap_every, st, Xtr, ytr, seed, device, verbose)
         info['acc'] = evaluate(net, Xho, yho, device=device)['acc']
         if cache:
             path.parent.mkdir(parents=True, exist_ok=True)
@@ -245,16 +233,16 @@ def pretrained(kind: str, zap_every: int, o: dict, seed: int = 0, pretrain='omni
     return _NETS[name]
 
 # %% ../nbs/20_zapping.ipynb #da8c6d1f
-def _pretrain(net, kind, zap_every, o, X, y, seed, device, verbose) -> dict:
+def _pretrain(net, kind, zap_every, st, X, y, seed, device, verbose) -> dict:
     "Run the pre-training; its loss history and cost as a dict."
     led = Ledger(device)
     if kind == 'iid':
-        loss = pretrain_iid(net, X, y, epochs=o['pretrain_epochs'], zap_every=zap_every, zap_rows=o['zap_rows'],
-                            fan=o['fan'], bs=o['pretrain_bs'], lr=o['pretrain_lr'], seed=seed, ledger=led,
+        loss = pretrain_iid(net, X, y, epochs=st.pretrain_epochs, zap_every=zap_every, zap_rows=st.zap_rows,
+                            fan=st.fan, bs=st.pretrain_bs, lr=st.pretrain_lr, seed=seed, ledger=led,
                             device=device, verbose=verbose)
     else:
-        loss = pretrain_asb(net, X, y, episodes=o['episodes'], zap_every=zap_every, memory=o['memory'], fan=o['fan'],
-                            inner_lr=o['inner_lr'], lr=o['pretrain_lr'], seed=seed, ledger=led, device=device,
+        loss = pretrain_asb(net, X, y, episodes=st.episodes, zap_every=zap_every, memory=st.memory, fan=st.fan,
+                            inner_lr=st.inner_lr, lr=st.pretrain_lr, seed=seed, ledger=led, device=device,
                             verbose=verbose)
     return {'loss': loss, **{k: v for k, v in led.as_dict().items()}}
 
@@ -438,43 +426,87 @@ FULL = QUICK | dict(n_classes=600, val_classes=59, pretrain_classes=964, pretrai
 TRAIN_OPTIONS = ('pretrain_classes', 'pretrain_epochs', 'episodes', 'widths', 'hidden', 'pretrain_lr', 'pretrain_bs',
                  'inner_lr', 'memory', 'zap_rows')      # what shapes an encoder trained here (encoders='train')
 
-def _options(zap_every, methods, pretraining, o: dict) -> tuple[tuple, tuple, tuple, dict]:
-    "Checked sweep, methods, pre-training kinds and options; mode defaults filled in where an option is None."
+@dataclass(frozen=True)
+class ZappingSettings(Settings):
+    """The options of `experiment` (Frati et al. 2023's transfer protocols at CPU scale). Transfer: `shots` training
+    images per new class, `n_classes` new classes (`val_classes` other ones choose the learning rate from `lrs`),
+    `n_test` test images per class (None: all), `iid_epochs`/`bs` of the i.i.d. head, `block` classes between the
+    sequential checkpoints, `scratch_epochs`/`scratch_lr` of the network trained from scratch, `ridge` of the
+    least-squares readout. Encoders: `encoders` 'zoo' (the zoo's Omniglot encoders) or 'train' (pre-trained here on
+    `pretrain` with the `TRAIN_OPTIONS`: `pretrain_classes`, `pretrain_epochs`, `episodes`, `widths`, `hidden`,
+    `pretrain_lr`, `pretrain_bs`, `inner_lr`, `memory`, `zap_rows`), `fan` of the zap, `cache` the encoders on disk.
+    `data_seed` (None: the run's seed) draws the new classes and shots. Options left None take the mode's `QUICK` or
+    `FULL` value (and a `TRAIN_OPTIONS` given selects encoders='train')."""
+    encoders: str | None = None
+    fan: str = 'stacked'
+    shots: int = 15
+    n_classes: int | None = None
+    val_classes: int | None = None
+    n_test: int | None = None
+    lrs: tuple = LRS
+    iid_epochs: int = 10
+    bs: int = 32
+    block: int = 5
+    scratch_epochs: int = 20
+    scratch_lr: float = 1e-3
+    ridge: float = 1e-3
+    pretrain: object = 'omniglot'
+    pretrain_classes: int | None = None
+    pretrain_epochs: int | None = None
+    episodes: int | None = None
+    widths: tuple | None = None
+    hidden: int | None = None
+    pretrain_lr: float | None = None
+    pretrain_bs: int | None = None
+    inner_lr: float | None = None
+    memory: int | None = None
+    zap_rows: object = None
+    cache: bool = True
+    data_seed: int | None = None
+
+def _filled(st: ZappingSettings, mode: str) -> ZappingSettings:
+    "`st` with every option left None (but `n_test`, `zap_rows`, `data_seed`) set to the mode's `QUICK`/`FULL` value."
+    return replace(st, **{k: v for k, v in (QUICK if mode == 'quick' else FULL).items() if getattr(st, k) is None})
+
+def _options(zap_every, methods, pretraining, st: ZappingSettings, mode: str) -> tuple[tuple, tuple, tuple, ZappingSettings]:
+    "Checked sweep, methods, pre-training kinds and settings; mode defaults filled in where an option is None."
     zap_every = as_tuple('zap_every', zap_every, lambda v: check_int('zap_every', v, 0))
     methods = as_tuple('methods', methods, lambda m: check_choice('methods', m, METHODS + ALL_LAYERS))
     pretraining = as_tuple('pretraining', pretraining, lambda k: check_choice('pretraining', k, PRETRAININGS))
-    check_choice('fan', o['fan'], FANS)
-    given = [k for k in TRAIN_OPTIONS if o[k] is not None]
-    if o['encoders'] is None: o['encoders'] = 'train' if given or not _is_omniglot(o['pretrain']) else 'zoo'
-    check_choice('encoders', o['encoders'], ('zoo', 'train'))
-    if o['encoders'] == 'zoo':
-        if given or not _is_omniglot(o['pretrain']):
+    check_choice('fan', st.fan, FANS)
+    given = [k for k in TRAIN_OPTIONS if getattr(st, k) is not None]
+    if st.encoders is None: st = replace(st, encoders='train' if given or not _is_omniglot(st.pretrain) else 'zoo')
+    check_choice('encoders', st.encoders, ('zoo', 'train'))
+    if st.encoders == 'zoo':
+        if given or not _is_omniglot(st.pretrain):
             raise ValueError(f"encoders='zoo' loads the zoo's Omniglot encoders, whose recipes are fixed (ZOO_QUICK, "
-                             f"ZOO_FULL); {', '.join(given) or 'pretrain=' + repr(o['pretrain'])} applies to encoders='train'")
-        missing = [(k, z) for k in pretraining for z in zap_every if (k, z, _fan_of(k, z, o['fan'])) not in ZOO_ENTRIES]
+                             f"ZOO_FULL); {', '.join(given) or 'pretrain=' + repr(st.pretrain)} applies to encoders='train'")
+        missing = [(k, z) for k in pretraining for z in zap_every if (k, z, _fan_of(k, z, st.fan)) not in ZOO_ENTRIES]
         if missing:
             raise ValueError(f"the zoo has no encoder for {', '.join(f'{k} zap_every={z}' for k, z in missing)} "
-                             f"(fan={o['fan']!r}); it has {', '.join(zoo_name(*e) for e in ZOO_ENTRIES)}. "
+                             f"(fan={st.fan!r}); it has {', '.join(zoo_name(*e) for e in ZOO_ENTRIES)}. "
                              f"Use encoders='train' to pre-train one here")
-    o |= {k: v for k, v in (QUICK if o['mode'] == 'quick' else FULL).items() if o.get(k) is None}
-    for k in ('shots', 'pretrain_epochs', 'episodes', 'hidden', 'memory', 'pretrain_bs', 'iid_epochs', 'bs', 'block',
-              'scratch_epochs', 'n_classes', 'pretrain_classes'):
-        o[k] = check_int(k, o[k], 2 if k in ('n_classes', 'pretrain_classes') else 1)
-    o['val_classes'] = check_int('val_classes', o['val_classes'], 0)
-    if o['n_test'] is not None: o['n_test'] = check_int('n_test', o['n_test'])
-    o['widths'] = tuple(check_int('widths', w) for w in as_tuple('widths', o['widths']))
-    for k in ('pretrain_lr', 'inner_lr', 'scratch_lr', 'ridge'): o[k] = check_number(k, o[k], 0, None, lo_open=True)
-    o['lrs'] = as_tuple('lrs', o['lrs'], lambda v: check_number('lrs', v, 0, None, lo_open=True))
-    if o['zap_rows'] is not None: _rows(o['zap_rows'], o['pretrain_classes'], None)   # raises for bad rows
-    never = [z for z in zap_every if 0 < o['pretrain_epochs'] <= z] if o['encoders'] == 'train' and 'iid' in pretraining else []
+    st = _filled(st, mode)
+    ints = {k: check_int(k, getattr(st, k), 2 if k in ('n_classes', 'pretrain_classes') else 1)
+            for k in ('shots', 'pretrain_epochs', 'episodes', 'hidden', 'memory', 'pretrain_bs', 'iid_epochs', 'bs',
+                      'block', 'scratch_epochs', 'n_classes', 'pretrain_classes')}
+    st = replace(st, **ints, val_classes=check_int('val_classes', st.val_classes, 0),
+                 n_test=None if st.n_test is None else check_int('n_test', st.n_test),
+                 widths=tuple(check_int('widths', w) for w in as_tuple('widths', st.widths)),
+                 lrs=as_tuple('lrs', st.lrs, lambda v: check_number('lrs', v, 0, None, lo_open=True)),
+                 **{k: check_number(k, getattr(st, k), 0, None, lo_open=True)
+                    for k in ('pretrain_lr', 'inner_lr', 'scratch_lr', 'ridge')})
+    if st.zap_rows is not None: _rows(st.zap_rows, st.pretrain_classes, None)   # raises for bad rows
+    never = [z for z in zap_every if 0 < st.pretrain_epochs <= z] if st.encoders == 'train' and 'iid' in pretraining else []
     if never:                                            # an 'adapt' row that was never zapped would be a mislabel
-        raise ValueError(f"zap_every={never[0]} with pretrain_epochs={o['pretrain_epochs']} never zaps in i.i.d. "
+        raise ValueError(f"zap_every={never[0]} with pretrain_epochs={st.pretrain_epochs} never zaps in i.i.d. "
                          f"pre-training (the first zap is at the start of epoch zap_every); use zap_every < pretrain_epochs")
-    if isinstance(o['pretrain'], str): check_choice('pretrain', o['pretrain'], tuple(DATASETS))
-    elif not isinstance(o['pretrain'], (tuple, list)):
-        raise TypeError(f"pretrain={type(o['pretrain']).__name__}: give 'omniglot', another dataset name or "
+    if isinstance(st.pretrain, str): check_choice('pretrain', st.pretrain, tuple(DATASETS))
+    elif not isinstance(st.pretrain, (tuple, list)):
+        raise TypeError(f"pretrain={type(st.pretrain).__name__}: give 'omniglot', another dataset name or "
                         f"(X_train, y_train, X_test, y_test)")
-    return zap_every, methods, pretraining, o
+    if st.data_seed is not None: check_int('data_seed', st.data_seed, 0)
+    return zap_every, methods, pretraining, st
 
 def _is_omniglot(pretrain) -> bool:
     return isinstance(pretrain, str) and pretrain == 'omniglot'
@@ -539,17 +571,17 @@ def _setup_ledger(info: dict) -> Ledger:
     for k in Ledger.fields: setattr(led, k, info[k])
     return led
 
-def _run_scratch(res: Results, Xtr, ytr, Xte, yte, o: dict, seed: int, dev) -> None:
+def _run_scratch(res: Results, Xtr, ytr, Xte, yte, st: ZappingSettings, seed: int, dev) -> None:
     "Retrain: a randomly initialised `convnet` trained i.i.d. on the new classes alone (Adam, `scratch_lr`)."
-    net = convnet(int(ytr.max()) + 1, o['widths'], o['hidden'], seed).to(dev)   # the encoders' architecture
+    net = convnet(int(ytr.max()) + 1, st.widths, st.hidden, seed).to(dev)   # the encoders' architecture
     led = Ledger(dev)
     curve = Curve(lambda: evaluate(net, Xte, yte, device=dev)['acc'], led, growth=1.5)
     curve.record()
-    fit(net, Xtr, ytr, epochs=o['scratch_epochs'], bs=o['bs'], lr=o['scratch_lr'], ledger=led, seed=seed,
+    fit(net, Xtr, ytr, epochs=st.scratch_epochs, bs=st.bs, lr=st.scratch_lr, ledger=led, seed=seed,
         device=dev, verbose=False, curve=curve)
     led.carry(Xtr, ytr)                                            # retraining keeps the data it retrains on
     res.record('scratch', 'retrain', curve.finish(), seed=seed, ledger=led, curve=curve, zap_every=None,
-               pretraining=None, protocol='iid_all', lr=o['scratch_lr'])
+               pretraining=None, protocol='iid_all', lr=st.scratch_lr)
 
 # %% ../nbs/20_zapping.ipynb #062d0206
 def _tune(fn, lrs: Sequence[float], tasks: dict) -> dict:
@@ -562,7 +594,7 @@ def _tune(fn, lrs: Sequence[float], tasks: dict) -> dict:
     return fn(tasks['test'], lrs[best]) | {'lr': lrs[best], 'val_acc_by_lr': accs,
                                            'sweep_examples': sum(r['ledger'].fwd_examples for r in val)}
 
-def _run_transfers(res: Results, net, kind: str, z: int, methods, tasks: dict, o: dict, seed: int, dev) -> None:
+def _run_transfers(res: Results, net, kind: str, z: int, methods, tasks: dict, st: ZappingSettings, seed: int, dev) -> None:
     "Every transfer protocol in `methods` on the frozen encoder of `net`, the lr of each chosen on tasks['val']."
     enc, led = net[:-1].to(dev).eval(), Ledger(dev)
     feats = {}
@@ -574,15 +606,15 @@ def _run_transfers(res: Results, net, kind: str, z: int, methods, tasks: dict, o
     role, common = ('adapt' if z else 'baseline'), dict(seed=seed, zap_every=z, pretraining=kind)
     before = copy.deepcopy(enc)
     for m in (m for m in methods if m in ('seq_head', 'iid_head') + ALL_LAYERS):
-        kw = dict(order=m[:3], epochs=o['iid_epochs'], bs=o['bs'], block=o['block'], seed=seed)
+        kw = dict(order=m[:3], epochs=st.iid_epochs, bs=st.bs, block=st.block, seed=seed)
         if m.endswith('_head'):
             fn = lambda task, lr, ck=True: train_head(*feats[_task_name(tasks, task)], lr=lr, cost=cost, checkpoints=ck, **kw)
         else: fn = lambda task, lr, ck=True: train_all(net, *task, lr=lr, device=dev, checkpoints=ck, **kw)
-        r = _tune(fn, o['lrs'], tasks)
+        r = _tune(fn, st.lrs, tasks)
         tuned = r['net'] if 'net' in r else nn.Sequential(*enc, r['head'])
         r['ledger'].carry()                                     # nothing beyond the deployed encoder and head
         res.record(f'{kind}/{m}', role, r['acc'], ledger=r['ledger'], curve=r['curve'], protocol=m, lr=r['lr'],
-                   lrs=o['lrs'], val_acc_by_lr=r['val_acc_by_lr'], classes_seen=r['classes_seen'],
+                   lrs=st.lrs, val_acc_by_lr=r['val_acc_by_lr'], classes_seen=r['classes_seen'],
                    acc_seen=r['acc_seen'], sweep_examples=r['sweep_examples'],
                    encoder_shift=encoder_shift(before, tuned[:-1]), **common)
     if 'lstsq' in methods:
@@ -595,7 +627,7 @@ def _run_transfers(res: Results, net, kind: str, z: int, methods, tasks: dict, o
         led2.forward(len(Ztr))
         led2.seconds += led.seconds
         with led2:
-            fitted = lstsq_readout(Ztr, ytr, o['ridge'])
+            fitted = lstsq_readout(Ztr, ytr, st.ridge)
             head.load_state_dict(fitted.state_dict())
             led2.step()
         led2.carry()
@@ -607,15 +639,9 @@ def _task_name(tasks: dict, task: tuple) -> str:
 
 # %% ../nbs/20_zapping.ipynb #e9f8d8cb
 @pin_threads
-def experiment(data, *, zap_every=(0, 1), methods: Sequence[str] = METHODS, seed: int = 0, mode: str | None = None,
-               device=None, verbose: bool = False, encoders: str | None = None, pretraining=('iid', 'asb'),
-               fan: str = 'stacked', shots: int = 15, n_classes: int | None = None, val_classes: int | None = None,
-               n_test: int | None = None, lrs=LRS, iid_epochs: int = 10, bs: int = 32, block: int = 5,
-               scratch_epochs: int = 20, scratch_lr: float = 1e-3, ridge: float = 1e-3, pretrain='omniglot',
-               pretrain_classes: int | None = None, pretrain_epochs: int | None = None, episodes: int | None = None,
-               widths: Sequence[int] | None = None, hidden: int | None = None, pretrain_lr: float | None = None,
-               pretrain_bs: int | None = None, inner_lr: float | None = None, memory: int | None = None,
-               zap_rows=None, cache: bool = True, data_seed: int | None = None) -> Results:
+def experiment(data, *, zap_every=(0, 1), methods: Sequence[str] = METHODS, pretraining=('iid', 'asb'),
+               seed: int = 0, mode: str | None = None, device=None, verbose: bool = False,
+               settings: ZappingSettings | None = None, **options) -> Results:
     """Zapping (Frati et al. 2023): transfer encoders pre-trained with and without zapping to the new classes of
     `data` ('omniglot' = evaluation classes, another dataset name, or (X_train, y_train, X_test, y_test) of grey
     images, resized to 28×28), `shots` images per class. The knob `zap_every` (0 = never) is swept, for each kind in
@@ -631,43 +657,44 @@ def experiment(data, *, zap_every=(0, 1), methods: Sequence[str] = METHODS, seed
     everything, the zoo encoder included; `data_seed` (default `seed`) alone draws the new classes and shots. Roles: 'adapt'
     for zapped encoders, 'baseline' for zap_every=0 (the same-protocol reference) and least squares, 'retrain' for
     scratch, 'setup' for each pre-training (its cost and held-out accuracy). Raises `ValueError`/`TypeError` for
-    bad input, naming the argument."""
-    o = dict(locals())
-    o['mode'] = mode = get_mode(mode)
-    zap_every, methods, pretraining, o = _options(zap_every, methods, pretraining, o)
+    bad input, naming the argument. The options (`shots`, `lrs`, `encoders`...) are the fields of `ZappingSettings`:
+    give `settings` (a `ZappingSettings`), keyword options, or both (the keywords replace its fields)."""
+    mode = get_mode(mode)
+    st = ZappingSettings.for_mode(mode, settings, **options)
+    zap_every, methods, pretraining, st = _options(zap_every, methods, pretraining, st, mode)
     seed_everything(seed)
     dev = get_device(device)
-    data_seed = seed if data_seed is None else check_int('data_seed', data_seed, 0)
-    tasks = transfer_tasks(data, o['shots'], o['n_classes'], o['val_classes'], o['n_test'], data_seed)
-    if 'val' not in tasks and len(o['lrs']) > 1 and set(methods) & set(('seq_head', 'iid_head') + ALL_LAYERS):
-        raise ValueError(f"lrs={o['lrs']} needs a validation task to choose from, and there is none ("
-                         + (f"val_classes={o['val_classes']}; give val_classes >= 1" if _is_omniglot(data) else
-                            f"shots={o['shots']}: your own data's validation images are a third of each class's shots; "
+    data_seed = seed if st.data_seed is None else st.data_seed
+    tasks = transfer_tasks(data, st.shots, st.n_classes, st.val_classes, st.n_test, data_seed)
+    if 'val' not in tasks and len(st.lrs) > 1 and set(methods) & set(('seq_head', 'iid_head') + ALL_LAYERS):
+        raise ValueError(f"lrs={st.lrs} needs a validation task to choose from, and there is none ("
+                         + (f"val_classes={st.val_classes}; give val_classes >= 1" if _is_omniglot(data) else
+                            f"shots={st.shots}: your own data's validation images are a third of each class's shots; "
                             f"give shots >= 2") + ", or a single lr)")
-    pre = pretrain if _is_omniglot(pretrain) else pretrain_data(pretrain, o['pretrain_classes'], seed)
+    pre = st.pretrain if _is_omniglot(st.pretrain) else pretrain_data(st.pretrain, st.pretrain_classes, seed)
     zoo_arch = ZOO_QUICK if mode == 'quick' else ZOO_FULL
-    if o['encoders'] == 'zoo': o |= {k: zoo_arch[k] for k in ('widths', 'hidden')}
-    res = new_results('zapping', 'zap_every', data, seed=seed, mode=mode, device=dev, shots=o['shots'], data_seed=data_seed,
-                      n_classes=int(tasks['test'][1].max()) + 1, encoders=o['encoders'],
-                      val_classes=o['val_classes'] if _is_omniglot(data) else None,
-                      pretrain=pretrain if isinstance(pretrain, str) else 'tensors',
-                      **{k: o[k] for k in ('pretrain_classes', 'pretrain_epochs', 'episodes', 'widths', 'zap_rows', 'fan')})
-    if o['encoders'] == 'zoo':
+    if st.encoders == 'zoo': st = replace(st, **{k: zoo_arch[k] for k in ('widths', 'hidden')})
+    res = new_results('zapping', 'zap_every', data, seed=seed, mode=mode, device=dev, shots=st.shots, data_seed=data_seed,
+                      n_classes=int(tasks['test'][1].max()) + 1, encoders=st.encoders,
+                      val_classes=st.val_classes if _is_omniglot(data) else None,
+                      pretrain=st.pretrain if isinstance(st.pretrain, str) else 'tensors',
+                      **{k: getattr(st, k) for k in ('pretrain_classes', 'pretrain_epochs', 'episodes', 'widths', 'zap_rows', 'fan')})
+    if st.encoders == 'zoo':
         res.meta |= {'pretrain_classes': zoo_arch['classes'], 'pretrain_epochs': zoo_arch['epochs'],
                      'episodes': zoo_arch['episodes']}
-    if 'scratch' in methods: _run_scratch(res, *tasks['test'], o, seed, dev)
+    if 'scratch' in methods: _run_scratch(res, *tasks['test'], st, seed, dev)
     res.meta['cached'] = []
     for kind in pretraining:
         for z in zap_every:
-            if o['encoders'] == 'zoo':
-                net = zoo.load(zoo_name(kind, z, o['fan']), seed, mode, verbose=verbose)
+            if st.encoders == 'zoo':
+                net = zoo.load(zoo_name(kind, z, st.fan), seed, mode, verbose=verbose)
                 info = net.zoo_record | net.zoo_record['cost'] | {'cached': True}
                 info['loss'] = [info['loss']]
-            else: net, info = pretrained(kind, z, o, seed, pre, dev, verbose, cache)
+            else: net, info = pretrained(kind, z, st, seed, pre, dev, verbose, st.cache)
             res.meta['cached'].append(info.get('cached', False))
             res.record(f'pretrain/{kind}', 'setup', info['acc'], seed=seed, ledger=_setup_ledger(info), zap_every=z,
                        pretraining=kind, pretrain_loss=info['loss'][-1], heldout_curve=info.get('heldout_curve'))
-            if set(methods) - {'scratch'}: _run_transfers(res, net, kind, z, methods, tasks, o, seed, dev)
+            if set(methods) - {'scratch'}: _run_transfers(res, net, kind, z, methods, tasks, st, seed, dev)
     return res
 
 # %% ../nbs/20_zapping.ipynb #caeeecc7

@@ -318,3 +318,66 @@ def test_the_results_cache_key_names_the_build(tmp_path, monkeypatch):
     monkeypatch.setattr(torch, '__version__', '0.0.0-other')
     core.cached('kvb')(run)()
     assert len(list((tmp_path / 'results').glob('kvb-*.json'))) == 2
+
+
+# --- the one training step, its hooks, the registry, typed settings ---
+
+def test_fit_batch_loss_clip_generator_and_epoch_hooks():
+    "batch_loss sees each batch's rows; clip bounds the step; one generator drives the batches; hooks run per epoch."
+    X, y = torch.randn(100, 4), torch.randint(0, 3, (100,))
+    side = torch.arange(100).float()                     # side data indexed by the batch's rows (AFT's stored features)
+    seen, events = [], []
+    def loss(model, xb, yb, rows):
+        assert torch.equal(side[rows], rows.float())     # rows index X, so side data lines up with the batch
+        seen.append(rows.clone())
+        return nn.functional.cross_entropy(model(xb), yb)
+    m = nn.Linear(4, 3)
+    hist = fit(m, X, y, epochs=2, bs=32, batch_loss=loss, verbose=False, device='cpu',
+               on_epoch_start=lambda e: events.append(('start', e)), on_epoch_end=lambda e: events.append(('end', e)))
+    assert len(hist) == 2 and len(seen) == 8 and sorted(torch.cat(seen[:4]).tolist()) == list(range(100))
+    assert events == [('start', 0), ('end', 0), ('start', 1), ('end', 1)]
+    # clipping: with lr 1 and plain SGD, one step moves the weights by at most clip
+    m2 = nn.Linear(4, 3)
+    before = torch.cat([p.detach().flatten() for p in m2.parameters()]).clone()
+    fit(m2, X * 100, y, epochs=1, bs=None, opt=torch.optim.SGD(m2.parameters(), lr=1.0), clip=0.01, verbose=False)
+    moved = torch.cat([p.detach().flatten() for p in m2.parameters()]) - before
+    assert 0 < moved.norm() <= 0.01 + 1e-6
+    # the same generator state gives the same batches
+    order = lambda g: [b.tolist() for b in core._batches(10, 4, True, g)]
+    assert order(torch.Generator().manual_seed(3)) == order(torch.Generator().manual_seed(3))
+    with pytest.raises(ValueError, match='clip'):
+        fit(nn.Linear(4, 3), X, y, clip=0, verbose=False)
+
+def test_train_step_counts_one_step():
+    m, led = nn.Linear(3, 2), Ledger('cpu')
+    opt = torch.optim.SGD(m.parameters(), lr=0.1)
+    w = m.weight.detach().clone()
+    v = core.train_step(opt, m(torch.ones(5, 3)).pow(2).mean(), led, 5)
+    assert isinstance(v, float) and not torch.equal(w, m.weight) and (led.fwd_examples, led.bwd_examples, led.steps) == (5, 5, 1)
+
+def test_figures_take_labels_and_colors():
+    import matplotlib; matplotlib.use('Agg')
+    from matplotlib.colors import to_hex
+    ax = core.retrain_vs_adapt(_results(), 'memory', 'acc', retrain='batch', labels={'kprior': 'K-prior', 'batch': 'Batch'},
+                               colors={'kprior': 'red'})
+    texts = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert 'K-prior' in texts and 'Batch' in texts
+    assert to_hex([l for l in ax.get_lines() if l.get_label() == 'K-prior'][0].get_color()) == '#ff0000'
+
+def test_registry_names_and_headlines_live_in_the_chapters():
+    reg = core.load_chapters()
+    heads, titles = core.Registered('headline'), core.Registered('title')
+    assert list(heads) == [n for n in core.CHAPTERS if reg.get(n, {}).get('headline')]
+    assert titles['kprior'] == 'K-priors' and 'method' in heads['kprior'] and 'reference' in heads['kprior']
+    with pytest.raises(ValueError, match="must name at least 'method' and 'reference'"):
+        core.register('x', headline={'method': 'a'})
+
+def test_settings_refuse_a_misspelt_option_and_travel_in_provenance():
+    from dataclasses import FrozenInstanceError
+    from adaptbook import zapping as Z
+    st = Z.ZappingSettings.for_mode('quick', shots=5)
+    assert st.shots == 5 and st.as_dict()['shots'] == 5
+    with pytest.raises(FrozenInstanceError): st.shots = 6
+    with pytest.raises(TypeError, match="'shot' is not an option of ZappingSettings"):
+        Z.experiment('omniglot', shot=5)
+    assert core._arg_id(st) == {'ZappingSettings': core._arg_id(st.as_dict())}

@@ -113,3 +113,28 @@ def test_fetch_all_offline_tries_every_dataset_and_names_each_missing_one(empty_
     assert not (empty_machine / 'cache').exists() or not any((empty_machine / 'cache').iterdir())
     with pytest.raises(ValueError, match="'nope' is not known"):
         cli.fetch_datasets(['mnist', 'nope'])                        # a typo fails before anything is fetched
+
+
+def _fetch_in_child(q):
+    try: q.put(str(data.fetch('mnist')))
+    except BaseException as e: q.put(f'error: {e!r}')
+
+def test_two_processes_fetching_the_same_dataset_take_turns(shared_data, empty_machine, monkeypatch):
+    "The second process waits for the first one's lock, then finds the files: one download, both get the folder."
+    import multiprocessing as mp, time
+    import torchvision.datasets as tvd
+    make, log = _fake_torchvision(Path(shared_data) / 'mnist')('MNIST'), empty_machine / 'downloads.log'
+    def slow(self, root, **kw):
+        with open(log, 'a') as f: f.write('download\n')
+        time.sleep(1.0)                                        # long enough for the two to overlap without the lock
+        make.__init__(self, root, **kw)
+    monkeypatch.setattr(tvd, 'MNIST', type('MNIST', (), {'__init__': slow}))
+    ctx = mp.get_context('fork')
+    q = ctx.Queue()
+    procs = [ctx.Process(target=_fetch_in_child, args=(q,)) for _ in range(2)]
+    for p in procs: p.start()
+    got = [q.get(timeout=60) for _ in procs]
+    for p in procs: p.join(timeout=60)
+    assert got[0] == got[1] and not got[0].startswith('error'), got
+    assert log.read_text().count('download') == 1
+    assert sorted(p.name for p in Path(got[0]).iterdir()) == sorted(data.spec('mnist').files)

@@ -62,19 +62,24 @@ def test_explore_bundle_in_a_shell(monkeypatch):
     html = next(''.join(o['data']['text/html']) for o in outs if 'text/html' in o.get('data', {}))
     assert html.count('<img') == 4 and 'k = 2</label>' in html              # 1, 3, 5 and the start 2
 
-def test_an_explorer_shown_twice_has_two_grids_and_one_state(monkeypatch):
-    """Shown twice on one page (top of a chapter, then its Explore section): the two static grids get their own ids,
-    and a knob change redraws both figures in a live kernel."""
+def test_an_explorer_shown_twice_stores_one_grid_and_one_state(monkeypatch):
+    """Shown twice on one page (top of a chapter, then its Explore section): the pictures are stored once; the second
+    display points to the first grid (by its id) and holds no picture of its own, and a knob change redraws both
+    figures in a live kernel. Both outputs lose their widget view on a static page."""
     import re
     from adaptbook import widgets
-    from adaptbook.widgets import Explorer
+    from adaptbook.widgets import Explorer, static_pages
     ex = Explorer(lambda n: n, lambda r, ax: ax.plot([0, r]), {'n': W.IntSlider(value=1, min=1, max=3)}, static=3)
     ex.shown = 1
     first = ex.static_html()
     ex.shown = 2
     second = ex.static_html()
-    ids = [re.search(r'id="(abs-\w+)"', g).group(1) for g in (first, second)]
-    assert ids[0] != ids[1] and first.count('<img') == second.count('<img') == 3
+    gid = re.search(r'id="(abs-\w+)"', first).group(1)
+    assert first.count('<img') == 3 and '<img' not in second and f'href="#{gid}"' in second
+    view = 'application/vnd.jupyter.widget-view+json'
+    cell = {'outputs': [{'data': {view: {}, 'text/html': [h]}} for h in (first, second)]}
+    static_pages(cell)
+    assert all(view not in o['data'] for o in cell['outputs'])
     class Handle:
         def __init__(self): self.n = 0
         def update(self, *a, **k): self.n += 1
