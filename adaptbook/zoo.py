@@ -48,7 +48,7 @@ class Recipe:
         return args_hash(settings=self.settings(mode), version=self.version)
 
 RECIPES: dict[str, Recipe] = {}
-PROVIDERS = ('zapping',)    # chapter modules that register zoo entries when imported
+PROVIDERS = ('zapping', 'piggyback', 'aft', 'kvb')    # chapter modules that register zoo entries when imported
 
 def register(recipe: Recipe) -> Recipe:
     "Add `recipe` to the zoo (replacing an entry of the same name); returns it."
