@@ -37,7 +37,8 @@ def _pick(rows: list[dict], where: dict) -> tuple[list[dict], dict]:
 
 def _setting(where: dict) -> str:
     "`{'memory': 0.1, 'beta': 10}` as 'memory = 0.1, beta = 10'."
-    return ', '.join(f'{k} = {v:g}' if isinstance(v, (int, float)) else f'{k} = {v}' for k, v in where.items())
+    return ', '.join(f'{k} = {"yes" if v else "no"}' if isinstance(v, bool) else f'{k} = {v:g}'
+                     if isinstance(v, (int, float)) else f'{k} = {v}' for k, v in where.items())
 
 def _sides(name: str, rows: list[dict]) -> tuple[list[dict], list[dict]]:
     "Chapter `name`'s headline adaptation rows and its reference's rows among `rows` (any seeds)."
@@ -310,27 +311,39 @@ def verdicts(results: dict[str, Results], summary: Results) -> list[str]:
         t = [f"**Piggyback**, for a sequence of tasks on one frozen network where old tasks must not move: {_line(r)}"
              + (f", storing {r['bits_per_weight']:.2g} bit per masked weight." if r.get('bits_per_weight') else '.')]
         thr = r['at'].get('threshold')
-        before = _mean(res, 'base', 'acc_old_before')
+        before = _mean(res, 'piggyback', 'acc_old_before', threshold=thr)
         after = _mean(res, 'piggyback', 'acc_old_after', threshold=thr)
+        same = res.where(method='piggyback', threshold=thr).col('old_identical')
         if ok(before, after):
-            t.append(f"The old task reads {after:.2%} after it, {before:.2%} before "
-                     f"({'unchanged' if abs(after - before) < 1e-9 else 'changed'}).")
-        ft, ftold, cl = (_mean(res, 'finetune'), _mean(res, 'finetune', 'acc_old_after'), _mean(res, 'classifier'))
-        if ok(ft, ftold, cl):
-            t.append(f"Fine-tuning the whole network gets {ft:.1%} on the new task ({_than(ft, r['acc'])} Piggyback) but "
-                     f"moves the old task to {ftold:.1%}; a new head alone gets {cl:.1%}.")
+            t.append(f"The first task reads {after:.2%} at the end, {before:.2%} when it was learned ("
+                     + ('its outputs bit-identical' if same and all(same) else
+                        'unchanged' if abs(after - before) < 1e-9 else 'changed') + ").")
+        ft, ftb, fta, cl = (_mean(res, 'finetune'), _mean(res, 'finetune', 'acc_old_before'),
+                            _mean(res, 'finetune', 'acc_old_after'), _mean(res, 'classifier'))
+        if ok(ft, ftb, fta, cl):
+            t.append(f"Fine-tuning one shared network gets {ft:.1%} ({_than(ft, r['acc'])} Piggyback) but moves the first "
+                     f"task from {ftb:.1%} to {fta:.1%}; a new head alone on the frozen network gets {cl:.1%}.")
         out.append(' '.join(t))
     if 'aft' in S:
         r, res = S['aft'], results['aft']
-        n, b = r['at'].get('n_labels'), r['at'].get('beta')
+        at = dict(r['at'])
+        n, teacher = at.get('n_labels'), at.get('teacher')
+        sel = {k: v for k, v in at.items() if k in ('n_labels', 'teacher', 'chosen')}
+        betas = sorted({b for b in res.where(method='aft', **sel).col('beta') if b is not None})
+        how = (f"β = {at['beta']:g}" if 'beta' in at else
+               f"β chosen on validation ({', '.join(f'{b:g}' for b in betas)} over the seeds)" if betas else "β")
         t = [f"**AFT**, for a small model that should learn from a large model's features: with {n} labels and "
-             f"β = {b:g} it gets {_line(r)}."]
-        kd = _mean(res, 'kd', n_labels=n, beta=b)
-        if ok(kd): t.append(f"Knowledge distillation of the same features gets {kd:.1%} ({_than(kd, r['acc'])} AFT).")
-        s100, a100 = _mean(res, 'stl', n_labels=100), _mean(res, 'aft', n_labels=100, beta=b)
-        if ok(s100, a100):
-            t.append(f"With 100 labels AFT at β = {b:g} gets {a100:.1%}, {_than(a100, s100)} STL's {s100:.1%}.")
-        t.append(f"The teacher's pass is a one-off setup of {r['setup_examples']:,} examples.")
+             f"{how} it gets {_line(r)}."]
+        kd, lk, pr = (_mean(res, m, **sel) for m in ('kd', 'logit_kd', 'probe'))
+        if ok(kd): t.append(f"Feature distillation (KD) from the same teacher gets {kd:.1%} ({_than(kd, r['acc'])} AFT).")
+        if ok(lk): t.append(f"Logit distillation gets {lk:.1%} ({_than(lk, r['acc'])} AFT).")
+        if ok(pr): t.append(f"A linear probe on the teacher's features, which needs the teacher at inference, gets {pr:.1%}.")
+        sel100 = sel | {'n_labels': 100}
+        s100 = _mean(res, 'stl', **{k: v for k, v in sel100.items() if k != 'teacher'})
+        a100 = _mean(res, 'aft', **sel100)
+        if ok(s100, a100): t.append(f"With 100 labels AFT gets {a100:.1%}, {_than(a100, s100)} STL's {s100:.1%}.")
+        t.append(f"The teacher's pass is a one-off setup of {r['setup_examples']:,} examples"
+                 + (f" (teacher: {teacher})." if teacher else "."))
         out.append(' '.join(t))
     if 'kvb' in S:
         r, res = S['kvb'], results['kvb']
@@ -340,6 +353,12 @@ def verdicts(results: dict[str, Results], summary: Results) -> list[str]:
             t.append(f"On the same features a streamed linear probe gets {lin:.1%} ({_than(lin, r['acc'])} KVB), the "
                      f"nearest class mean {ncm:.1%} ({_than(ncm, r['acc'])}) and replay in KVB's bytes {rp:.1%} "
                      f"({_than(rp, r['acc'])}).")
+        li, mi = _mean(res, 'linear_iid'), _mean(res, 'mlp_iid')
+        if ok(li, mi):
+            gap = 100 * (max(li, mi) - r['acc'])
+            t.append(f"Trained on all classes at once (i.i.d.), a linear probe on the same features gets {li:.1%} and an "
+                     f"MLP {mi:.1%}: " + ("KVB is within a point of what the features allow." if gap < 1 else
+                                         f"KVB ends {gap:.1f} points below what the features allow."))
         out.append(' '.join(t))
     return out
 

@@ -83,3 +83,10 @@ def test_tolerances_are_the_rule_applied_to_the_stored_measurements(path):
         assert check(e, b['mean']) == [], tool.build_id(b['build'])
     for k, tol in e['tolerance'].items():
         assert tol >= tool.FLOOR[k] and tol >= max(m['terms'][k]['terms'].values()) - 1e-12
+
+def test_the_readme_table_is_the_stored_expectations():
+    "The README's guard table is printed from the jsons (`update_expected.py --readme`): it cannot drift from them."
+    readme = (Path(__file__).resolve().parent.parent / 'README.md').read_text()
+    missing = [row for row in _tool().readme_rows() if row not in readme]
+    assert not missing, ("README.md's regression-guard table differs from tests/expected; paste the output of "
+                         "`python tools/update_expected.py --readme`:\n" + '\n'.join(missing))

@@ -29,8 +29,10 @@ mkdir -p test-artifacts
 OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 nbdev-test --timing --do-print 2>&1 | tee test-artifacts/nbdev-test.log
 echo "notebooks: $(( $(date +%s) - start )) s"
 
-echo "== pytest"
-python -m pytest tests/ -q -rs
+echo "== pytest (two workers, one per core; a test file stays on one worker, so its module fixtures run once)"
+start=$(date +%s)
+OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 python -m pytest tests/ -q -rs -n 2 --dist loadfile
+echo "pytest: $(( $(date +%s) - start )) s"
 
 echo "== regression guard: headline numbers against tests/expected (the notebooks above filled the results cache)"
 python -m pytest tests/ -q -rs -m regression

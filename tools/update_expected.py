@@ -108,12 +108,32 @@ def _stored_builds(name: str) -> list[dict]:
     p = EXPECTED / f'{name}.json'
     return list(json.loads(p.read_text()).get('measured', {}).get('builds', {}).values()) if p.exists() else []
 
+README_NAMES = {'kprior': 'K-priors', 'zapping': 'zapping (50 classes: chance 2 %)', 'piggyback': 'Piggyback',
+                'aft': 'AFT', 'kvb': 'KVB'}
+
+def readme_rows(names=None) -> list[str]:
+    """The rows of the README's regression-guard table, from the expected jsons (so the README cannot drift from them):
+    `python tools/update_expected.py --readme` prints them."""
+    rows = []
+    for n in names or list(README_NAMES):
+        e = json.loads((EXPECTED / f'{n}.json').read_text())
+        terms = e['measured']['terms']
+        cell = lambda k: (f"{e['values'][k]:.4f} ± {e['tolerance'][k]:.4f} (sd {terms[k]['sd_pooled']:.4f})"
+                          if e['tolerance_kind'][k] == 'absolute' else
+                          f"{e['values'][k]:.3g} ± {100 * e['tolerance'][k]:.1f}% (sd {100 * terms[k]['sd_pooled'] / abs(e['values'][k]):.1f}%)")
+        rows.append(f"| {README_NAMES.get(n, n)} | {cell('acc')} | {cell('retrain_acc')} | {cell('examples_ratio')} |")
+    return rows
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split('\n\n')[0], formatter_class=argparse.RawTextHelpFormatter)
     ap.add_argument('chapters', nargs='*', help=f"default: all ({', '.join(compare.HEADLINES)})")
     ap.add_argument('--measure', metavar='FILE', help="write this build's measurements to FILE, not the expected jsons")
     ap.add_argument('--builds', nargs='+', default=[], metavar='FILE', help='measurements of other builds (--measure)')
+    ap.add_argument('--readme', action='store_true', help="print the README's table rows from the expected jsons")
     a = ap.parse_args(argv)
+    if a.readme:
+        print('\n'.join(readme_rows(a.chapters or None)))
+        return
     names = a.chapters or list(compare.HEADLINES)
     unknown = [n for n in names if n not in compare.HEADLINES]
     if unknown: ap.error(f"unknown chapter(s) {unknown}; known: {', '.join(compare.HEADLINES)}")
