@@ -4,9 +4,12 @@ re-weighted by learned weights ρ (one per teacher feature) that switch off the 
 Adaptive Feature Transfer (Qiu et al., ICML 2024) trains a small model on its few labels plus β (the regulariser's
 strength) times a kernel regulariser that pulls the similarities of its features φ toward those of a big pre-trained
 model's features ψ, computed once and stored; learned weights ρ = sigmoid(s), one per teacher feature, select which
-teacher features to follow. `aft_regularizer` and `AFTPrior` are the method, `KDPrior` the feature-distillation
-baseline (KD: knowledge distillation), `train_student` the training loop, `experiment` compares STL (standard transfer
-learning: the student trained on its labels alone), AFT, KD and a linear probe on the teacher features.
+teacher features to follow. `aft_regularizer` and `AFTPrior` are the method, `KDPrior` (feature distillation) and
+`LogitKD` (logit distillation) the baselines, `train_student` the training loop (through `core.fit`), `experiment`
+compares STL (standard transfer learning: the pre-trained student fine-tuned on its labels alone), AFT, both
+distillations and a linear probe, with β and the learning rate chosen on validation rows. The teachers and the
+student are zoo entries pre-trained on other data than the target (`aft-teacher`, `aft-teacher-broad`, `aft-teacher-weak`,
+`aft-student`); `kernel_alignment` measures how well a teacher's kernel lines up with the labels.
 
 Docs: https://adaptbook.github.io/adaptbook/aft.html.md"""
 
@@ -14,8 +17,8 @@ Docs: https://adaptbook.github.io/adaptbook/aft.html.md"""
 
 # %% ../nbs/40_aft.ipynb #66e0c828
 from __future__ import annotations
-import hashlib, math, warnings
-from dataclasses import dataclass
+import math, warnings
+from dataclasses import dataclass, replace
 from typing import Callable, Sequence
 
 import numpy as np
@@ -25,17 +28,20 @@ import torch.nn.functional as F
 import matplotlib.pyplot as plt
 from tqdm.auto import tqdm
 
-from .core import (Curve, Ledger, Results, as_inputs, as_tuple, cached, check_choice, check_data, check_int,
-                            check_number, check_task_stream, model_dtype,
+from . import zoo
+from .core import (Curve, Ledger, Results, Settings, as_inputs, as_tuple, cached, check_choice, check_data,
+                            check_int, check_number, check_task_stream, model_dtype,
                             evaluate, fit, get_device, get_mode, new_results, pin_threads, register, retrain_vs_adapt,
                             retrain_vs_adapt_curves, seed_everything)
 from .data import resolve
-from .models import as_images, features, find_head, mlp, replace_head, torchvision_backbone
+from .models import as_images, features, find_head, mlp, replace_head, small_cnn, torchvision_backbone
 
 # %% auto #0
-__all__ = ['BETA_WARN', 'METHODS', 'ROLE', 'centred_kernel', 'aft_regularizer', 'AFTPrior', 'KDPrior', 'student_forward',
-           'check_beta', 'train_student', 'train_mlp_teacher', 'add_noise', 'inference_cost', 'split_pools',
-           'experiment', 'plot_beta', 'plot_rho', 'figure', 'run', 'widget']
+__all__ = ['BETA_WARN', 'TEACHER', 'WEAK_TEACHER', 'BROAD_TEACHER', 'STUDENT', 'METHODS', 'ROLES', 'LABELS', 'TEACHERS', 'BETAS',
+           'COMPARE', 'centred_kernel', 'kernel_alignment', 'aft_regularizer', 'AFTPrior', 'KDPrior', 'LogitKD',
+           'student_forward', 'check_beta', 'train_student', 'train_mlp_teacher', 'add_noise', 'inference_cost',
+           'AFTSettings', 'split_labels', 'split_pools', 'NoiseTeacher', 'teacher_encoder', 'experiment', 'chosen',
+           'gains', 'plot_beta', 'plot_gain', 'plot_rho', 'figure', 'run', 'widget']
 
 # %% ../nbs/40_aft.ipynb #a06213e9
 def centred_kernel(Z: torch.Tensor) -> torch.Tensor:
@@ -45,6 +51,16 @@ def centred_kernel(Z: torch.Tensor) -> torch.Tensor:
     Zc = Z - Z.mean(0, keepdim=True)
     Zn = F.normalize(Zc, dim=1)
     return Zn @ Zn.T
+
+def kernel_alignment(Z: torch.Tensor, y: torch.Tensor) -> float:
+    """How well the centred cosine kernel of features Z (N×d) lines up with the labels y (N,): the cosine between
+    `centred_kernel(Z)` and `centred_kernel(one_hot(y))` as N×N matrices (Frobenius inner product over the norms),
+    in [-1, 1]; 1 when examples are alike exactly when their labels agree. Kernel-target alignment (Cristianini et
+    al. 2002, centred as in Cortes et al. 2012), with this chapter's kernel. Raises `ValueError` for mismatched rows."""
+    if Z.ndim != 2 or y.ndim != 1 or len(Z) != len(y):
+        raise ValueError(f"Z must be N×d and y (N,) for the same N; got {tuple(Z.shape)} and {tuple(y.shape)}")
+    K, Ky = centred_kernel(Z.float()), centred_kernel(F.one_hot(y.long()).float())
+    return float((K * Ky).sum() / (K.norm() * Ky.norm()).clamp_min(1e-12))
 
 def aft_regularizer(phi: torch.Tensor, psi: torch.Tensor, rho: torch.Tensor | None = None) -> torch.Tensor:
     """AFT's R: the root-mean-square difference (+1e-8 inside the root) between the centred cosine kernels of the
@@ -85,6 +101,21 @@ class KDPrior(nn.Module):
     def forward(self, phi: torch.Tensor, psi: torch.Tensor) -> torch.Tensor:
         return F.mse_loss(self.map(phi), psi)
 
+class LogitKD(nn.Module):
+    """Logit distillation (Hinton, Vinyals & Dean 2015): `forward(s, t)` = T² · KL(softmax(t/T) ‖ softmax(s/T)),
+    averaged over the batch, for the student's logits s (B×C) and the teacher's t (B×C); T = `temperature` > 0. No
+    parameters. `on_logits`: `train_student` hands it the student's logits instead of its features."""
+    on_logits = True
+    def __init__(self, temperature: float = 4.0):
+        super().__init__()
+        self.temperature = check_number('temperature', temperature, 0, None, lo_open=True)
+
+    def forward(self, s: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+        if s.shape != t.shape: raise ValueError(f"student and teacher logits must have the same shape; got {tuple(s.shape)} and {tuple(t.shape)}")
+        T = self.temperature
+        return F.kl_div(F.log_softmax(s / T, 1), F.log_softmax(t / T, 1), reduction='batchmean', log_target=True) * T * T
+
+
 # %% ../nbs/40_aft.ipynb #d4b57412
 def student_forward(net: nn.Sequential, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     "Logits (B×C) and features φ (B×d_φ) of a `nn.Sequential` student whose last module is its linear head."
@@ -108,42 +139,33 @@ def train_student(net: nn.Sequential, X: torch.Tensor, y: torch.Tensor, psi: tor
                   prior: nn.Module | None = None, *, beta: float = 0.0, epochs: int = 100, bs: int = 128,
                   lr: float = 1e-3, prior_lr: float = 1e-2, seed: int = 0, device=None, ledger: Ledger | None = None,
                   curve: Curve | None = None) -> list[float]:
-    """Train `net` on X (N×...), y (N,) with Adam: mean cross-entropy + `beta` × `prior(phi, psi[batch])`, the prior's
-    parameters in their own group at `prior_lr`. psi (N×d_ψ) are the stored teacher features of the same rows.
-    Returns the mean loss of each epoch. Cost goes to `ledger`; `curve` is offered a checkpoint after every step.
-    Raises `ValueError` for mismatched rows, a prior without psi, or beta < 0."""
+    """Train `net` on X (N×...), y (N,) with Adam through `core.fit`: mean cross-entropy + `beta` × `prior(phi,
+    psi[rows])` per batch (`batch_loss`), the prior's parameters in their own group at `prior_lr`. psi (N×d_ψ) are the
+    stored teacher features (or logits, for a prior with `on_logits`, which gets the student's logits instead of φ)
+    of the same rows. Returns the mean loss of each epoch. Cost goes to `ledger`; `curve` is offered a checkpoint
+    after every step. Raises `ValueError` for mismatched rows, a prior without psi, or beta < 0."""
     if len(X) != len(y) or (psi is not None and len(psi) != len(X)):
         raise ValueError(f"X, y and psi must have the same rows; got {len(X)}, {len(y)}, {None if psi is None else len(psi)}")
     if (prior is None) != (psi is None): raise ValueError("give both prior and psi (AFT, KD) or neither (STL)")
-    X, y = as_inputs(X, y, dtype=model_dtype(net))
-    if psi is not None: psi = as_inputs(psi, dtype=model_dtype(prior), name='psi')[0]
     beta, epochs, bs = check_beta(beta), check_int('epochs', epochs), check_int('bs', bs)
     dev = get_device(device)
     net.to(dev)
     groups = [{'params': list(net.parameters()), 'lr': lr}]
     if prior is not None:
         prior.to(dev)
+        psi = as_inputs(psi, dtype=model_dtype(net), name='psi')[0].to(dev)
         groups.append({'params': [p for p in prior.parameters() if p.requires_grad], 'lr': prior_lr})
+    on_logits = getattr(prior, 'on_logits', False)
+
+    def batch_loss(model, xb, yb, rows):
+        logits, phi = student_forward(model, xb)
+        loss = F.cross_entropy(logits, yb)
+        if prior is not None and beta > 0: loss = loss + beta * prior(logits if on_logits else phi, psi[rows.to(dev)])
+        return loss
     opt = torch.optim.Adam([g for g in groups if g['params']])
-    gen, led, hist = torch.Generator().manual_seed(seed), ledger or Ledger(dev), []
-    net.train()
-    with led:
-        for _ in range(epochs):
-            tot = 0.0
-            for b in torch.randperm(len(X), generator=gen).split(bs):
-                logits, phi = student_forward(net, X[b].to(dev))
-                loss = F.cross_entropy(logits, y[b].to(dev))
-                if prior is not None and beta > 0: loss = loss + beta * prior(phi, psi[b].to(dev))
-                opt.zero_grad()
-                loss.backward()
-                opt.step()
-                led.forward(len(b))
-                led.backward(len(b))
-                led.step()
-                tot += loss.item() * len(b)
-                if curve is not None: curve.step()
-            hist.append(tot / len(X))
-    return hist
+    return fit(net, X, y, epochs=epochs, bs=bs, opt=opt, batch_loss=batch_loss, seed=seed, device=dev, ledger=ledger,
+               curve=curve, verbose=False)
+
 
 # %% ../nbs/40_aft.ipynb #7a93c723
 def train_mlp_teacher(X: torch.Tensor, y: torch.Tensor, hidden: Sequence[int] = (512, 512), epochs: int = 10,
@@ -181,25 +203,195 @@ def inference_cost(model, example: torch.Tensor) -> tuple[int | None, int | None
         for h in hs: h.remove()
     return sum(p.numel() for p in model.parameters()), int(sum(macs))
 
-# %% ../nbs/40_aft.ipynb #139f4600
-METHODS = ('stl', 'kd', 'aft', 'probe')
-ROLE = {'stl': 'retrain', 'aft': 'adapt', 'kd': 'baseline', 'probe': 'baseline'}
+# %% ../nbs/40_aft.ipynb #476636e2
+TEACHER = 'aft-teacher'            # the chapter's default teacher: a CNN pre-trained on Fashion-MNIST + Omniglot
+WEAK_TEACHER = 'aft-teacher-weak'  # a much weaker one: a tiny CNN, one epoch on 5,000 Fashion-MNIST images
+BROAD_TEACHER = 'aft-teacher-broad'  # the same CNN whose sources also hold digits from another source (USPS), never MNIST
+STUDENT = 'aft-student'            # the small model, pre-trained on its own source (Fashion-MNIST)
 
+def _usps_images(X: torch.Tensor) -> torch.Tensor:
+    "USPS digits (N×16×16, filling their frame) framed like MNIST's: resized to 20×20 and padded to N×1×28×28."
+    return F.pad(as_images(X, 20), (4, 4, 4, 4))
+
+def _source_images(fashion: int, omniglot: bool, usps: bool = False) -> tuple:
+    """(X, y, X_held-out, y_held-out) of a pre-training source, images N×1×28×28: the first `fashion` Fashion-MNIST
+    training images (labels 0-9, held out: its test split), if `omniglot` Omniglot's background set, drawers 0-14
+    (labels 10-973; held out: drawers 15-19), and if `usps` the USPS digits (Hull 1994; 7,291 training images,
+    labels 974-983, held out: its 2,007 test images; `_usps_images`). MNIST digits are never part of it."""
+    from adaptbook.data import load
+    tr, te = load('fashion-mnist', 'train'), load('fashion-mnist', 'test')
+    X, y, Xh, yh = [as_images(tr.X[:fashion])], [tr.y[:fashion]], [as_images(te.X)], [te.y]
+    if omniglot:
+        om = load('omniglot', 'background')
+        drawer = torch.arange(len(om.y)) % 20                       # rows come class by class, 20 drawers each
+        X.append(as_images(om.X[drawer < 15]))
+        y.append(om.y[drawer < 15] + 10)
+        Xh.append(as_images(om.X[drawer >= 15]))
+        yh.append(om.y[drawer >= 15] + 10)
+    if usps:
+        for part, Xs, ys in (('train', X, y), ('test', Xh, yh)):
+            u = load('usps', part)
+            Xs.append(_usps_images(u.X))
+            ys.append(u.y + 10 + 964 * bool(omniglot))
+    return torch.cat(X), torch.cat(y), torch.cat(Xh), torch.cat(yh)
+
+def _build_cnn(seed: int, widths=(32, 48), hidden: int = 128, omniglot: bool = True, usps: bool = False, **_) -> nn.Sequential:
+    return small_cnn((28, 28), 10 + 964 * bool(omniglot) + 10 * bool(usps), widths=tuple(widths), hidden=hidden, batchnorm=True, seed=seed)
+
+def _build_student(seed: int, hidden=(64, 64), **_) -> nn.Sequential:
+    return mlp(784, 10, hidden=tuple(hidden), seed=seed)
+
+def _train_source(net: nn.Module, seed: int, verbose: bool, *, fashion: int = 60000, omniglot: bool = True,
+                  usps: bool = False, epochs: int = 3, lr: float = 2e-3, bs: int = 128, **_) -> dict:
+    "Train `net` with labels on its source (`_source_images`); its held-out accuracy and cost."
+    X, y, Xh, yh = _source_images(fashion, omniglot, usps)
+    led = Ledger('cpu')
+    loss = fit(net, X, y, epochs=epochs, bs=bs, lr=lr, seed=seed, device='cpu', ledger=led, verbose=verbose)
+    net.eval()
+    held = ('Fashion-MNIST test split (10,000)' + (' + Omniglot background drawers 15-19 (4,820)' if omniglot else '')
+            + (' + USPS test split (2,007)' if usps else ''))
+    return {'acc': evaluate(net, Xh, yh, device='cpu')['acc'], 'examples': led.fwd_examples, 'loss': loss[-1],
+            'fashion_acc': evaluate(net, Xh[:10000], yh[:10000], device='cpu')['acc'], 'heldout': held,
+            'cost': led.as_dict()}
+
+for _name, _build, _quick, _full, _src, _doc in [
+        (TEACHER, _build_cnn, dict(widths=(32, 48), hidden=128, fashion=60000, omniglot=True, epochs=3),
+         dict(widths=(64, 128), hidden=256, fashion=60000, omniglot=True, epochs=15),
+         'Fashion-MNIST train (60,000) + Omniglot background, drawers 0-14 (14,460 images, 964 classes)',
+         "AFT's teacher: a CNN trained with labels on clothes and on 964 alphabets' characters, never on digits"),
+        (BROAD_TEACHER, _build_cnn, dict(widths=(32, 48), hidden=128, fashion=60000, omniglot=True, usps=True, epochs=3),
+         dict(widths=(64, 128), hidden=256, fashion=60000, omniglot=True, usps=True, epochs=15),
+         'Fashion-MNIST train (60,000) + Omniglot background, drawers 0-14 (14,460 images, 964 classes) + USPS train '
+         '(7,291 digits, resized to 20×20 and padded to 28×28)',
+         "AFT's broad teacher: the same CNN trained with labels on clothes, 964 alphabets' characters and USPS digits "
+         "(another source's digits, never MNIST), as a foundation model's pre-training holds images like its targets"),
+        (WEAK_TEACHER, _build_cnn, dict(widths=(8, 16), hidden=64, fashion=5000, omniglot=False, epochs=1),
+         dict(widths=(8, 16), hidden=64, fashion=5000, omniglot=False, epochs=1),
+         'Fashion-MNIST train, first 5,000 images', "AFT's weak teacher: a tiny CNN, one epoch on 5,000 clothes"),
+        (STUDENT, _build_student, dict(hidden=(64, 64), fashion=60000, omniglot=False, epochs=5, lr=1e-3),
+         dict(hidden=(64, 64), fashion=60000, omniglot=False, epochs=20, lr=1e-3),
+         'Fashion-MNIST train (60,000)', "AFT's student: an MLP 784-64-64 pre-trained on clothes, its own source")]:
+    zoo.register(zoo.Recipe(_name, _build, _train_source, quick=_quick, full=_full, source=_src, doc=_doc))
+
+
+# %% ../nbs/40_aft.ipynb #48509319
+METHODS = ('stl', 'aft', 'kd', 'logit_kd', 'probe')
+ROLES = {'stl': 'retrain', 'aft': 'adapt', 'kd': 'baseline', 'logit_kd': 'baseline', 'probe': 'baseline'}
+
+@dataclass(frozen=True)
+class AFTSettings(Settings):
+    """The options of `experiment`, with their quick-mode defaults (`FULL`: full mode's). `n_labels`: the label budget
+    (validation rows included); `val_frac`: the share of it held out to choose β and the learning rate; `teacher`: a
+    zoo entry, 'noise' (the negative control: N(0, 1) features that know nothing), a torchvision name, an `nn.Module`
+    or a callable mapping inputs to N×d features, or 'mlp' (an MLP with `teacher_hidden`, trained here for
+    `teacher_epochs` on `teacher_pool` training rows of `teacher_classes`, disjoint from the labelled rows), or a
+    tuple of them; 'auto': `aft-teacher` for 28×28 images, else 'mlp'; `teacher_dim`: the width of 'noise';
+    `student`: a zoo entry (pre-trained, its head replaced), None (from scratch, `hidden`) or 'auto' (`aft-student`
+    for 28×28 images, else None); `label_pool`: draw the labelled rows from the first rows left after the teacher's
+    pool only; `lr`: the learning rates to choose
+    from; `tune_lr`: 'stl' (the
+    student's rate is chosen with STL and kept for AFT, KD and logit distillation, which then choose β alone) or
+    'each' (every method chooses β and the rate together); `rho_lr`: ρ's; `kd_temperature`: logit distillation's T; `noise_dims`, `noise_std`: noise columns appended
+    to ψ; `classes`: the labels kept; `n_test`: test rows (None: 2,000 of a named dataset in quick mode, else all);
+    `image_size`: torchvision teachers' input size."""
+    n_labels: int = 500
+    teacher: object = 'auto'
+    teacher_dim: int = 128
+    student: object = 'auto'
+    hidden: tuple = (64, 64)
+    val_frac: float = 0.2
+    lr: tuple = (1e-3, 3e-3)
+    tune_lr: str = 'stl'
+    epochs: int = 60
+    bs: int = 128
+    rho_lr: float = 1e-2
+    learn_rho: bool = True
+    kd_temperature: float = 4.0
+    noise_dims: int = 0
+    noise_std: float = 3.0
+    classes: object = None
+    n_test: object = None
+    image_size: int = 64
+    teacher_pool: object = None
+    teacher_classes: object = None
+    teacher_hidden: tuple = (512, 512)
+    teacher_epochs: int = 10
+    label_pool: object = None
+    FULL = dict(epochs=200, lr=(3e-4, 1e-3, 3e-3))
+
+
+# %% ../nbs/40_aft.ipynb #2679c14b
+def _check_teacher(t):
+    if isinstance(t, str):
+        if t in ('noise', 'mlp', 'auto') or t in zoo.RECIPES: return t
+        import torchvision                                  # only for a torchvision teacher
+        if t not in torchvision.models.list_models():
+            raise ValueError(f"teacher={t!r} is not known; use a zoo entry ({', '.join(sorted(zoo.RECIPES))}), 'noise', 'mlp', 'auto', a "
+                             f"torchvision model name (e.g. 'resnet18'), an nn.Module or a callable mapping inputs to N×d features")
+        return t
+    if not callable(t):
+        raise TypeError(f"teacher must be a zoo entry, 'noise', a torchvision name, an nn.Module or a callable; "
+                        f"got {type(t).__name__}")
+    return t
+
+def _options(s: AFTSettings) -> AFTSettings:
+    "The settings checked (`ValueError`/`TypeError` naming the option and what is allowed)."
+    o = s.as_dict()
+    for k in ('n_labels', 'bs', 'epochs', 'teacher_dim', 'teacher_epochs'): o[k] = check_int(k, o[k])
+    for k in ('n_test', 'teacher_pool', 'label_pool'): o[k] = None if o[k] is None else check_int(k, o[k])
+    o['noise_dims'], o['image_size'] = check_int('noise_dims', o['noise_dims'], 0), check_int('image_size', o['image_size'], 8)
+    o['lr'] = as_tuple('lr', o['lr'], lambda v: check_number('lr', v, 0, None, lo_open=True))
+    o['tune_lr'] = check_choice('tune_lr', o['tune_lr'], ('stl', 'each'))
+    o['rho_lr'] = check_number('rho_lr', o['rho_lr'], 0, None, lo_open=True)
+    o['kd_temperature'] = check_number('kd_temperature', o['kd_temperature'], 0, None, lo_open=True)
+    o['val_frac'] = check_number('val_frac', o['val_frac'], 0, 1, lo_open=True)
+    o['noise_std'] = check_number('noise_std', o['noise_std'], 0)
+    if not isinstance(o['learn_rho'], bool): raise TypeError(f"learn_rho={o['learn_rho']!r} must be True or False")
+    for k in ('hidden', 'teacher_hidden'): o[k] = tuple(check_int(k, h) for h in as_tuple(k, o[k]))
+    t = o['teacher']
+    o['teacher'] = tuple(_check_teacher(x) for x in (t if isinstance(t, (tuple, list)) else (t,)))
+    if not o['teacher']: raise ValueError("teacher=() is empty; give at least one teacher")
+    if o['student'] is not None and not (isinstance(o['student'], str) and (o['student'] in zoo.RECIPES or o['student'] == 'auto')):
+        raise ValueError(f"student={o['student']!r} must be a zoo entry (e.g. {STUDENT!r}), 'auto' or None (from scratch)")
+    return replace(s, **o)
+
+def _classes(value, present: list, name: str = 'classes') -> list:
+    if value is None: return present
+    vals = sorted(set(as_tuple(name, value, lambda c: check_int(name, c, 0))))
+    missing = [c for c in vals if c not in present]
+    if missing: raise ValueError(f"{name}={list(value)} names classes {missing} absent from y_train (labels: {present})")
+    return vals
+
+
+# %% ../nbs/40_aft.ipynb #ef92e681
 @dataclass
 class _Data:
-    "The student's labelled examples, the test set (student classes, renumbered) and the teacher's pool."
+    "The student's labelled examples, split into the rows it trains on (fit) and validation rows, and the test set."
     X: torch.Tensor
     y: torch.Tensor
+    Xv: torch.Tensor
+    yv: torch.Tensor
     Xte: torch.Tensor
     yte: torch.Tensor
-    Xt: torch.Tensor
-    yt: torch.Tensor
-    Xtt: torch.Tensor
-    ytt: torch.Tensor
     n_classes: int
+    Xt: torch.Tensor | None = None                  # the 'mlp' teacher's own pool (None: no such teacher)
+    yt: torch.Tensor | None = None
 
 def _renumber(y: torch.Tensor, classes: Sequence[int]) -> torch.Tensor:
     return torch.searchsorted(torch.tensor(sorted(classes)), y)
+
+def split_labels(y: torch.Tensor, n_labels: int, val_frac: float, classes: Sequence[int],
+                 seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+    """Index tensors into y (N,) of the `n_labels` labelled rows (labels in `classes`, a random draw fixed by `seed`),
+    split into the rows to train on and `max(1, round(val_frac · n_labels))` validation rows, disjoint. Raises
+    `ValueError` if there are fewer rows than `n_labels` or nothing is left to train on."""
+    idx = torch.randperm(len(y), generator=torch.Generator().manual_seed(seed))
+    idx = idx[torch.isin(y[idx], torch.tensor(list(classes)))]
+    if n_labels > len(idx):
+        raise ValueError(f"n_labels={n_labels} is larger than the {len(idx)} training rows of the classes")
+    n_val = max(1, round(val_frac * n_labels))
+    if n_val >= n_labels: raise ValueError(f"n_labels={n_labels} with val_frac={val_frac:g} leaves no row to train on")
+    return idx[:n_labels - n_val], idx[n_labels - n_val:n_labels]
 
 def split_pools(y: torch.Tensor, n_teacher: int, classes: Sequence[int], teacher_classes: Sequence[int],
                 seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
@@ -216,311 +408,426 @@ def split_pools(y: torch.Tensor, n_teacher: int, classes: Sequence[int], teacher
     s = perm[~taken[perm] & torch.isin(y[perm], torch.tensor(list(classes)))]
     return t, s
 
-# %% ../nbs/40_aft.ipynb #29984c28
-def _options(beta, methods, o: dict, mode: str) -> tuple[tuple, tuple, dict]:
-    "Checked β sweep, methods and options (`ValueError`/`TypeError` naming the argument and what is allowed)."
-    betas = as_tuple('beta', beta, check_beta)
-    methods = as_tuple('methods', methods, lambda m: check_choice('methods', m, METHODS))
-    for k in ('n_labels', 'bs', 'teacher_epochs', 'epochs'): o[k] = check_int(k, o[k])
-    for k in ('teacher_pool', 'label_pool', 'n_test'): o[k] = None if o[k] is None else check_int(k, o[k])
-    o['noise_dims'], o['image_size'] = check_int('noise_dims', o['noise_dims'], 0), check_int('image_size', o['image_size'], 8)
-    for k in ('lr', 'rho_lr'): o[k] = check_number(k, o[k], 0, None, lo_open=True)
-    o['noise_std'] = check_number('noise_std', o['noise_std'], 0)
-    if not isinstance(o['learn_rho'], bool): raise TypeError(f"learn_rho={o['learn_rho']!r} must be True or False")
-    for k in ('hidden', 'teacher_hidden'):
-        o[k] = tuple(check_int(k, h) for h in as_tuple(k, o[k]))
-    t = o['teacher']
-    if isinstance(t, str):
-        if t != 'mlp':
-            import torchvision                              # only for a torchvision teacher
-        if t != 'mlp' and t not in torchvision.models.list_models():
-            raise ValueError(f"teacher={t!r} is not known; use 'mlp', a torchvision model name (e.g. 'resnet18'), "
-                             f"an nn.Module or a callable mapping inputs to N×d features")
-    elif not callable(t):
-        raise TypeError(f"teacher must be 'mlp', a torchvision name, an nn.Module or a callable; got {type(t).__name__}")
-    return betas, methods, o
-
-def _classes(name: str, value, present: list) -> list:
-    if value is None: return present
-    vals = sorted(set(as_tuple(name, value, lambda c: check_int(name, c, 0))))
-    missing = [c for c in vals if c not in present]
-    if missing: raise ValueError(f"{name}={list(value)} names classes {missing} absent from y_train (labels: {present})")
-    return vals
-
-# %% ../nbs/40_aft.ipynb #c45c3c71
-def _prepare(data, o: dict, mode: str, g: torch.Generator, seed: int) -> _Data:
-    "Resolve and check the data, split the pools (quick mode: 4k teacher, 4k labelled, 2k test of a named dataset)."
+def _prepare(data, o: AFTSettings, mode: str, g: torch.Generator, seed: int) -> tuple[AFTSettings, _Data]:
+    """Resolve and check the data, resolve 'auto', split off the 'mlp' teacher's pool (if any), draw the labelled rows
+    and their validation split (quick: 2k test rows of a named set). Returns the settings with 'auto' resolved and
+    the data."""
     Xtr, ytr, Xte, yte = resolve(data)                                  # checked: shapes, lengths, labels, finite
     present = sorted(set(ytr.tolist()))
-    cls, tcls = _classes('classes', o['classes'], present), _classes('teacher_classes', o['teacher_classes'], present)
+    cls = _classes(o.classes, present)
     check_task_stream({'classes': cls}, ytr, yte)        # the student's classes: train and test rows, at least two
-    quick, named = mode == 'quick', isinstance(data, str)
-    n_t = o['teacher_pool'] or min(4000 if quick else 20000, len(Xtr) // 2)
-    t, s = split_pools(ytr, n_t, cls, tcls, seed)
-    pool = o['label_pool'] or (min(4000, len(s)) if quick and named else len(s))
-    if pool > len(s): raise ValueError(f"label_pool={pool} is larger than the {len(s)} rows left for the student")
-    if o['n_labels'] > pool:
-        raise ValueError(f"n_labels={o['n_labels']} is larger than the labelled pool of {pool} examples "
-                         f"(teacher_pool={n_t} rows went to the teacher); use n_labels <= {pool}")
-    s = s[:o['n_labels']]
-    te, tt = torch.isin(yte, torch.tensor(cls)), torch.isin(yte, torch.tensor(tcls))
-    n_te = o['n_test'] or (min(2000, int(te.sum())) if quick and named else int(te.sum()))
+    img = Xtr[0].numel() == 784                          # 28×28 images: the zoo models fit
+    o = replace(o, teacher=tuple((TEACHER if img else 'mlp') if isinstance(t, str) and t == 'auto' else t for t in o.teacher),
+                student=(STUDENT if img else None) if o.student == 'auto' else o.student)
+    rows, Xt, yt = torch.arange(len(ytr)), None, None
+    if any(isinstance(t, str) and t == 'mlp' for t in o.teacher):
+        tcls = _classes(o.teacher_classes, present, 'teacher_classes')
+        n_t = o.teacher_pool or min(4000 if mode == 'quick' else 20000, len(Xtr) // 2)
+        t, rows = split_pools(ytr, n_t, cls, tcls, seed)
+        Xt, yt = Xtr[t], _renumber(ytr[t], tcls)
+    if o.label_pool is not None:
+        if o.label_pool > len(rows): raise ValueError(f"label_pool={o.label_pool} is larger than the {len(rows)} rows left for the student")
+        rows = rows[:o.label_pool]
+    f, v = split_labels(ytr[rows], o.n_labels, o.val_frac, cls, seed)
+    f, v = rows[f], rows[v]
+    te = torch.isin(yte, torch.tensor(cls))
+    n_te = o.n_test or (min(2000, int(te.sum())) if mode == 'quick' and isinstance(data, str) else int(te.sum()))
     if n_te > int(te.sum()): raise ValueError(f"n_test={n_te} is larger than the {int(te.sum())} test rows of the classes")
     ite = torch.nonzero(te)[:, 0][torch.randperm(int(te.sum()), generator=g)[:n_te]]
-    for n, X in (('X_train', Xtr[s]), ('X_train', Xtr[t]), ('X_test', Xte[ite])): check_data(X, name=n)
-    return _Data(Xtr[s], _renumber(ytr[s], cls), Xte[ite], _renumber(yte[ite], cls), Xtr[t], _renumber(ytr[t], tcls),
-                 Xte[tt], _renumber(yte[tt], tcls), len(cls))
+    for n, X in (('X_train', Xtr[f]), ('X_train', Xtr[v]), ('X_test', Xte[ite])): check_data(X, name=n)
+    return o, _Data(Xtr[f], _renumber(ytr[f], cls), Xtr[v], _renumber(ytr[v], cls), Xte[ite], _renumber(yte[ite], cls),
+                 len(cls), Xt, yt)
 
-# %% ../nbs/40_aft.ipynb #342f3968
-_TEACHERS: dict = {}
 
-def _digest(*ts: torch.Tensor) -> str:
-    h = hashlib.sha256()
-    for t in ts: h.update(t.contiguous().numpy().tobytes())
-    return h.hexdigest()[:20]
-
+# %% ../nbs/40_aft.ipynb #bdb3587b
 class _Images(nn.Module):
-    "Inputs as N×1×size×size grey images (torchvision teachers)."
+    "Inputs as N×1×size×size grey images (flat rows of a square image are reshaped first)."
     def __init__(self, size: int):
         super().__init__()
         self.size = size
-    def forward(self, x): return as_images(x, self.size)
+    def forward(self, x):
+        if x.ndim == 2 and math.isqrt(x.shape[1]) ** 2 == x.shape[1]: x = x.view(len(x), math.isqrt(x.shape[1]), -1)
+        return as_images(x, self.size)
 
-# %% ../nbs/40_aft.ipynb #24fcf0b5
+class NoiseTeacher(nn.Module):
+    """The negative control: 'features' drawn from N(0, 1), `dim` per example, that know nothing about the input
+    (a fresh draw per call, from a generator seeded with `seed`). N×... → N×dim."""
+    def __init__(self, dim: int = 128, seed: int = 0):
+        super().__init__()
+        self.dim, self.g = check_int('teacher_dim', dim), torch.Generator().manual_seed(seed)
+    def forward(self, x): return torch.randn(len(x), self.dim, generator=self.g).to(x.device)
+
+def teacher_encoder(net: nn.Sequential) -> nn.Sequential:
+    """The feature map ψ of a zoo teacher (a `small_cnn`): its convolutional trunk up to the flattened 4×4 pooled
+    maps (N×1×28×28 → N×16·c for c channels), the input of the small MLP that classified its own source's classes."""
+    k = next((i for i, m in enumerate(net) if isinstance(m, nn.Flatten)), None)
+    if k is None: raise ValueError("net must be a small_cnn-like nn.Sequential with an nn.Flatten after its trunk")
+    return net[:k + 1]
+
 @dataclass
 class _Teacher:
-    "The teacher's feature map, its name, its training ledger (None: not trained here), accuracy and inference cost."
+    "The teacher's feature map, its name, its pre-training record (None: not trained by the book), inference cost."
     encoder: Callable
     name: str
-    ledger: Ledger | None
-    acc: float
+    record: dict | None
     params: int | None
     macs: int | None
 
-def _teacher(D: _Data, o: dict, seed: int, dev) -> _Teacher:
-    t = o['teacher']
-    if isinstance(t, str) and t == 'mlp':
-        key = (_digest(D.Xt, D.yt), tuple(o['teacher_hidden']), o['teacher_epochs'], seed)
-        if key not in _TEACHERS:
-            net, _, led = train_mlp_teacher(D.Xt, D.yt, o['teacher_hidden'], o['teacher_epochs'], seed=seed, device=dev)
-            _TEACHERS[key] = (net, evaluate(net, D.Xtt, D.ytt)['acc'], led)
-        net, acc, led = _TEACHERS[key]
-        enc, name = net[:-1], 'mlp ' + '-'.join(map(str, (D.X[0].numel(), *o['teacher_hidden'])))
+def _teacher(t, D: _Data, o: AFTSettings, mode: str, seed: int) -> _Teacher:
+    rec = None
+    if isinstance(t, str) and t == 'noise':
+        enc, name = NoiseTeacher(o.teacher_dim, seed + 7907), 'noise'
+    elif isinstance(t, str) and t == 'mlp':                              # trained here, on its own disjoint pool
+        net, acc, led = train_mlp_teacher(D.Xt, D.yt, o.teacher_hidden, o.teacher_epochs, seed=seed)
+        enc, name = net[:-1], 'mlp ' + '-'.join(map(str, (D.X[0].numel(), *o.teacher_hidden)))
+        rec = {'acc': acc, 'examples': led.fwd_examples, 'seconds': led.seconds, 'cost': led.as_dict()}
+    elif isinstance(t, str) and t in zoo.RECIPES:
+        net = zoo.load(t, 0, mode, verbose=False)                        # shipped (quick) or trained once, then cached
+        enc, name, rec = nn.Sequential(_Images(28), teacher_encoder(net)).eval(), t, net.zoo_record
     elif isinstance(t, str):
         net = torchvision_backbone(t, weights='DEFAULT')                # raises, naming the cache path, if offline
         replace_head(net, find_head(net), nn.Identity())
-        size = o['image_size']
-        enc, name, led, acc = nn.Sequential(_Images(size), net).eval(), t, None, float('nan')
+        enc, name = nn.Sequential(_Images(o.image_size), net).eval(), t
     else:
-        enc, name, led, acc = t, getattr(t, '__name__', type(t).__name__), None, float('nan')
+        enc, name = t, getattr(t, '__name__', type(t).__name__)
     params, macs = inference_cost(enc, D.X[:1])
-    return _Teacher(enc, name, led, acc, params, macs)
+    return _Teacher(enc, name, rec, params, macs)
 
-# %% ../nbs/40_aft.ipynb #085c36c8
 @torch.no_grad()
-def _features(T: _Teacher, D: _Data, o: dict, seed: int, dev) -> tuple[torch.Tensor, torch.Tensor, Ledger]:
-    "The stored teacher features ψ of the labelled examples (N×d, noise columns appended) and of the test set."
-    led = Ledger(dev)
-    disk = isinstance(o['teacher'], str) and o['teacher'] != 'mlp'      # torchvision features: cached on disk too
-    key = lambda X: f"aft|{T.name}|{o['image_size']}|{_digest(X)}" if disk else None
-    with led:
-        psi = features(T.encoder, D.X, key=key(D.X), device=dev, disk=disk)
-        led.forward(len(D.X))
-    psi_te = features(T.encoder, D.Xte, key=key(D.Xte), device=dev, disk=disk)
-    for n, Z, X in (('training', psi, D.X), ('test', psi_te, D.Xte)):
-        if Z.ndim != 2 or len(Z) != len(X) or not torch.isfinite(Z).all():
-            raise ValueError(f"the teacher must map the {len(X)} {n} inputs to finite N×d features; got shape {tuple(Z.shape)}")
-    g = torch.Generator().manual_seed(seed + 7919)
-    psi = add_noise(psi, o['noise_dims'], o['noise_std'], g)
-    psi_te = add_noise(psi_te, o['noise_dims'], o['noise_std'], g)
-    led.carry(psi)                                                       # the stored features: all AFT and KD need
-    return psi, psi_te, led
+def _features(T: _Teacher, D: _Data, o: AFTSettings, seed: int, dev) -> tuple[dict, Ledger]:
+    "The stored teacher features ψ of the labelled rows (one pass; split into fit and validation) and of the test set."
+    led, g = Ledger(dev), torch.Generator().manual_seed(seed + 7919)
+    with led:                                                            # the one-off pass over the labelled rows
+        Z = features(T.encoder, torch.cat([D.X, D.Xv]), device=dev, disk=False)
+        led.forward(len(D.X) + len(D.Xv))
+    Zte = features(T.encoder, D.Xte, device=dev, disk=False)            # the probe's inference cost, not a setup
+    for part, Z_, n in (('labelled', Z, len(D.X) + len(D.Xv)), ('test', Zte, len(D.Xte))):
+        if Z_.ndim != 2 or len(Z_) != n or not torch.isfinite(Z_).all():
+            raise ValueError(f"the teacher must map the {n} {part} inputs to finite N×d features; got shape {tuple(Z_.shape)}")
+    Z, Zte = add_noise(Z, o.noise_dims, o.noise_std, g), add_noise(Zte, o.noise_dims, o.noise_std, g)
+    out = {'fit': Z[:len(D.X)], 'val': Z[len(D.X):], 'test': Zte}
+    led.carry(out['fit'])                                                # stored: all AFT and KD train with
+    return out, led
 
-# %% ../nbs/40_aft.ipynb #7145a5cf
-def _run_student(res, D, psi, method, beta, o, seed, dev, common) -> None:
-    "STL (no prior), AFT or KD at `beta`: train a fresh student, record its row and learning curve."
-    net = mlp(D.X[0].numel(), D.n_classes, hidden=o['hidden'], seed=seed)
-    prior = {'stl': None, 'aft': lambda: AFTPrior(psi.shape[1], o['learn_rho']),
-             'kd': lambda: KDPrior(o['hidden'][-1], psi.shape[1])}[method]
-    prior = prior() if prior else None
+
+# %% ../nbs/40_aft.ipynb #8b8d4831
+def _student(D: _Data, o: AFTSettings, start: dict | None, seed: int) -> nn.Sequential:
+    "A fresh student: the pre-trained weights `start` (if any) with a new head for the task's classes, seeded."
+    net = mlp(D.X[0].numel(), D.n_classes, hidden=o.hidden, seed=seed)
+    if start is not None:
+        net.load_state_dict({k: v for k, v in start.items() if not k.startswith(f'{len(net) - 1}.')}, strict=False)
+    return net
+
+def _candidate(res, D, method, beta, lr, o, seed, dev, common, start=None, side=None, probe=None) -> tuple[dict, nn.Module]:
+    """Train one candidate (method, β, lr) on the fit rows; its row: test accuracy (`acc`), validation accuracy
+    (`val_acc`, what the choice reads) and the learning curve on the test set (a record, never read by the choice)."""
+    if method == 'probe':
+        net, X, Xv, Xte, prior = nn.Sequential(nn.Linear(side['fit'].shape[1], D.n_classes)), *probe, None
+        torch.manual_seed(seed)
+        net[0].reset_parameters()
+    else:
+        net, X, Xv, Xte = _student(D, o, start, seed), D.X, D.Xv, D.Xte
+        prior = {'stl': None, 'aft': lambda: AFTPrior(side['fit'].shape[1], o.learn_rho),
+                 'kd': lambda: KDPrior(net[-1].in_features, side['fit'].shape[1]),
+                 'logit_kd': lambda: LogitKD(o.kd_temperature)}[method]
+        prior = prior() if prior else None
     led = Ledger(dev)
-    curve = Curve(lambda: evaluate(net, D.Xte, D.yte, device=dev)['acc'], led, growth=1.4)
+    curve = Curve(lambda: evaluate(net, Xte, D.yte, device=dev)['acc'], led, growth=1.4)
     curve.record()
-    train_student(net, D.X, D.y, psi if prior else None, prior, beta=beta, epochs=o['epochs'], bs=o['bs'],
-                  lr=o['lr'], prior_lr=o['rho_lr'] if method == 'aft' else o['lr'], seed=seed, device=dev,
-                  ledger=led, curve=curve)
-    acc = curve.finish()
-    led.carry(psi if prior else None)                    # the student is deployed; AFT and KD keep the features
+    if method == 'probe':
+        fit(net, X, D.y, epochs=o.epochs, bs=o.bs, lr=lr, seed=seed, device=dev, ledger=led, verbose=False, curve=curve)
+    else:
+        kept = None if prior is None else side['logits'] if method == 'logit_kd' else side['fit']
+        train_student(net, X, D.y, kept, prior, beta=beta, epochs=o.epochs, bs=o.bs, lr=lr,
+                      prior_lr=o.rho_lr if method == 'aft' else lr, seed=seed, device=dev, ledger=led, curve=curve)
+    acc, val = curve.finish(), evaluate(net, Xv, D.yv, device=dev)['acc']
+    led.carry(side['logits'] if method == 'logit_kd' else side['fit'] if method != 'stl' else None)
     rho = prior.rho.detach().cpu() if method == 'aft' else None
-    d = psi.shape[1] - o['noise_dims']
-    res.record(method, ROLE[method], acc, seed=seed, ledger=led, curve=curve, beta=beta, **common,
-               feature_bytes=psi.numel() * psi.element_size() if prior else 0,
-               rho_teacher=float(rho[:d].mean()) if rho is not None else None,
-               rho_noise=float(rho[d:].mean()) if rho is not None and o['noise_dims'] else None,
-               rho=rho if rho is not None else None)
+    d = None if side is None else side['fit'].shape[1] - o.noise_dims
+    row = res.record(method, ROLES[method], acc, seed=seed, ledger=led, curve=curve, beta=beta, lr=lr, val_acc=val,
+                     chosen=False, **common, rho_teacher=float(rho[:d].mean()) if rho is not None else None,
+                     rho_noise=float(rho[d:].mean()) if rho is not None and o.noise_dims else None, rho=rho)
+    return row, net
 
-def _run_probe(res, D, psi, psi_te, o, seed, dev, common) -> None:
-    "A linear probe on the stored teacher features (a baseline: it needs the teacher at inference)."
-    net = nn.Sequential(nn.Linear(psi.shape[1], D.n_classes))
-    torch.manual_seed(seed)
-    net[0].reset_parameters()
-    led = Ledger(dev)
-    curve = Curve(lambda: evaluate(net, psi_te, D.yte, device=dev)['acc'], led, growth=1.4)
-    curve.record()
-    fit(net, psi, D.y, epochs=o['epochs'], bs=o['bs'], lr=o['lr'], seed=seed, device=dev, ledger=led,
-        verbose=False, curve=curve)
-    led.carry(psi)
-    res.record('probe', 'baseline', curve.finish(), seed=seed, ledger=led, curve=curve, beta=None, **common,
-               feature_bytes=psi.numel() * psi.element_size(), rho_teacher=None, rho_noise=None, rho=None)
+def _choose(rows: list[dict]) -> dict:
+    """Mark the candidate with the best validation accuracy as `chosen` (ties: the first, i.e. the smallest β, then
+    the smallest lr) and give every candidate the examples the group's whole search processed (`select_examples`)."""
+    best = max(rows, key=lambda r: r['val_acc'])          # max keeps the first of equal values
+    best['chosen'] = True
+    for r in rows: r['select_examples'] = sum(x['examples'] for x in rows)
+    return best
 
-# %% ../nbs/40_aft.ipynb #1101f194
-def _runs(methods: tuple, betas: tuple) -> list[tuple]:
-    "(method, β) pairs to train: STL once, AFT and KD for every β (β = 0 only without STL), then the probe."
-    runs = [(m, b) for m in methods if m in ('aft', 'kd') for b in betas if not (b == 0 and 'stl' in methods)]
-    return [(m, 0.0) for m in methods if m == 'stl'] + runs + [('probe', None)] * ('probe' in methods)
 
-# %% ../nbs/40_aft.ipynb #b9f439a9
+# %% ../nbs/40_aft.ipynb #e0743945
+def _setup_row(res, method: str, rec: dict | None, ledger: Ledger | None, seed: int, common: dict, **extra) -> None:
+    "A one-off 'setup' row: a zoo model's pre-training (its record's cost) or a pass counted in `ledger`."
+    if rec is not None:
+        ledger = Ledger('cpu')
+        c = rec.get('cost', {})
+        ledger.fwd_examples, ledger.bwd_examples = rec['examples'], c.get('bwd_examples', rec['examples'])
+        ledger.steps, ledger.seconds = c.get('steps', 0), float(rec.get('seconds', 0.0))
+    res.record(method, 'setup', rec['acc'] if rec is not None else float('nan'), seed=seed, ledger=ledger, beta=None,
+               lr=None, **common | extra)
+
+def _tick(bar) -> bool:
+    bar.update()
+    return True
+
 @pin_threads
-def experiment(data, *, beta=(0, 1, 10, 30), methods: Sequence[str] = METHODS, seed: int = 0, mode: str | None = None,
-               device=None, verbose: bool = False, n_labels: int = 500, teacher='mlp', noise_dims: int = 0,
-               learn_rho: bool = True, classes: Sequence[int] | None = None, teacher_classes: Sequence[int] | None = None,
-               teacher_pool: int | None = None, label_pool: int | None = None, n_test: int | None = None,
-               hidden: Sequence[int] = (64, 64), epochs: int = 100, bs: int = 128, lr: float = 1e-3,
-               rho_lr: float = 1e-2, noise_std: float = 3.0, teacher_hidden: Sequence[int] = (512, 512),
-               teacher_epochs: int = 10, image_size: int = 64) -> Results:
-    """Adaptive Feature Transfer (Qiu et al., ICML 2024) against single-task learning on `n_labels` examples.
-    `data`: a dataset name or (X_train N×..., y_train (N,), X_test, y_test). The knob `beta` (β ≥ 0, a value or a
-    sweep). Methods (`METHODS`): 'stl' (retrain: the student on its labels only), 'aft' (adapt), 'kd' (baseline:
-    linear φ→ψ feature distillation) and 'probe' (baseline: a linear probe on ψ). `teacher`: 'mlp' (an MLP with
-    `teacher_hidden` trained on `teacher_pool` training rows of `teacher_classes`, disjoint from the student's pool),
-    a torchvision name (pre-trained weights must load; images resized to `image_size`), an nn.Module or a callable
-    mapping inputs to N×d features. `noise_dims` N(0, `noise_std`²) columns are appended to ψ. The student: `mlp`
-    with `hidden`, Adam at `lr` (ρ at `rho_lr`; `learn_rho=False` freezes ρ at ½), `epochs` over its labels in
-    batches of `bs`. One row per method × β (None where it does not matter) plus 'setup' rows (teacher training,
-    feature pass). Raises `ValueError`/`TypeError` for bad input, naming the argument."""
-    o = dict(locals())
+def experiment(data, *, beta=(1, 10), methods: Sequence[str] = METHODS, seed: int = 0, mode: str | None = None,
+               device=None, verbose: bool = False, settings: AFTSettings | None = None, **options) -> Results:
+    """Adaptive Feature Transfer (Qiu et al., ICML 2024) against STL on `n_labels` labelled examples of `data` (a
+    dataset name or (X_train N×..., y_train (N,), X_test, y_test)). The knob `beta` (β > 0, a value or a sweep) is
+    the grid β is chosen from, with the learning rate (`lr`), on the validation rows carved from the labelled ones:
+    every candidate trains on the other labelled rows, the one with the best validation accuracy is `chosen`. Methods
+    (`METHODS`): 'stl' (retrain: the pre-trained student fine-tuned on its labels alone), 'aft' (adapt), 'kd' (linear
+    φ→ψ feature distillation), 'logit_kd' (distillation of the probe's softened logits) and 'probe' (a linear probe on
+    ψ: it needs the teacher at inference). Other options: `AFTSettings` (a `settings` object and/or keywords; an
+    unknown keyword raises `TypeError` naming it). One row per candidate, plus 'setup' rows (the zoo models'
+    pre-training, the teacher's feature pass). Raises `ValueError`/`TypeError` for bad input, naming the argument."""
     mode = get_mode(mode)
-    betas, methods, o = _options(beta, methods, o, mode)
+    o = _options(AFTSettings.for_mode(mode, base=settings, **options))
+    betas = as_tuple('beta', beta, check_beta)
+    methods = as_tuple('methods', methods, lambda m: check_choice('methods', m, METHODS))
     g = seed_everything(seed)
-    D = _prepare(data, o, mode, g, seed)
+    o, D = _prepare(data, o, mode, g, seed)
     dev = get_device(device)
-    T = _teacher(D, o, seed, dev)
-    psi, psi_te, feat_led = _features(T, D, o, seed, dev)
-    s_params, s_macs = inference_cost(mlp(D.X[0].numel(), D.n_classes, hidden=o['hidden']), D.X[:1])
-    common = dict(n_labels=len(D.X), noise_dims=o['noise_dims'], student_params=s_params, student_macs=s_macs,
-                  teacher_params=T.params, teacher_macs=T.macs)
-    res = new_results('aft', 'beta', data, seed=seed, mode=mode, device=dev, teacher=T.name, n_labels=len(D.X),
-                      n_test=len(D.Xte), teacher_pool=len(D.Xt), psi_dim=psi.shape[1], noise_dims=o['noise_dims'],
-                      learn_rho=learn_rho, epochs=o['epochs'], bs=o['bs'], hidden=o['hidden'])
-    if T.ledger is not None:
-        res.record('teacher', 'setup', T.acc, seed=seed, ledger=T.ledger, beta=None, **common)
-    res.record('teacher_features', 'setup', float('nan'), seed=seed, ledger=feat_led, beta=None, **common,
-               feature_bytes=feat_led.state_bytes)
-    for m, b in tqdm(_runs(methods, betas), desc='aft experiment', disable=not verbose, leave=False):
-        if m == 'probe': _run_probe(res, D, psi, psi_te, o, seed, dev, common)
-        else: _run_student(res, D, psi, m, b, o, seed, dev, common)
+    teachers = []                                     # every teacher's features first: a bad teacher fails before training
+    for t in o.teacher if set(methods) - {'stl'} else ():
+        T = _teacher(t, D, o, mode, seed)
+        teachers.append((T, *_features(T, D, o, seed, dev)))
+    start, srec = None, None
+    if o.student is not None:
+        snet = zoo.load(o.student, 0, mode, verbose=False)
+        if snet[1].in_features != D.X[0].numel():
+            raise ValueError(f"student={o.student!r} takes {snet[1].in_features} inputs but the data have "
+                             f"{D.X[0].numel()}; use student=None (from scratch) for these data")
+        start, srec = snet.state_dict(), snet.zoo_record
+        o = replace(o, hidden=tuple(m.out_features for m in snet[1:-1:2]))
+    s_params, s_macs = inference_cost(mlp(D.X[0].numel(), D.n_classes, hidden=o.hidden), D.X[:1])
+    base = dict(n_labels=o.n_labels, n_fit=len(D.X), n_val=len(D.Xv), noise_dims=o.noise_dims,
+                student_params=s_params, student_macs=s_macs)
+    res = new_results('aft', 'beta', data, seed=seed, mode=mode, device=dev, n_labels=o.n_labels, n_fit=len(D.X),
+                      n_val=len(D.Xv), n_test=len(D.Xte), student=o.student, hidden=o.hidden, epochs=o.epochs,
+                      bs=o.bs, lrs=o.lr, betas=betas, learn_rho=o.learn_rho, noise_dims=o.noise_dims)
+    if srec is not None and 'stl' in methods: _setup_row(res, 'student_pretraining', srec, None, seed, base, teacher=None)
+    grid = [(b, lr) for b in betas for lr in o.lr]
+    bar = tqdm(desc='aft candidates', disable=not verbose, leave=False)
+    if 'stl' in methods:
+        stl = _choose([_candidate(res, D, 'stl', 0.0, lr, o, seed, dev, base | dict(teacher=None), start)[0]
+                       for lr in o.lr if _tick(bar)])
+        if o.tune_lr == 'stl': grid = [(b, stl['lr']) for b in betas]        # the student's rate, chosen with STL
+    for T, side, feat_led in teachers:
+        common = base | dict(teacher=T.name, teacher_params=T.params, teacher_macs=T.macs,
+                             alignment=kernel_alignment(side['fit'], D.y))   # ψ's kernel against the fit rows' labels
+        if T.record is not None: _setup_row(res, 'teacher_pretraining', T.record, None, seed, common)
+        _setup_row(res, 'teacher_features', None, feat_led, seed, common, feature_bytes=feat_led.state_bytes)
+        if 'probe' in methods or 'logit_kd' in methods:
+            mu, sd = side['fit'].mean(0), side['fit'].std(0) + 1e-6          # ψ standardised with the fit rows' statistics
+            probe = tuple((side[k] - mu) / sd for k in ('fit', 'val', 'test'))
+            cands = [_candidate(res, D, 'probe', None, lr, o, seed, dev, common, side=side, probe=probe)
+                     for lr in o.lr if _tick(bar)]
+            best = _choose([r for r, _ in cands])
+            net = next(n for r, n in cands if r is best)
+            with torch.no_grad(): side['logits'] = net.cpu()(probe[0])      # the teacher's logits, for logit distillation
+            if 'probe' not in methods: res.rows = [r for r in res.rows if not (r['method'] == 'probe' and r['teacher'] == T.name)]
+        for m in ('aft', 'kd', 'logit_kd'):
+            if m in methods:
+                _choose([_candidate(res, D, m, b, lr, o, seed, dev, common, start, side)[0]
+                         for b, lr in grid if _tick(bar)])
+    bar.close()
     return res
 
+
 # %% ../nbs/40_aft.ipynb #22cb241f
-_WORDS = {'stl': 'labels only (STL)', 'aft': 'AFT', 'kd': 'feature distillation (KD)',
-         'probe': 'linear probe on ψ (needs the teacher)'}
+_WORDS = {'stl': 'labels only (STL)', 'aft': 'AFT', 'kd': 'feature distillation (KD)', 'logit_kd': 'logit distillation',
+          'probe': 'linear probe on ψ (needs the teacher)'}
+_COLORS = {'aft': 'C0', 'kd': 'C1', 'logit_kd': 'C2', 'probe': '0.5'}
 
 def _in_words(ax, **legend) -> None:
     """The legend of `ax` in words (`_WORDS`), and one line style per method in every panel: STL black and solid, AFT
-    solid, KD and the probe dashed. `legend`: options for the redrawn legend."""
+    solid, the baselines dashed. `legend`: options for the redrawn legend."""
     for line in ax.get_lines():
         m, _, rest = line.get_label().partition(' (')
         if m not in _WORDS: continue
         line.set_label(_WORDS[m] + ('' if not rest or rest == 'retrain)' else f' ({rest}'))
         if m == 'stl': line.set(color='k', ls='-')
-        elif m in ('kd', 'probe'): line.set(ls='--')
+        elif m in ('kd', 'logit_kd', 'probe'): line.set(ls='--')
     ax.legend(**{'fontsize': 8} | legend)
 
-def plot_beta(res: Results, n_labels: int | None = None, ax=None):
-    "Accuracy against β (log x) of AFT and KD, mean ± sd over seeds, STL and the probe as horizontal lines; legend in words."
-    rows = [r for r in res if r['role'] != 'setup' and (n_labels is None or r.get('n_labels') == n_labels)]
-    order = {'stl': 0, 'aft': 1, 'kd': 2}                               # AFT in C0 and KD in C1, as in the curves
-    sub = Results(sorted([r for r in rows if r['method'] != 'probe'], key=lambda r: order.get(r['method'], 3)), res.meta)
-    ax = retrain_vs_adapt(sub, 'beta', 'acc', logx=True, ax=ax, ylabel='test accuracy', xlabel='β (log scale)',
-                          title=f'{n_labels or rows[0]["n_labels"]} labels')
-    probe = [r['acc'] for r in rows if r['method'] == 'probe']
-    if probe:
-        ax.axhline(np.mean(probe), color='0.5', ls='--', lw=1.2, label='probe')
+def chosen(res: Results, by: Sequence[str] = ('n_labels', 'teacher')) -> Results:
+    """The candidate each method chose on validation (one per method, seed and `by`), averaged over seeds (`mean`):
+    `acc` ± `acc_sd` on the test set, `val_acc`, and `beta_chosen` (the mean chosen β; `beta` is None)."""
+    rows = [r | {'beta_chosen': r['beta'], 'beta': None} for r in res if r.get('chosen')]
+    return Results(rows, res.meta).mean(by=tuple(by))
+
+def gains(res: Results, method: str = 'aft') -> list[dict]:
+    """Per teacher and number of labels: `method`'s chosen test accuracy minus STL's (`gain`, points, mean and sd over
+    seeds, paired by seed) against the chosen probe's test accuracy on that teacher's features (`probe`) and the
+    kernel-label alignment of its features on the fit rows (`alignment`, `kernel_alignment`; mean over seeds)."""
+    pick = lambda m, t, n, s: next((r for r in res if r.get('chosen') and r['method'] == m and r['seed'] == s
+                                    and r['n_labels'] == n and (t is None or r['teacher'] == t)), None)
+    out = []
+    for n in sorted({r['n_labels'] for r in res if r['method'] == method}):
+        for t in dict.fromkeys(r['teacher'] for r in res if r['method'] == method and r['n_labels'] == n):
+            g, p, k = [], [], []
+            for s in sorted({r['seed'] for r in res}):
+                a, b, q = pick(method, t, n, s), pick('stl', None, n, s), pick('probe', t, n, s)
+                if a and b and q: g, p, k = g + [100 * (a['acc'] - b['acc'])], p + [q['acc']], k + [a.get('alignment', np.nan)]
+            if g: out.append(dict(n_labels=n, teacher=t, gain=float(np.mean(g)), gain_sd=float(np.std(g, ddof=1)) if len(g) > 1 else 0.0,
+                                  probe=float(np.mean(p)), alignment=float(np.mean(k)), seeds=len(g)))
+    return out
+
+def plot_beta(res: Results, n_labels: int, teacher: str = TEACHER, ax=None):
+    """Test accuracy against β (log x) of AFT, KD and logit distillation with `teacher` (per β the learning rate with
+    the best validation accuracy; mean ± sd over seeds); STL and the probe as horizontal lines (their chosen rows);
+    a star: AFT with β chosen on validation (mean β, mean accuracy)."""
+    rows = [r for r in res if r['role'] != 'setup' and r['n_labels'] == n_labels and r.get('teacher') in (None, teacher)]
+    best = {}
+    for r in rows:
+        k = (r['method'], r['beta'], r['seed'])
+        if r['method'] not in ('stl', 'probe') and (k not in best or r['val_acc'] > best[k]['val_acc']): best[k] = r
+    sub = [r for r in rows if r['method'] == 'stl' and r['chosen']] + sorted(best.values(), key=lambda r: list(_WORDS).index(r['method']))
+    ax = retrain_vs_adapt(Results(sub, res.meta), 'beta', 'acc', logx=True, ax=ax, ylabel='test accuracy',
+                          xlabel='β (log scale)', title=f'{n_labels} labels, teacher {teacher}')
+    for line in ax.get_lines():
+        if line.get_label() in _COLORS: line.set_color(_COLORS[line.get_label()])
+    probe = [r['acc'] for r in rows if r['method'] == 'probe' and r['chosen']]
+    if probe: ax.axhline(np.mean(probe), color='0.5', ls='--', lw=1.2, label='probe')
+    a = [r for r in rows if r['method'] == 'aft' and r['chosen']]
+    if a: ax.plot(float(np.exp(np.mean(np.log([r['beta'] for r in a])))), np.mean([r['acc'] for r in a]), '*', ms=14,
+                  color='C0', mec='k', label='AFT, β chosen on validation')
     _in_words(ax)
     return ax
 
-def plot_rho(res: Results, ax=None, beta: float | None = None, n_labels: int | None = None):
-    """The learned ρ of every teacher column (mean over seeds, sorted) as bars, teacher columns blue, noise columns
-    red, for the AFT rows at `beta` and `n_labels` (default: the largest of each)."""
-    rows = [r for r in res if r['method'] == 'aft' and r.get('rho') is not None]
-    if not rows: raise ValueError("no AFT rows with a learned ρ to draw")
-    beta = max(r['beta'] for r in rows) if beta is None else beta
+_XLABEL = {'probe': "linear probe's test accuracy on the teacher's features",
+           'alignment': "kernel-label alignment of the teacher's features (fit rows)"}
+
+def plot_gain(res: Results, ax=None, method: str = 'aft', x: str = 'alignment'):
+    """`gains(res, method)` drawn: the gain over STL (points, ± sd) against `x` ('alignment': the teacher's
+    kernel-label alignment, or 'probe': the probe's accuracy), one colour per budget; the points of the largest
+    budget are labelled with their teacher and the other measure."""
+    x = check_choice('x', x, tuple(_XLABEL))
+    other = 'probe' if x == 'alignment' else 'alignment'
+    if ax is None: _, ax = plt.subplots(figsize=(5.5, 3.5))
+    ns = sorted({g['n_labels'] for g in gains(res, method)})
+    for i, n in enumerate(ns):
+        gs = sorted((g for g in gains(res, method) if g['n_labels'] == n), key=lambda g: g[x])
+        ax.errorbar([g[x] for g in gs], [g['gain'] for g in gs], yerr=[g['gain_sd'] for g in gs], marker='o',
+                    capsize=3, color=f'C{i + 3}', label=f'{n} labels')
+        for g in gs if n == ns[-1] else (): ax.annotate(f"{g['teacher']} ({other} {g[other]:.2f})", (g[x], g['gain']), xytext=(4, 4),
+                                 textcoords='offset points', fontsize=7)
+    ax.axhline(0, color='k', lw=1)
+    ax.set(xlabel=_XLABEL[x], ylabel=f'{method.upper()} − STL (points)',
+           title=f"{method.upper()}'s gain against the teacher's features")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    return ax
+
+def plot_rho(res: Results, ax=None, teacher: str = TEACHER, n_labels: int | None = None):
+    """The learned ρ of every teacher column (chosen AFT rows with `teacher` at `n_labels`, default the largest; mean
+    over seeds, sorted) as a filled profile, teacher columns blue, noise columns red."""
+    rows = [r for r in res if r['method'] == 'aft' and r.get('rho') is not None and r['teacher'] == teacher]
+    if not rows: raise ValueError(f"no AFT rows with a learned ρ to draw for teacher={teacher!r}")
     n_labels = max(r['n_labels'] for r in rows) if n_labels is None else n_labels
-    rows = [r for r in rows if r['beta'] == beta and r['n_labels'] == n_labels]
+    rows = [r for r in rows if r['n_labels'] == n_labels and (r['chosen'] or len({x['beta'] for x in rows}) == 1)]
     rho = np.mean([r['rho'] for r in rows], 0)
     k = rows[0]['noise_dims']
     d = len(rho) - k
     if ax is None: _, ax = plt.subplots(figsize=(5.5, 3.5))
     ax.fill_between(np.arange(d), np.sort(rho[:d])[::-1], step='mid', color='C0', lw=0,
-                    label=f'teacher columns (mean {rho[:d].mean():.2f})')    # one polygon: fast to draw, unlike 1,024 bars
+                    label=f'teacher columns (mean {rho[:d].mean():.2f})')    # one polygon: fast to draw, unlike 1,000 bars
     if k: ax.fill_between(d + np.arange(k), np.sort(rho[d:])[::-1], step='mid', color='C3', lw=0,
                           label=f'noise columns (mean {rho[d:].mean():.2f})')
     ax.set(ylim=(0, 1), xlabel='teacher feature (sorted within each group)', ylabel='ρ = sigmoid(s)',
-           title=f'learned ρ, β = {beta:g}, {n_labels} labels')
+           title=f'learned ρ, {n_labels} labels')
     ax.legend(fontsize=8)
     return ax
 
+
 # %% ../nbs/40_aft.ipynb #61ba951d
 def figure(res: Results) -> plt.Figure:
-    """The chapter's figure: the retrain-vs-adapt learning curves (largest `n_labels`; AFT and KD at the β where AFT
-    is best), accuracy against β for each number of labels, and the learned ρ."""
+    """The chapter's figure: the retrain-vs-adapt learning curves of the chosen candidates (largest `n_labels`, the
+    first teacher), test accuracy against β, AFT's gain over STL against the probe's accuracy per teacher, and ρ."""
     ns = sorted({r['n_labels'] for r in res if r['role'] != 'setup'})
-    aft = Results([r for r in res if r['method'] == 'aft' and r['n_labels'] == ns[-1]], res.meta).mean()
-    best = max(aft, key=lambda r: r['acc'])['beta'] if len(aft) else None
-    fig, axs = plt.subplots(1, 2 + len(ns), figsize=(5.2 * (2 + len(ns)), 4))
-    keep = [r for r in res if r['role'] != 'setup' and r['n_labels'] == ns[-1] and r['beta'] in (None, 0.0, best)]
-    retrain_vs_adapt_curves(Results(keep, res.meta), ax=axs[0], colors={'aft': 'C0', 'kd': 'C1', 'probe': '0.5'},
-                            title=f'retrain (STL) vs adapt (AFT), {ns[-1]} labels' + (f', β = {best:g}' if best else ''))
+    ts = list(dict.fromkeys(r['teacher'] for r in res if r['method'] == 'aft'))
+    t = TEACHER if TEACHER in ts else ts[0]
+    fig, axs = plt.subplots(1, 4, figsize=(21, 4.2))
+    keep = [r | {'beta': None} for r in res if r.get('chosen') and r['n_labels'] == ns[-1] and r.get('teacher') in (None, t)]
+    retrain_vs_adapt_curves(Results(keep, res.meta), ax=axs[0], colors=_COLORS,
+                            title=f'retrain (STL) vs adapt (AFT), {ns[-1]} labels, chosen on validation')
     _in_words(axs[0], fontsize=7, loc='lower right')
-    for ax, n in zip(axs[1:], ns): plot_beta(res, n, ax)
-    if best is not None: plot_rho(res, axs[-1], beta=best, n_labels=ns[-1])
-    else: axs[-1].set_axis_off()
+    plot_beta(res, ns[-1], t, axs[1])
+    plot_gain(res, axs[2])
+    plot_rho(res, axs[3], teacher=t, n_labels=ns[-1])
     fig.tight_layout()
     return fig
 
+
 # %% ../nbs/40_aft.ipynb #11b459d1
+LABELS = (100, 500)                          # run()'s label budgets in quick mode (full mode adds 1,000)
+TEACHERS = (TEACHER, BROAD_TEACHER, WEAK_TEACHER, 'noise')  # the default, one that saw USPS digits, a weak one, the control
+BETAS = (1, 10)                              # the β grid validation chooses from (quick mode)
+
 @cached('aft')
 @pin_threads
 def run(mode: str | None = None, seed: int = 0) -> Results:
-    """The chapter's headline, seeds `seed`.. (3 in quick mode, 5 in full): MNIST with 100 and 500 labels, an MLP
-    teacher on a disjoint pool, STL vs AFT vs KD (β ∈ {0, 1, 10, 30}) vs the probe. Quick: 4k teacher pool,
-    4k labelled pool, 2k test, 10 teacher epochs. Full: 20k teacher pool, all the rest, 30 teacher epochs."""
+    """The chapter's headline, seeds `seed`.. (3 in quick mode, 5 in full): MNIST with `LABELS` labels (a fifth held
+    out for validation; full mode adds 1,000), the student `aft-student` (pre-trained on Fashion-MNIST, new head).
+    With the teacher `aft-teacher`: STL, AFT, KD, logit distillation and the probe; with `aft-teacher-broad`,
+    `aft-teacher-weak` and the noise control: AFT and the probe, at the learning rate STL chose. β from `BETAS` (full: 1, 3, 10, 30), chosen
+    on validation."""
     mode = get_mode(mode)
-    kw = {} if mode == 'quick' else dict(teacher_pool=20000, teacher_epochs=30)
     seeds = range(seed, seed + (3 if mode == 'quick' else 5))
-    return Results.merge(*[experiment('mnist', mode=mode, seed=s, n_labels=n, **kw) for s in seeds for n in (100, 500)])
+    betas = BETAS if mode == 'quick' else (1, 3, 10, 30)
+    parts = []
+    for s in seeds:
+        for n in LABELS + ((1000,) if mode == 'full' else ()):
+            first = experiment('mnist', mode=mode, seed=s, n_labels=n, beta=betas)
+            lr = first.where(method='stl', chosen=True)[0]['lr']            # the student's rate, chosen with STL
+            parts += [first, experiment('mnist', mode=mode, seed=s, n_labels=n, teacher=TEACHERS[1:],
+                                        methods=('aft', 'probe'), lr=(lr,), beta=betas)]
+    return Results.merge(*parts)
+
 
 # %% ../nbs/40_aft.ipynb #a3236f4d
 def _rho_panel(res: Results, ax) -> None:
     "The widget's second panel: the learned ρ; it also puts the first panel's legend (the curves) in words."
-    plot_rho(res, ax)
+    plot_rho(res, ax, teacher=next(r['teacher'] for r in res if r['method'] == 'aft'))
     _in_words(ax.figure.axes[0], fontsize=7, loc='lower right')
 
 def widget(data='mnist', *, n_test: int = 1000, **fixed):
-    """Sliders for β (main control, `beta`), the number of labels and the noise columns: each new setting reruns AFT
-    (and STL once per number of labels and noise) on `data` (the same pools as `experiment`, `n_test` test rows, 60
-    epochs; on MNIST the teacher of `run()`'s first seed, reused from memory) and redraws its learning curve against
-    STL's, with the learned ρ. `fixed` overrides these defaults or passes other `experiment` options.
+    """Sliders for β (main control, `beta`), the number of labels and the teacher: each new setting reruns AFT at that
+    β (and STL once per setting of the others) on `data` (the same labelled rows as `experiment`, `n_test` test rows,
+    60 epochs, learning rate 1e-3: an exploration, not a choice made on validation) and redraws its learning curve
+    against STL's, with the learned ρ. The student is `aft-student` on 28×28 images, else it starts from scratch.
+    `fixed` overrides these defaults or passes other `experiment` options.
     Returns the `widgets.Explorer`."""
     import ipywidgets as W
     from adaptbook.widgets import curves_widget
     Xtr, ytr, Xte, yte = resolve(data)
-    opts = dict(n_test=min(check_int('n_test', n_test), len(Xte)), epochs=60) | fixed
+    opts = dict(n_test=min(check_int('n_test', n_test), len(Xte)), epochs=60, lr=(1e-3,),
+                student=STUDENT if Xtr[0].numel() == 784 else None) | fixed
     return curves_widget(experiment, (Xtr, ytr, Xte, yte), knob='beta', adapt=('aft',), retrain=('stl',),
                          control=W.SelectionSlider(options=[0.3, 1, 3, 10, 30, 100], value=10),
-                         controls={'n_labels': W.SelectionSlider(options=[100, 500], value=500),
-                                   'noise_dims': W.ToggleButtons(options=[0, 512], value=0)},
+                         controls={'n_labels': W.SelectionSlider(options=[100, 500, 1000], value=500),
+                                   'teacher': W.ToggleButtons(options=list(TEACHERS), value=TEACHER)},
                          extra=_rho_panel, colors={'aft': 'C0'}, **opts)
 
-_ = register('aft', figure=figure, experiment=experiment, widget=widget,
-             doc='MNIST with 100 and 500 labels: AFT and KD from an MLP teacher vs STL and a linear probe.')(run)
+# the rows the comparison chapter reads: this chapter's adaptation against its same-protocol reference
+COMPARE = dict(
+    method='aft',
+    where={'n_labels': 500, 'teacher': TEACHER, 'chosen': True},
+    reference='stl',
+    reference_where={'n_labels': 500, 'chosen': True},
+    setup_where={'n_labels': 500, 'teacher': TEACHER},
+    reference_name='STL: the same pre-trained student fine-tuned on the same labels alone, learning rate chosen on validation',
+    setting='MNIST, 500 labels (100 for validation), MLP student pre-trained on Fashion-MNIST, '
+            'CNN teacher aft-teacher pre-trained on Fashion-MNIST + Omniglot (never a digit); β chosen on validation',
+    reused="a teacher's features, computed once (setup)",
+    stored="the teacher's features on the training inputs",
+)
+_ = register('aft', title='AFT', headline=COMPARE, figure=figure, experiment=experiment, widget=widget,
+             doc='MNIST with 100 and 500 labels: AFT, KD and logit distillation from teachers pre-trained on other '
+                 'data vs STL (a pre-trained student) and a linear probe, β chosen on validation.')(run)
+

@@ -20,10 +20,11 @@ from .core import (Curve, Ledger, Results, cached, as_tuple, check_choice, check
 from .data import resolve
 
 # %% auto #0
-__all__ = ['METHODS', 'experiment', 'figure', 'run']
+__all__ = ['METHODS', 'ROLES', 'experiment', 'figure', 'run']
 
 # %% ../nbs/05_intro.ipynb #115a22f9
 METHODS = ('retrain', 'finetune')
+ROLES = {'retrain': 'retrain', 'finetune': 'adapt'}   # method -> role, as in every chapter
 
 @pin_threads
 def experiment(data='digits', *, chunks: int = 8, methods=METHODS, seed: int = 0, mode: str | None = None,
@@ -60,7 +61,7 @@ def experiment(data='digits', *, chunks: int = 8, methods=METHODS, seed: int = 0
             by_chunk['seen_by_chunk'].append(len(seen))
             by_chunk['examples_by_chunk'].append(led.fwd_examples)
         led.carry(Xtr[torch.cat(parts)], ytr[torch.cat(parts)]) if method == 'retrain' else led.carry()
-        res.record(method, 'retrain' if method == 'retrain' else 'adapt', curve.acc[-1], seed=seed, ledger=led,
+        res.record(method, ROLES[method], curve.acc[-1], seed=seed, ledger=led,
                    curve=curve, chunks=chunks, **by_chunk)
     return res
 

@@ -8,7 +8,7 @@ Docs: https://adaptbook.github.io/adaptbook/kvb.html.md"""
 # %% ../nbs/50_kvb.ipynb #6f1fe8b8
 from __future__ import annotations
 import copy, hashlib
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Callable, Sequence
 
 import numpy as np
@@ -29,8 +29,8 @@ from .models import (PCAEncoder, as_images, features, find_head, mlp, replace_he
 
 
 # %% auto #0
-__all__ = ['SPLITTERS', 'KEY_INITS', 'ZOO_CNN', 'TORCHVISION', 'ENCODERS', 'KEY_DATA', 'METHODS', 'DEFAULT_METHODS', 'COMPARE',
-           'Codebooks', 'KeyValueBottleneck', 'vote', 'init_keys', 'train_values', 'kvb_logits', 'converge',
+__all__ = ['SPLITTERS', 'KEY_INITS', 'ZOO_CNN', 'TORCHVISION', 'ENCODERS', 'KEY_DATA', 'METHODS', 'DEFAULT_METHODS', 'ROLES',
+           'COMPARE', 'Codebooks', 'KeyValueBottleneck', 'vote', 'init_keys', 'train_values', 'kvb_logits', 'converge',
            'early_stopped', 'NearestClassMean', 'Standardize', 'embed', 'key_inputs', 'KVBSettings', 'experiment',
            'accuracy_matrix', 'plot_stream', 'plot_left', 'figure', 'run', 'stream_features', 'widget']
 
@@ -495,8 +495,7 @@ METHODS = ('kvb', 'linear', 'mlp', 'retrain', 'ncm', 'replay', 'kvb_iid', 'linea
 DEFAULT_METHODS = METHODS
 _PER_KEYS = ('kvb', 'retrain', 'kvb_iid', 'replay')                      # methods run once per number of keys
 
-def _role(method: str) -> str:
-    return {'kvb': 'adapt', 'retrain': 'retrain'}.get(method, 'baseline')
+ROLES = {m: 'adapt' if m == 'kvb' else 'retrain' if m == 'retrain' else 'baseline' for m in METHODS}   # method -> role
 
 @dataclass
 class _Stream:
@@ -579,7 +578,7 @@ def _record(res: Results, S: _Stream, method: str, model, curve: Curve, cols: di
     "One summary row for `method`: headline `acc` (all classes, after the last stage), curve, per-task columns."
     square = len(R) == len(S.tasks)
     metrics = stream_metrics(R) if square else {}
-    res.record(method, _role(method), cols['acc_by_task'][-1], seed=seed, ledger=led, curve=curve, keys=keys,
+    res.record(method, ROLES[method], cols['acc_by_task'][-1], seed=seed, ledger=led, curve=curve, keys=keys,
                model_bytes=nbytes(model),
                acc_seen=cols['acc_seen_by_task'][-1], **cols, R=R if square else None, **metrics, **extra)
 
@@ -597,18 +596,18 @@ def _run_decoder(res, S, method, o, seed, dev, hook) -> None:
     ('linear_iid': `converge`, L-BFGS to a gradient of `ref_tol`; 'mlp_iid': `early_stopped`, Adam until a
     validation split carved from the training rows stops improving for `ref_patience` epochs)."""
     kind, D, K = method.split('_')[0], S.Ztr.shape[1], sum(map(len, S.tasks))
-    make = lambda: mlp(D, K, hidden=() if kind == 'linear' else (o['hidden'],), seed=seed).to(dev)
+    make = lambda: mlp(D, K, hidden=() if kind == 'linear' else (o.hidden,), seed=seed).to(dev)
     led, info = Ledger(dev), []
     if method in ('linear', 'mlp'):
-        train = lambda m, idx, t, curve: fit(m, S.Ztr[idx], S.ytr[idx], epochs=o['epochs_per_task'], bs=o['bs'],
-                                             lr=o['baseline_lr'][kind], opt=o['baseline_opt'], ledger=led,
+        train = lambda m, idx, t, curve: fit(m, S.Ztr[idx], S.ytr[idx], epochs=o.epochs_per_task, bs=o.bs,
+                                             lr=o.baseline_lr[kind], opt=o.baseline_opt, ledger=led,
                                              seed=seed + t, device=dev, verbose=False, curve=curve)
     elif kind == 'linear':
-        train = lambda m, idx, t, curve: info.append(converge(m, S.Ztr[idx], S.ytr[idx], C=o['ref_C'], tol=o['ref_tol'],
-                                                              max_iter=o['ref_iters'], ledger=led, curve=curve))
+        train = lambda m, idx, t, curve: info.append(converge(m, S.Ztr[idx], S.ytr[idx], C=o.ref_C, tol=o.ref_tol,
+                                                              max_iter=o.ref_iters, ledger=led, curve=curve))
     else:
-        train = lambda m, idx, t, curve: info.append(early_stopped(m, S.Ztr[idx], S.ytr[idx], patience=o['ref_patience'],
-                                                                   max_epochs=o['ref_epochs'], seed=seed, ledger=led))
+        train = lambda m, idx, t, curve: info.append(early_stopped(m, S.Ztr[idx], S.ytr[idx], patience=o.ref_patience,
+                                                                   max_epochs=o.ref_epochs, seed=seed, ledger=led))
     logits = lambda m, Z: predict(m, Z, device=dev)
     stages, seen, fresh = _stages(S, method)
     model, curve, cols, R = _through(S, method, stages, seen, make, train, logits, led, fresh, hook)
@@ -650,7 +649,7 @@ def _run_replay(res, S, o, seed, dev, hook, budget: int, keys: int) -> None:
     led, g, buf = Ledger(dev), torch.Generator().manual_seed(seed), [S.Ztr[:0], S.ytr[:0]]
     def train(m, idx, t, curve):
         Z, y = torch.cat([S.Ztr[idx], buf[0]]), torch.cat([S.ytr[idx], buf[1]])
-        fit(m, Z, y, epochs=o['epochs_per_task'], bs=o['bs'], lr=o['baseline_lr']['linear'], opt=o['baseline_opt'],
+        fit(m, Z, y, epochs=o.epochs_per_task, bs=o.bs, lr=o.baseline_lr['linear'], opt=o.baseline_opt,
             ledger=led, seed=seed + t, device=dev, verbose=False, curve=curve)
         buf[:] = _balanced(Z, y, size, g)
     stages, seen, _ = _stages(S, 'replay')
@@ -664,8 +663,8 @@ def _run_kvb(res, S, method, base, o, seed, hook) -> None:
     classes at once ('kvb_iid'), or from zero on all data seen so far after every task ('retrain': the same keys and
     training, which must keep every feature seen)."""
     led = Ledger(base.values.device)
-    train = lambda m, idx, t, curve: train_values(m, S.Ztr[idx], S.ytr[idx], epochs=o['epochs_per_task'], bs=o['bs'],
-                                                  lr=o['lr'], clip=o['clip'], smoothing=o['smoothing'],
+    train = lambda m, idx, t, curve: train_values(m, S.Ztr[idx], S.ytr[idx], epochs=o.epochs_per_task, bs=o.bs,
+                                                  lr=o.lr, clip=o.clip, smoothing=o.smoothing,
                                                   seed=seed + t, ledger=led, curve=curve)
     stages, seen, fresh = _stages(S, method)
     model, curve, cols, R = _through(S, method, stages, seen, lambda: copy.deepcopy(base), train, kvb_logits, led,
@@ -716,8 +715,9 @@ class KVBSettings(Settings):
     on_task_end: Callable | None = None
     FULL = {'codebooks': 256, 'epochs_per_task': 50}
 
-def _options(keys, methods, o: dict) -> tuple[tuple, tuple, dict]:
-    "Checked keys sweep, methods and options (`ValueError` naming the argument, the value and what is allowed)."
+def _options(keys, methods, st: KVBSettings) -> tuple[tuple, tuple, KVBSettings]:
+    "Checked keys sweep, methods and settings (`ValueError` naming the argument, the value and what is allowed)."
+    o = st.as_dict()
     keys = as_tuple('keys', keys, lambda v: check_int('keys', v))
     methods = as_tuple('methods', methods, lambda m: check_choice('methods', m, METHODS))
     for k in ('codebooks', 'key_dim', 'topk', 'epochs_per_task', 'bs', 'hidden', 'pca_dim', 'key_epochs', 'key_bs',
@@ -733,22 +733,22 @@ def _options(keys, methods, o: dict) -> tuple[tuple, tuple, dict]:
     b = o['baseline_lr']
     o['baseline_lr'] = {k: check_number(f'baseline_lr[{k!r}]', (b[k] if isinstance(b, dict) else b), 0, None,
                                         lo_open=True) for k in ('linear', 'mlp')}
-    return keys, methods, o
+    return keys, methods, replace(st, **o)
 
-def _check_chunk(o: dict, D: int) -> None:
-    if o['splitter'] == 'chunk' and D != o['codebooks'] * o['key_dim']:
-        raise ValueError(f"key_dim={o['key_dim']} does not fit the chunk splitter: the features have {D} dims but "
-                         f"codebooks×key_dim = {o['codebooks']}×{o['key_dim']} = {o['codebooks'] * o['key_dim']}")
+def _check_chunk(o: KVBSettings, D: int) -> None:
+    if o.splitter == 'chunk' and D != o.codebooks * o.key_dim:
+        raise ValueError(f"key_dim={o.key_dim} does not fit the chunk splitter: the features have {D} dims but "
+                         f"codebooks×key_dim = {o.codebooks}×{o.key_dim} = {o.codebooks * o.key_dim}")
 
-def _bottleneck(S: _Stream, o: dict, J: int, seed: int) -> KeyValueBottleneck:
+def _bottleneck(S: _Stream, o: KVBSettings, J: int, seed: int) -> KeyValueBottleneck:
     "A fresh bottleneck with J keys per codebook for the stream's features (keys not yet placed)."
-    return KeyValueBottleneck(S.Ztr.shape[1], o['codebooks'], J, o['key_dim'], sum(map(len, S.tasks)), o['topk'],
-                              o['splitter'], seed=seed)
+    return KeyValueBottleneck(S.Ztr.shape[1], o.codebooks, J, o.key_dim, sum(map(len, S.tasks)), o.topk,
+                              o.splitter, seed=seed)
 
 def _place_keys(res, S, Zkey, o, J, seed, dev) -> KeyValueBottleneck:
     "A bottleneck with J keys per codebook placed on `Zkey` without labels; its cost is recorded as a 'setup' row."
     led = Ledger(dev)
-    base = init_keys(_bottleneck(S, o, J, seed).to(dev), Zkey, o['key_init'], epochs=o['key_epochs'], bs=o['key_bs'],
+    base = init_keys(_bottleneck(S, o, J, seed).to(dev), Zkey, o.key_init, epochs=o.key_epochs, bs=o.key_bs,
                      seed=seed, ledger=led)
     res.record('key_init', 'setup', float('nan'), seed=seed, ledger=led, keys=J)
     return base
@@ -777,11 +777,11 @@ def experiment(data, *, keys=(256,), methods: Sequence[str] = DEFAULT_METHODS, s
     argument) and `TypeError` for an option that is not a `KVBSettings` field."""
     mode, dev = get_mode(mode), get_device(device)
     s = KVBSettings.for_mode(mode, base=settings, **options)
-    keys, methods, o = _options(keys, methods, s.as_dict())
+    keys, methods, o = _options(keys, methods, s)
     g = seed_everything(seed)
     Xtr, ytr, Xte, yte, tasks, bounds = _prepare(data, s.tasks, s.n_train, s.n_test,
                                                  isinstance(data, str) and mode == 'quick', g)
-    Xkey, key_source = key_inputs(s.key_data, Xtr, o['key_n'])
+    Xkey, key_source = key_inputs(s.key_data, Xtr, o.key_n)
     _check_chunk(o, _embed_dim(s.encoder, Xtr, s.pca_dim))
     S, Zkey, enc_led = _featurize(s.encoder, Xtr, ytr, Xte, yte, tasks, bounds, Xkey, s.pca_dim, dev, mode)
     res = new_results('kvb', 'keys', data, seed=seed, mode=mode, device=dev, tasks=tasks, encoder=s.encoder,

@@ -639,9 +639,9 @@ def _task_name(tasks: dict, task: tuple) -> str:
 
 # %% ../nbs/20_zapping.ipynb #e9f8d8cb
 @pin_threads
-def experiment(data, *, zap_every=(0, 1), methods: Sequence[str] = METHODS, pretraining=('iid', 'asb'),
-               seed: int = 0, mode: str | None = None, device=None, verbose: bool = False,
-               settings: ZappingSettings | None = None, **options) -> Results:
+def experiment(data, *, zap_every=(0, 1), methods: Sequence[str] = METHODS, seed: int = 0, mode: str | None = None,
+               device=None, verbose: bool = False, pretraining=('iid', 'asb'), settings: ZappingSettings | None = None,
+               **options) -> Results:
     """Zapping (Frati et al. 2023): transfer encoders pre-trained with and without zapping to the new classes of
     `data` ('omniglot' = evaluation classes, another dataset name, or (X_train, y_train, X_test, y_test) of grey
     images, resized to 28×28), `shots` images per class. The knob `zap_every` (0 = never) is swept, for each kind in

@@ -59,9 +59,9 @@ BAD_ARGS = [
     ('kprior', dict(task='remove', remove=5000), ValueError, 'remove=5000'),
     ('piggyback', dict(thresholds=(0.0,)), ValueError, 'threshold=0.0'),
     ('piggyback', dict(thresholds=(5e-3, 2e-2)), ValueError, "below the scores' starting value"),
-    ('piggyback', dict(base_classes=(0, 1), new_classes=(1, 2)), ValueError, '1'),
-    ('piggyback', dict(base_classes=(0, 1), new_classes=(11, 12)), ValueError, '11'),
-    ('piggyback', dict(n_train=10 ** 6), ValueError, 'n_train'),
+    ('piggyback', dict(tasks=[[0, 1], [1, 2]]), ValueError, 'class 1 is in tasks[0] and tasks[1]'),
+    ('piggyback', dict(tasks=[[0, 1], [11, 12]]), ValueError, '11'),
+    ('piggyback', dict(n_labels=10 ** 6), ValueError, 'n_labels=1000000'),
     ('piggyback', dict(kind='septenary'), ValueError, "kind='septenary'"),
     ('kvb', dict(keys=(0,)), ValueError, 'keys=0'),
     ('kvb', dict(tasks=[[0, 1], [1, 2]]), ValueError, '1'),
@@ -150,7 +150,7 @@ def test_nan_does_not_hang_any_chapter():
     calls = [lambda: kprior.experiment((X, y, X[:20], y[:20]), task='add', memory=(0.5,), methods=('batch',)),
              lambda: kvb.experiment((X, y, X[:20], y[:20]), encoder='identity'),
              lambda: kvb.experiment((X, y, X[:20], y[:20]), encoder='pca'),
-             lambda: piggyback.experiment((X, y, X[:20], y[:20]), base_classes=(0,), new_classes=(1,))]
+             lambda: piggyback.experiment((X, y, X[:20], y[:20]), tasks=[[0], [1]])]
     for call in calls:
         t = time.perf_counter()
         with pytest.raises(ValueError, match=r'X_train has 1 row\(s\) with NaN or inf values \(the first is row 5\)'):

@@ -3,7 +3,7 @@ parameter order for the shared arguments, one row schema, learning curves, and t
 import inspect, os
 import pytest
 import matplotlib; matplotlib.use('Agg')
-from adaptbook import cli, core
+from adaptbook import cli, core, piggyback
 
 EXPS = cli.load_chapters()
 SHARED = ('methods', 'seed', 'mode', 'device', 'verbose')
@@ -12,8 +12,10 @@ SHARED = ('methods', 'seed', 'mode', 'device', 'verbose')
 TINY = {
     'intro': dict(data='digits', kw=dict(chunks=3, epochs=2), knob_arg='chunks', retrain={'retrain'}),
     'kprior': dict(data='digits', kw=dict(memory=(1.0, 0.1)), knob_arg='memory', retrain={'batch'}),
-    'piggyback': dict(data='digits', kw=dict(thresholds=(2e-3, 8e-3), epochs=2), knob_arg='thresholds',
-                      retrain={'retrain'}),
+    'piggyback': dict(data='digits', kw=dict(thresholds=(2e-3, 8e-3), epochs=2, n_labels=300, n_test=100,
+                                             backbone=piggyback.build_model('mlp', (8, 8), 10), lr_head=(1e-2,),
+                                             lr_classifier=(1e-2,), lr_finetune=(1e-3,), lr_scratch=(1e-3,)),
+                      knob_arg='thresholds', retrain={'scratch'}),
     'kvb': dict(data='digits', kw=dict(keys=(16,), methods=('kvb', 'linear', 'mlp', 'retrain', 'ncm', 'replay', 'kvb_iid',
                                                        'linear_iid'),
                                        codebooks=8, pca_dim=16, key_epochs=1, epochs_per_task=2, n_train=600, n_test=200),

@@ -1,6 +1,7 @@
 """No import circle in the library (issue #23): every `import adaptbook.X` / `from adaptbook import X` / `from .X
 import` in a module, at the top or inside a function, is an edge; the graph of the modules must have no cycle."""
 import ast
+import pytest
 from pathlib import Path
 
 PKG = Path(__file__).resolve().parents[1] / 'adaptbook'
@@ -53,3 +54,16 @@ def test_cycle_finder_finds_one():
 def test_edges_see_function_level_imports():
     g = edges()
     assert 'compare' in g['cli'] and 'core' in g['compare']
+
+
+@pytest.mark.parametrize('name', ['intro', 'kprior', 'piggyback', 'aft', 'kvb'])
+def test_one_role_table_per_chapter(name):
+    """Each chapter says which role each of its methods plays in one table, `ROLES` (method -> one of core's ROLES),
+    covering every method it can run. (Zapping is the exception by design: the same protocol is 'adapt' on a zapped
+    encoder and the 'baseline' reference on a never-zapped one, so its role follows the knob, not the method.)"""
+    import importlib
+    from adaptbook import core
+    m = importlib.import_module(f'adaptbook.{name}')
+    assert isinstance(m.ROLES, dict) and set(m.ROLES.values()) <= set(core.ROLES)
+    missing = [x for x in m.METHODS if x not in m.ROLES]
+    assert not missing, f"{name}.ROLES has no role for {missing}"

@@ -34,7 +34,9 @@ EXPERIMENTS = {
         d, encoders='train', pretrain=PRETRAIN, pretrain_classes=2, pretrain_epochs=1, episodes=2, widths=(4,),
         hidden=8, pretraining=('iid',), zap_every=(0,), methods=('scratch', 'iid_head', 'lstsq'), shots=3,
         n_classes=3, lrs=(1e-3,), cache=False, iid_epochs=1, scratch_epochs=1),
-    'piggyback': lambda d: piggyback.experiment(d, base_classes=(0, 1), new_classes=(2,), epochs=1),
+    'piggyback': lambda d: piggyback.experiment(d, tasks=[[0, 1], [2]], n_labels=None, n_test=None, epochs=1,
+                                                backbone=piggyback.build_model('mlp', (8, 8), 3), lr_head=(1e-2,),
+                                                lr_classifier=(1e-2,), lr_finetune=(1e-3,), lr_scratch=(1e-3,)),
     'aft': lambda d: aft.experiment(d, beta=(1,), n_labels=10, teacher_pool=12, epochs=1, teacher_epochs=1,
                                     hidden=(8,), teacher_hidden=(8,)),
     'kvb': lambda d: kvb.experiment(d, keys=(4,), encoder='identity', codebooks=2, key_dim=2, epochs_per_task=1,
@@ -68,7 +70,7 @@ KINDS = {
     'class without test rows': (_no_test_rows, {
         'intro': OK, 'kprior': OK,           # no task stream: the test set is scored as it is
         'zapping': (ValueError, 'class 2 with no rows in y_test'),
-        'piggyback': (ValueError, 'new_classes has class 2 with no rows in y_test'),
+        'piggyback': (ValueError, 'tasks[1] has class 2 with no rows in y_test'),
         'aft': (ValueError, 'classes has class 2 with no rows in y_test'),
         'kvb': (ValueError, 'tasks[1] has class 2 with no rows in y_test')}),
     'single class': (_single, {'*': (ValueError, 'y_train holds 1 class')}),
