@@ -476,14 +476,13 @@ def _check_xy(X: torch.Tensor, y: torch.Tensor | None, name: str = 'X'):
         if len(X) != len(y): raise ValueError(f"{name} has {len(X)} rows but y has {len(y)}; they must match")
 
 def train_step(opt: torch.optim.Optimizer, loss: torch.Tensor, ledger: Ledger, n: int, *,
-               clip: float | None = None, params: Iterable | None = None) -> float:
-    """The one training step of the library: `opt.zero_grad()`, `loss.backward()`, the gradient of `params` (default:
-    every parameter `opt` holds) clipped to total norm `clip` if given, `opt.step()`; `n` examples forward and backward
-    and one step counted in `ledger`. Returns the loss as a float. `fit` and every chapter's training loop call it."""
+               clip: float | None = None) -> float:
+    """The one training step of the library: `opt.zero_grad()`, `loss.backward()`, the gradient of every parameter
+    `opt` holds clipped to total norm `clip` if given, `opt.step()`; `n` examples forward and backward and one step
+    counted in `ledger`. Returns the loss as a float. `fit` and every chapter's training loop call it."""
     opt.zero_grad()
     loss.backward()
-    if clip is not None:
-        nn.utils.clip_grad_norm_(params if params is not None else [p for g in opt.param_groups for p in g['params']], clip)
+    if clip is not None: nn.utils.clip_grad_norm_([p for g in opt.param_groups for p in g['params']], clip)
     opt.step()
     ledger.forward(n)
     ledger.backward(n)
@@ -963,7 +962,10 @@ class Registered(Mapping):
     def _items(self) -> dict:
         reg = load_chapters()
         return {n: reg[n][self.field] for n in CHAPTERS if n in reg and reg[n].get(self.field) is not None}
-    def __getitem__(self, name: str): return self._items()[name]
+    def __getitem__(self, name: str):
+        v = load_chapters().get(name, {}).get(self.field) if name in CHAPTERS else None
+        if v is None: raise KeyError(name)
+        return v
     def __iter__(self): return iter(self._items())
     def __len__(self) -> int: return len(self._items())
     def __repr__(self) -> str: return f"Registered({self.field!r}: {', '.join(self._items())})"

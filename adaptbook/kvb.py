@@ -776,28 +776,27 @@ def experiment(data, *, keys=(256,), methods: Sequence[str] = DEFAULT_METHODS, s
     the cost columns. Quick mode subsamples a named dataset to 8k/2k. Raises `ValueError` for bad input (naming the
     argument) and `TypeError` for an option that is not a `KVBSettings` field."""
     mode, dev = get_mode(mode), get_device(device)
-    s = KVBSettings.for_mode(mode, base=settings, **options)
-    keys, methods, o = _options(keys, methods, s)
+    keys, methods, o = _options(keys, methods, KVBSettings.for_mode(mode, base=settings, **options))
     g = seed_everything(seed)
-    Xtr, ytr, Xte, yte, tasks, bounds = _prepare(data, s.tasks, s.n_train, s.n_test,
+    Xtr, ytr, Xte, yte, tasks, bounds = _prepare(data, o.tasks, o.n_train, o.n_test,
                                                  isinstance(data, str) and mode == 'quick', g)
-    Xkey, key_source = key_inputs(s.key_data, Xtr, o.key_n)
-    _check_chunk(o, _embed_dim(s.encoder, Xtr, s.pca_dim))
-    S, Zkey, enc_led = _featurize(s.encoder, Xtr, ytr, Xte, yte, tasks, bounds, Xkey, s.pca_dim, dev, mode)
-    res = new_results('kvb', 'keys', data, seed=seed, mode=mode, device=dev, tasks=tasks, encoder=s.encoder,
-                      codebooks=s.codebooks, key_dim=s.key_dim, topk=s.topk, epochs_per_task=s.epochs_per_task,
+    Xkey, key_source = key_inputs(o.key_data, Xtr, o.key_n)
+    _check_chunk(o, _embed_dim(o.encoder, Xtr, o.pca_dim))
+    S, Zkey, enc_led = _featurize(o.encoder, Xtr, ytr, Xte, yte, tasks, bounds, Xkey, o.pca_dim, dev, mode)
+    res = new_results('kvb', 'keys', data, seed=seed, mode=mode, device=dev, tasks=tasks, encoder=o.encoder,
+                      codebooks=o.codebooks, key_dim=o.key_dim, topk=o.topk, epochs_per_task=o.epochs_per_task,
                       n_train=len(S.Ztr), n_test=len(S.Zte), embed_dim=S.Ztr.shape[1], key_source=key_source,
-                      lr=s.lr, n_key=len(Zkey))
+                      lr=o.lr, n_key=len(Zkey))
     res.record('encoder', 'setup', float('nan'), seed=seed, ledger=enc_led, keys=None)
     runs = [(m, None) for m in methods if m not in _PER_KEYS] + [(m, J) for J in keys for m in methods if m in _PER_KEYS]
     base = {}
     for m, J in tqdm(runs, desc='kvb experiment', disable=not verbose, leave=False):
-        if m == 'ncm': _run_ncm(res, S, seed, dev, s.on_task_end)
-        elif J is None: _run_decoder(res, S, m, o, seed, dev, s.on_task_end)
-        elif m == 'replay': _run_replay(res, S, o, seed, dev, s.on_task_end, nbytes(_bottleneck(S, o, J, seed)), J)
+        if m == 'ncm': _run_ncm(res, S, seed, dev, o.on_task_end)
+        elif J is None: _run_decoder(res, S, m, o, seed, dev, o.on_task_end)
+        elif m == 'replay': _run_replay(res, S, o, seed, dev, o.on_task_end, nbytes(_bottleneck(S, o, J, seed)), J)
         else:
             if J not in base: base[J] = _place_keys(res, S, Zkey, o, J, seed, dev)
-            _run_kvb(res, S, m, base[J], o, seed, s.on_task_end)
+            _run_kvb(res, S, m, base[J], o, seed, o.on_task_end)
     return res
 
 def accuracy_matrix(res: Results, method: str, keys: int | None = None, seed: int | None = None) -> np.ndarray:
