@@ -1032,21 +1032,27 @@ def _locked(path: Path):
         except ImportError: pass
         yield
 
-def cached(name: str) -> Callable:
+def cached(name: str, module: str | None = None) -> Callable:
     """Decorator for a chapter's `run(mode=None, seed=0) -> Results`: keep each result on disk under
     `cache_dir('results')`, keyed by `name`, mode, seed, adaptbook's version and `run_digest(name)` (the code of core,
     data, models and the chapter: a change to the widgets or to another chapter does not invalidate it), the thread
     count, torch's version, the CPU kernels and the device (another build may move the last bits), and add
     `meta['provenance']` (`provenance()` with mode, seed, seconds, args hash and cache key). `fn.uncached` is the
     plain function. `$ADAPTBOOK_NO_CACHE=1` always recomputes (and still writes); a truncated or damaged entry is
-    computed again."""
+    computed again. `module`: the chapter whose code keys the result (default `name`), for a chapter's second cached
+    experiment, named apart from its `run` (e.g. `cached('aft-aligned', module='aft')`); `ValueError` if there is no
+    such module."""
+    if module is not None:
+        import adaptbook
+        if not (Path(adaptbook.__file__).parent / f'{module}.py').exists():
+            raise ValueError(f"module={module!r} is not one of adaptbook's modules (e.g. 'aft' for adaptbook/aft.py)")
     def deco(fn):
         @functools.wraps(fn)
         def wrapper(mode: str | None = None, seed: int = 0) -> Results:
             import adaptbook
             mode = get_mode(mode)
             args = dict(name=name, mode=mode, seed=seed)
-            code = run_digest(name)
+            code = run_digest(name if module is None else module)
             key = args_hash(**args, version=adaptbook.__version__, code=code, threads=default_threads(),
                            torch=torch.__version__, cpu=torch.backends.cpu.get_cpu_capability(), device=str(get_device()))
             path = cache_dir('results') / f'{name}-{mode}-{seed}-{key}.json'

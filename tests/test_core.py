@@ -320,6 +320,21 @@ def test_the_results_cache_key_names_the_build(tmp_path, monkeypatch):
     assert len(list((tmp_path / 'results').glob('kvb-*.json'))) == 2
 
 
+def test_a_second_cached_experiment_of_a_chapter_is_keyed_by_that_chapters_code(tmp_path, monkeypatch):
+    "`cached(name, module=)`: its own cache entry, apart from the chapter's `run`, invalidated by the chapter's code."
+    monkeypatch.setenv('ADAPTBOOK_CACHE', str(tmp_path))
+    def run(mode=None, seed=0):
+        r = core.new_results('kvb', 'keys', 'digits', seed=seed, mode=core.get_mode(mode))
+        r.record('retrain', 'retrain', 0.5, seed=seed, keys=None)
+        return r
+    main, second = core.cached('kvb')(run)(), core.cached('kvb-second', module='kvb')(run)()
+    assert second.meta['provenance']['run_digest'] == core.run_digest('kvb') == main.meta['provenance']['run_digest']
+    assert main.meta['provenance']['cache_key'] != second.meta['provenance']['cache_key']
+    assert {p.name.split('-quick')[0] for p in (tmp_path / 'results').glob('*.json')} == {'kvb', 'kvb-second'}
+    assert core.cached('kvb-second')(run)().meta['provenance']['run_digest'] != core.run_digest('kvb')   # no such module
+    with pytest.raises(ValueError, match="module='kvbb' is not one of adaptbook's modules"):
+        core.cached('kvb-second', module='kvbb')
+
 # --- the one training step, its hooks, the registry, typed settings ---
 
 def test_fit_batch_loss_clip_generator_and_epoch_hooks():
