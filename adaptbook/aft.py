@@ -172,9 +172,9 @@ def train_student(net: nn.Sequential, X: torch.Tensor, y: torch.Tensor, psi: tor
 def train_mlp_teacher(X: torch.Tensor, y: torch.Tensor, hidden: Sequence[int] = (512, 512), epochs: int = 10,
                       bs: int = 128, lr: float = 1e-3, seed: int = 0, device=None,
                       ledger: Ledger | None = None) -> tuple[nn.Sequential, float, Ledger]:
-    """The "foundation model" of the CPU-scale chapter: `mlp(in, n_classes, hidden)` trained with Adam on its own pool
-    X (N×...), y (N,) (labels 0..K-1). Returns the network (its features: `net[:-1]`), its accuracy on the pool and the
-    ledger of its training. Raises `ValueError` for mismatched X/y."""
+    """The teacher trained here (`teacher='mlp'`; the chapter's positive control): `mlp(in, n_classes, hidden)`
+    trained with Adam on its own pool X (N×...), y (N,) (labels 0..K-1). Returns the network (its features:
+    `net[:-1]`), its accuracy on the pool and the ledger of its training. Raises `ValueError` for mismatched X/y."""
     if len(X) != len(y): raise ValueError(f"X has {len(X)} rows but y has {len(y)}; they must match")
     X, y = as_inputs(X, y)
     net = mlp(X[0].numel(), int(y.max()) + 1, hidden=hidden, seed=seed)
@@ -707,19 +707,23 @@ _XLABEL = {'probe': "linear probe's test accuracy on the teacher's features",
 def plot_gain(res: Results, ax=None, method: str = 'aft', x: str = 'alignment', also: Results | None = None):
     """`gains(res, method)` drawn: the gain over STL (points, ± sd) against `x` ('alignment': the teacher's
     kernel-label alignment, or 'probe': the probe's accuracy), one colour per budget; the points of the largest
-    budget are labelled with their teacher and the other measure. `also`: another experiment's results (its own STL
-    rows), whose gains join the plot (e.g. `run_aligned()`)."""
+    budget are labelled with their teacher and the other measure. `also`: another experiment's results (its own
+    labelled rows and STL, e.g. `run_aligned()`), whose gains are drawn as squares, apart from the line."""
     x = check_choice('x', x, tuple(_XLABEL))
     other = 'probe' if x == 'alignment' else 'alignment'
     if ax is None: _, ax = plt.subplots(figsize=(5.5, 3.5))
-    every = gains(res, method) + ([] if also is None else gains(also, method))
-    ns = sorted({g['n_labels'] for g in every})
+    mine, extra = gains(res, method), ([] if also is None else gains(also, method))
+    ns = sorted({g['n_labels'] for g in mine + extra})
+    right = max(g[x] for g in mine + extra)
     for i, n in enumerate(ns):
-        gs = sorted((g for g in every if g['n_labels'] == n), key=lambda g: g[x])
-        ax.errorbar([g[x] for g in gs], [g['gain'] for g in gs], yerr=[g['gain_sd'] for g in gs], marker='o',
-                    capsize=3, color=f'C{i + 3}', label=f'{n} labels')
-        for j, g in enumerate(gs if n == ns[-1] else ()):     # the rightmost label reads leftwards, inside the axes
-            last = j == len(gs) - 1
+        gs = sorted((g for g in mine if g['n_labels'] == n), key=lambda g: g[x])
+        xs = sorted((g for g in extra if g['n_labels'] == n), key=lambda g: g[x])
+        if gs: ax.errorbar([g[x] for g in gs], [g['gain'] for g in gs], yerr=[g['gain_sd'] for g in gs], marker='o',
+                           capsize=3, color=f'C{i + 3}', label=f'{n} labels')
+        if xs: ax.errorbar([g[x] for g in xs], [g['gain'] for g in xs], yerr=[g['gain_sd'] for g in xs], marker='s',
+                           ls='none', capsize=3, color=f'C{i + 3}', mec='k', label=f'{n} labels, its own rows and STL')
+        for g in (gs + xs) if n == ns[-1] else ():            # the rightmost label reads leftwards, inside the axes
+            last = g[x] == right
             ax.annotate(f"{g['teacher']} ({other} {g[other]:.2f})", (g[x], g['gain']), xytext=(-6 if last else 4, 4),
                         textcoords='offset points', fontsize=7, ha='right' if last else 'left')
     ax.axhline(0, color='k', lw=1)
@@ -797,14 +801,14 @@ def run(mode: str | None = None, seed: int = 0) -> Results:
 
 
 # %% ../nbs/40_aft.ipynb #18f5a16a
-ALIGNED = dict(teacher='mlp', teacher_pool=4000)   # a teacher trained here on 4,000 other labelled MNIST images
+ALIGNED = dict(teacher='mlp', teacher_pool=4000)   # the positive control: a teacher trained on 4,000 other MNIST labels
 
 @cached('aft-aligned', module='aft')
 @pin_threads
 def run_aligned(mode: str | None = None, seed: int = 0) -> Results:
-    """When the paper's claim can hold: `run()`'s protocol at `max(LABELS)` (500) labels with the teacher `ALIGNED`,
-    an MLP trained here on 4,000 labelled MNIST training images disjoint from the labelled rows (drawn from the other
-    training rows): STL, AFT, KD, logit distillation and the probe, β from `BETAS` (full: 1, 3, 10, 30) chosen on
+    """The positive control: `run()`'s protocol at `max(LABELS)` (500) labels with the teacher `ALIGNED`, an MLP
+    trained here on 4,000 labelled MNIST training images of the same ten classes, disjoint from the labelled rows (drawn
+    from the other training rows, so not `run()`'s rows): STL, AFT, KD, logit distillation and the probe, β from `BETAS` (full: 1, 3, 10, 30) chosen on
     validation, seeds `seed`.. (3 in quick mode, 5 in full)."""
     mode = get_mode(mode)
     seeds = range(seed, seed + (3 if mode == 'quick' else 5))

@@ -1040,12 +1040,13 @@ def cached(name: str, module: str | None = None) -> Callable:
     `meta['provenance']` (`provenance()` with mode, seed, seconds, args hash and cache key). `fn.uncached` is the
     plain function. `$ADAPTBOOK_NO_CACHE=1` always recomputes (and still writes); a truncated or damaged entry is
     computed again. `module`: the chapter whose code keys the result (default `name`), for a chapter's second cached
-    experiment, named apart from its `run` (e.g. `cached('aft-aligned', module='aft')`); `ValueError` if there is no
-    such module."""
-    if module is not None:
-        import adaptbook
-        if not (Path(adaptbook.__file__).parent / f'{module}.py').exists():
-            raise ValueError(f"module={module!r} is not one of adaptbook's modules (e.g. 'aft' for adaptbook/aft.py)")
+    experiment, named apart from its `run` (e.g. `cached('aft-aligned', module='aft')`); without it, a `name` that is
+    no module of adaptbook (your own experiment) is keyed by core, data and models only. Raises `ValueError` if
+    `module` is not a module of adaptbook."""
+    import adaptbook
+    if module is not None and not (Path(adaptbook.__file__).parent / f'{module}.py').exists():
+        raise ValueError(f"module={module!r} is not one of adaptbook's modules, whose code keys the cache (e.g. 'aft' "
+                         f"for adaptbook/aft.py)")
     def deco(fn):
         @functools.wraps(fn)
         def wrapper(mode: str | None = None, seed: int = 0) -> Results:

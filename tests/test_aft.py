@@ -396,32 +396,36 @@ def test_widget_reruns_for_a_new_beta_and_caches():
 @pytest.fixture(scope='module')
 def headline():
     "The chapter's `run()` (read from the results cache when the notebook has run, else computed: about a minute)."
-    return A.run()
+    return A.run(mode='quick')
 
 
 @pytest.fixture(scope='module')
 def aligned():
     "The chapter's `run_aligned()`: the same protocol with a teacher trained on 4,000 other labelled MNIST images."
-    return A.run_aligned()
+    return A.run_aligned(mode='quick')
 
 
 def _gain(res, teacher, n=500):
     return next(g for g in A.gains(res) if g['teacher'] == teacher and g['n_labels'] == n)
 
 
-@pytest.mark.xfail(reason='measured (3 seeds, 500 labels): with zoo teachers that never saw a digit AFT gains +0.5 '
-                          '(aft-teacher) and +0.8 points (aft-teacher-broad), not +2; their kernels line up with the '
-                          'digits no better than raw pixels; see the chapter and the report',
-                   strict=True)   # strict: the day it holds, this fails, and it becomes a plain test
+@pytest.mark.xfail(reason='measured (quick mode, 3 seeds, 500 labels): with zoo teachers that never saw a digit AFT '
+                          'gains +0.5 (aft-teacher) and +0.8 points (aft-teacher-broad), not +2; their kernels line up '
+                          'with the digits barely better than raw pixels (alignment 0.40-0.41 against 0.39); see the '
+                          'chapter and the report',
+                   raises=AssertionError, strict=True)   # strict: the day it holds, this fails, and it becomes a plain test
 def test_acceptance_aft_beats_stl_by_two_points_with_the_zoo_teacher(headline):
     g = _gain(headline, A.TEACHER)
     assert g['gain'] >= 2, f"AFT − STL = {g['gain']:+.2f} points with {A.TEACHER} at 500 labels"
 
 
 def test_aft_beats_stl_by_two_points_with_a_teacher_aligned_with_the_labels(aligned, headline):
-    "When the teacher's kernel lines up with the labels, the paper's claim holds: the chapter shows when it does."
+    """The positive control (a teacher that saw 4,000 other labelled digits, kernel aligned with the labels): AFT moves
+    that kernel into the student, +2 points or more over STL on the same rows, with β chosen on validation."""
     (g,), z = A.gains(aligned), _gain(headline, A.TEACHER)
     assert g['seeds'] == 3 and g['gain'] >= 2, f"AFT − STL = {g['gain']:+.2f} points with the aligned teacher"
     assert g['alignment'] > z['alignment'] + 0.1          # what makes the difference: the kernel, not the probe alone
-    assert {r['role'] for r in aligned if r['method'] == 'stl'} == {'retrain'}
-    assert all(r['beta'] in A.BETAS for r in aligned if r['method'] == 'aft')
+    for s in range(3):                                    # each seed: one chosen AFT row, the best on validation
+        rows = [r for r in aligned if r['method'] == 'aft' and r['seed'] == s]
+        assert {r['beta'] for r in rows} == set(A.BETAS) and sum(r['chosen'] for r in rows) == 1
+        assert next(r for r in rows if r['chosen'])['val_acc'] == max(r['val_acc'] for r in rows)

@@ -327,13 +327,14 @@ def test_a_second_cached_experiment_of_a_chapter_is_keyed_by_that_chapters_code(
         r = core.new_results('kvb', 'keys', 'digits', seed=seed, mode=core.get_mode(mode))
         r.record('retrain', 'retrain', 0.5, seed=seed, keys=None)
         return r
-    main, second = core.cached('kvb')(run)(), core.cached('kvb-second', module='kvb')(run)()
+    main, second = core.cached('kvb')(run)(mode='quick'), core.cached('kvb-second', module='kvb')(run)(mode='quick')
     assert second.meta['provenance']['run_digest'] == core.run_digest('kvb') == main.meta['provenance']['run_digest']
     assert main.meta['provenance']['cache_key'] != second.meta['provenance']['cache_key']
-    assert {p.name.split('-quick')[0] for p in (tmp_path / 'results').glob('*.json')} == {'kvb', 'kvb-second'}
-    assert core.cached('kvb-second')(run)().meta['provenance']['run_digest'] != core.run_digest('kvb')   # no such module
+    assert {p.name.split('-quick-')[0] for p in (tmp_path / 'results').glob('*.json')} == {'kvb', 'kvb-second'}
     with pytest.raises(ValueError, match="module='kvbb' is not one of adaptbook's modules"):
         core.cached('kvb-second', module='kvbb')
+    mine = core.cached('my-experiment')(run)(mode='quick')           # a name of one's own: keyed by core, data, models
+    assert mine.meta['provenance']['run_digest'] == core.run_digest('my-experiment') != core.run_digest('kvb')
 
 # --- the one training step, its hooks, the registry, typed settings ---
 
