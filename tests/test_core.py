@@ -257,6 +257,13 @@ def test_merge_seeds():
     with pytest.raises(ValueError, match='at least one'):
         Results.merge()
 
+def _toy_run(mode=None, seed=0):
+    "A chapter-shaped `run` whose result is one fixed row: what the results-cache tests cache."
+    r = core.new_results('kvb', 'keys', 'digits', seed=seed, mode=core.get_mode(mode))
+    r.record('retrain', 'retrain', 0.5, seed=seed, keys=None)
+    return r
+
+
 def test_results_cache_is_shared_by_notebook_and_module(tmp_path, monkeypatch):
     "A chapter's `run` defined in its notebook (module '__main__') and imported from adaptbook hit the same cache entry."
     monkeypatch.setenv('ADAPTBOOK_CACHE', str(tmp_path))
@@ -310,30 +317,23 @@ def test_a_damaged_results_cache_entry_is_computed_again(tmp_path, monkeypatch):
 def test_the_results_cache_key_names_the_build(tmp_path, monkeypatch):
     "Another torch build or CPU kernel set gets its own entry (the last bits can differ)."
     monkeypatch.setenv('ADAPTBOOK_CACHE', str(tmp_path))
-    def run(mode=None, seed=0):
-        r = core.new_results('kvb', 'keys', 'digits', seed=seed, mode=core.get_mode(mode))
-        r.record('retrain', 'retrain', 0.5, seed=seed, keys=None)
-        return r
-    core.cached('kvb')(run)()
+    core.cached('kvb')(_toy_run)()
     monkeypatch.setattr(torch, '__version__', '0.0.0-other')
-    core.cached('kvb')(run)()
+    core.cached('kvb')(_toy_run)()
     assert len(list((tmp_path / 'results').glob('kvb-*.json'))) == 2
 
 
 def test_a_second_cached_experiment_of_a_chapter_is_keyed_by_that_chapters_code(tmp_path, monkeypatch):
     "`cached(name, module=)`: its own cache entry, apart from the chapter's `run`, invalidated by the chapter's code."
     monkeypatch.setenv('ADAPTBOOK_CACHE', str(tmp_path))
-    def run(mode=None, seed=0):
-        r = core.new_results('kvb', 'keys', 'digits', seed=seed, mode=core.get_mode(mode))
-        r.record('retrain', 'retrain', 0.5, seed=seed, keys=None)
-        return r
-    main, second = core.cached('kvb')(run)(mode='quick'), core.cached('kvb-second', module='kvb')(run)(mode='quick')
+    main, second = (core.cached('kvb')(_toy_run)(mode='quick'),
+                    core.cached('kvb-second', module='kvb')(_toy_run)(mode='quick'))
     assert second.meta['provenance']['run_digest'] == core.run_digest('kvb') == main.meta['provenance']['run_digest']
     assert main.meta['provenance']['cache_key'] != second.meta['provenance']['cache_key']
     assert {p.name.split('-quick-')[0] for p in (tmp_path / 'results').glob('*.json')} == {'kvb', 'kvb-second'}
     with pytest.raises(ValueError, match="module='kvbb' is not one of adaptbook's modules"):
         core.cached('kvb-second', module='kvbb')
-    mine = core.cached('my-experiment')(run)(mode='quick')           # a name of one's own: keyed by core, data, models
+    mine = core.cached('my-experiment')(_toy_run)(mode='quick')           # a name of one's own: keyed by core, data, models
     assert mine.meta['provenance']['run_digest'] == core.run_digest('my-experiment') != core.run_digest('kvb')
 
 # --- the one training step, its hooks, the registry, typed settings ---
