@@ -14,7 +14,7 @@ from typing import Sequence
 from . import core, data
 
 # %% auto #0
-__all__ = ['chapter_results', 'run_experiment', 'run_all', 'fetch_datasets', 'pretrain_entries', 'main']
+__all__ = ['chapter_results', 'run_experiment', 'ChaptersNotRun', 'run_all', 'fetch_datasets', 'pretrain_entries', 'main']
 
 # %% ../nbs/03_cli.ipynb #f5064233
 from .core import CHAPTERS, load_chapters   # the chapter registry (kept importable from here)
@@ -95,13 +95,32 @@ def _fresh(name: str, path: Path, mode: str, seeds: int | None, seed: int = 0, t
             and (not have or min(have) == seed) and (seeds is None or len(have) >= seeds)
             and (threads is None or prov.get('threads') == threads))
 
+class ChaptersNotRun(RuntimeError):
+    "Chapters `run_all` could not run; `failed` is {chapter: why}. The CLI prints it and exits with status 1."
+    def __init__(self, failed: dict):
+        self.failed = dict(failed)
+        super().__init__(f"{len(failed)} chapter{'s' * (len(failed) > 1)} could not run (summary.md says so too):\n"
+                         + '\n'.join(f'  - {n}: {why}' for n, why in failed.items()))
+
+def _run_chapter(name: str, out: Path, mode: str, seed: int, seeds: int | None, threads: int | None,
+                 fetch: bool) -> None:
+    """`run_experiment(name, ...)`; where it stops on a dataset that is not here and `fetch`, that dataset is fetched
+    (`data.ensure`: offline places first, then its public address) and the chapter is run once more. Raises
+    DatasetNotFound or ChecksumError when it still cannot run."""
+    try: return run_experiment(name, mode, out, seed, verbose=False, threads=threads, seeds=seeds)
+    except data.DatasetNotFound as e:
+        if not (fetch and e.name): raise
+        data.ensure(e.name)                    # one line: found, downloaded, or DatasetNotFound saying what to do
+    run_experiment(name, mode, out, seed, verbose=False, threads=threads, seeds=seeds)
+
 def run_all(mode: str | None = None, out: str | os.PathLike = 'results', seed: int = 0, seeds: int | None = None,
             force: bool = False, threads: int | None = None, verbose: bool = True, fetch: bool = True) -> dict:
     """Every registered chapter (`run_experiment`, skipping those already written by this code unless `force`), then
-    the comparison: `<out>/compare.png`, `<out>/curves.png` and `<out>/summary.md`. With `fetch`, the datasets not
-    found offline are downloaded first (`fetch_datasets`); a chapter whose data cannot be had (no network, a
-    corrupt file) is skipped, the others still run, and `summary.md` says which chapter was skipped and why.
-    Returns {name: seconds} for the chapters that ran."""
+    the comparison: `<out>/compare.png`, `<out>/curves.png` and `<out>/summary.md`, which lists every chapter. Quick
+    mode reads the data pack and needs no download. A chapter that stops on a dataset not found offline gets it
+    downloaded with `fetch` and runs again; a chapter that still cannot run (its data cannot be had, a corrupt file)
+    is named on the terminal and in `summary.md`, the others still run, and then `ChaptersNotRun` is raised naming
+    each one and why (the CLI exits with status 1). Returns {name: seconds} for the chapters that ran."""
     import matplotlib
     matplotlib.use('Agg', force=False)
     import matplotlib.pyplot as plt
@@ -109,20 +128,16 @@ def run_all(mode: str | None = None, out: str | os.PathLike = 'results', seed: i
     from adaptbook import compare
     mode, out = core.get_mode(mode), _out_folder(out)
     names = [n for n in CHAPTERS if n in load_chapters()]
-    if fetch:
-        try: fetch_datasets(['all'])
-        except (data.DatasetNotFound, data.ChecksumError) as e:      # the chapters that need it are skipped below
-            if verbose: print(f'adaptbook: warning: not every dataset could be had; their chapters will be skipped:\n{e}')
-    times, skipped, bar = {}, {}, tqdm(names, desc='chapters', disable=not verbose)
+    times, failed, bar = {}, {}, tqdm(names, desc='chapters', disable=not verbose)
     for name in bar:
         bar.set_postfix_str(name)
         t = time.perf_counter()
         try:
             if force or not _fresh(name, out / f'{name}.json', mode, seeds, seed, threads):
-                run_experiment(name, mode, out, seed, verbose=False, threads=threads, seeds=seeds)
+                _run_chapter(name, out, mode, seed, seeds, threads, fetch)
         except (data.DatasetNotFound, data.ChecksumError) as e:
-            skipped[name] = ' '.join(str(e).split())
-            if verbose: bar.write(f'{name:10s} skipped: {skipped[name]}')
+            failed[name] = ' '.join(str(e).split())
+            if verbose: bar.write(f'{name:10s} NOT RUN: {failed[name]}')
             continue
         times[name] = time.perf_counter() - t
         if verbose: bar.write(f'{name:10s} {times[name]:7.1f} s')
@@ -133,11 +148,12 @@ def run_all(mode: str | None = None, out: str | os.PathLike = 'results', seed: i
         for fname, fig, dpi in (('compare.png', compare.figure(summary), 120), ('curves.png', compare.curves(results), 100)):
             try: _atomic(out / fname, lambda p: fig.savefig(p, dpi=dpi, bbox_inches='tight'))
             finally: plt.close(fig)
-        text = compare.summary_markdown(summary, results, times, skipped=skipped)
+        text = compare.summary_markdown(summary, results, times, skipped=failed)
         written = [out / 'compare.png', out / 'curves.png'] + written
-    else: text = compare.skipped_markdown(skipped) or '# Retrain or adapt?\n\nNo chapter with a headline ran.\n'
+    else: text = '# Retrain or adapt?\n\nNo chapter with a headline ran.\n\n' + compare.skipped_markdown(failed)
     _atomic(out / 'summary.md', lambda p: p.write_text(text))
     if verbose: print('wrote ' + ', '.join(map(str, written)))
+    if failed: raise ChaptersNotRun(failed)
     return times
 
 # %% ../nbs/03_cli.ipynb #ec964ac2
@@ -202,7 +218,7 @@ def main(argv: list[str] | None = None) -> int:
     r.add_argument('--seeds', type=int, default=None, help="at least this many seeds (default: the chapter's own)")
     r.add_argument('--force', action='store_true', help="with 'all': rerun chapters already written in --out")
     r.add_argument('--no-fetch', action='store_true',
-                   help="with 'all': do not download missing datasets (their chapters are skipped, and summary.md says so)")
+                   help="with 'all': do not download a missing dataset (its chapter is not run: summary.md and the exit status say so)")
     r.add_argument('--threads', type=int, default=None,
                    help='torch threads (default: $ADAPTBOOK_THREADS, else 1: fastest for these small models)')
     z = sub.add_parser('pretrain', help="train zoo entries (or 'all'): the book's pre-trained starting points",
@@ -219,9 +235,11 @@ def main(argv: list[str] | None = None) -> int:
     a = p.parse_args(argv)
     try:
         if a.cmd == 'data':
-            print(f"{'dataset':14s} {'check':8s} where")
+            print(f"{'dataset':14s} {'check':8s} {'in the pack':12s} where")
             for row in data.status(a.root):
-                print(f"{row['name']:14s} {row['check']:8s} {data.short_path(row['where'])}")
+                pk = 'whole' if set(row['packed']) == set(row['splits']) else ', '.join(row['packed']) + ' split'
+                print(f"{row['name']:14s} {row['check']:8s} {pk if row['packed'] else '-':12s} "
+                      f"{data.short_path(row['where'])}")
             print('searched: ' + ', '.join(data.short_path(x) for x in data.places(a.root)))
         elif a.cmd == 'fetch':
             fetch_datasets(a.names, a.root)
@@ -235,6 +253,9 @@ def main(argv: list[str] | None = None) -> int:
             run_all(a.mode, a.out, a.seed, seeds=a.seeds, force=a.force, threads=a.threads, fetch=not a.no_fetch)
         else:
             run_experiment(a.name, a.mode, a.out, a.seed, threads=a.threads, seeds=a.seeds)
+    except ChaptersNotRun as e:
+        print(f'adaptbook: error: {e}', file=sys.stderr)
+        return 1
     except (ValueError, TypeError, FileNotFoundError, RuntimeError) as e:
         print(f'adaptbook: error: {e}', file=sys.stderr)
         return 2

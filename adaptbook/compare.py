@@ -363,11 +363,11 @@ def verdicts(results: dict[str, Results], summary: Results) -> list[str]:
     return out
 
 def skipped_markdown(skipped: dict | None) -> str:
-    "A `summary.md` section naming each chapter `adaptbook run all` skipped ({chapter: why}); '' when none was."
+    "A `summary.md` section naming each chapter `adaptbook run all` could not run ({chapter: why}); '' when none."
     if not skipped: return ''
-    return '\n'.join(['## Chapters not run', '', *[f'- **{n}** was skipped: {why}' for n, why in skipped.items()],
-                      '', 'Run `adaptbook fetch all` where there is a network, then `adaptbook run all` again: the '
-                      'chapters already written are kept.', ''])
+    return '\n'.join(['## Chapters not run', '', *[f'- **{n}** was not run: {why}' for n, why in skipped.items()],
+                      '', 'Do what each line says (restore the data pack, or `adaptbook fetch NAME` where there is a '
+                      'network), then `adaptbook run all` again: the chapters already written are kept.', ''])
 
 def summary_markdown(summary: Results, results: dict[str, Results], times: dict | None = None,
                      skipped: dict | None = None) -> str:

@@ -7,7 +7,7 @@ Docs: https://adaptbook.github.io/adaptbook/data.html.md"""
 
 # %% ../nbs/01_data.ipynb #4a350505
 from __future__ import annotations
-import contextlib, gzip, hashlib, json, os, re, socket, time
+import contextlib, gzip, hashlib, importlib.util, io, json, os, re, socket, time, zipfile
 from functools import lru_cache
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,20 +18,23 @@ import torch
 import torch.nn.functional as F
 from .core import _locked, as_inputs, as_labels
 
-
 # %% auto #0
-__all__ = ['CACHE', 'DATASETS', 'MANIFEST', 'TIMEOUT', 'places', 'short_path', 'DatasetNotFound', 'ChecksumError', 'Spec',
-           'TensorData', 'sha256', 'spec', 'locate', 'DownloadError', 'ConversionError', 'download_files',
-           'fetch_torchvision', 'fetch', 'ensure', 'load', 'read_usps_libsvm', 'convert_usps', 'read_omniglot_zip',
-           'convert_omniglot', 'torchvision_sources', 'convert', 'fetch_converted', 'resolve', 'check_tasks',
-           'split_classes', 'stream', 'add_split', 'remove_split', 'episode', 'subsample', 'select_classes', 'status']
+__all__ = ['CACHE', 'PACK', 'DATASETS', 'MANIFEST', 'TIMEOUT', 'PACK_DATE', 'places', 'short_path', 'DatasetNotFound',
+           'ChecksumError', 'Spec', 'TensorData', 'sha256', 'spec', 'locate', 'DownloadError', 'ConversionError',
+           'download_files', 'fetch_torchvision', 'fetch', 'ensure', 'make_pack', 'load', 'read_usps_libsvm',
+           'convert_usps', 'read_omniglot_zip', 'convert_omniglot', 'torchvision_sources', 'convert', 'fetch_converted',
+           'resolve', 'check_tasks', 'split_classes', 'stream', 'add_split', 'remove_split', 'episode', 'subsample',
+           'select_classes', 'status']
 
 # %% ../nbs/01_data.ipynb #dfb590ac
 CACHE = Path('~/.cache/adaptbook').expanduser()
+PACK = Path(importlib.util.find_spec('adaptbook').origin).resolve().parent / 'pack'   # the data pack, in the package
 
 def places(root: str | os.PathLike | None = None) -> list[Path]:
-    "The folders searched for data, in order: `root`, `$ADAPTBOOK_DATA`, `~/.cache/adaptbook`."
+    """The places searched for data, in order: `root`, the data pack (`PACK`), `$ADAPTBOOK_DATA`,
+    `~/.cache/adaptbook`."""
     out = [Path(root).expanduser()] if root is not None else []
+    out.append(PACK)
     if os.environ.get('ADAPTBOOK_DATA'): out.append(Path(os.environ['ADAPTBOOK_DATA']).expanduser())
     out.append(CACHE)
     return list(dict.fromkeys(p.resolve() for p in out))
@@ -41,8 +44,7 @@ def short_path(p: str | os.PathLike | None) -> str:
     messages and outputs that travel."""
     if p is None: return '-'
     s = str(p)
-    roots = [('$ADAPTBOOK_DATA', os.environ.get('ADAPTBOOK_DATA'))]
-    roots.append(('<adaptbook>', str(Path(__file__).resolve().parent) if '__file__' in globals() else None))
+    roots = [('$ADAPTBOOK_DATA', os.environ.get('ADAPTBOOK_DATA')), ('<adaptbook>', str(PACK.parent))]
     for name, root in roots:
         if root and s.startswith(r := str(Path(root).expanduser().resolve())): return name + s[len(r):]
     home = str(Path.home())
@@ -50,7 +52,10 @@ def short_path(p: str | os.PathLike | None) -> str:
 
 # %% ../nbs/01_data.ipynb #3934ccce
 class DatasetNotFound(FileNotFoundError):
-    "A dataset's files are in none of the places searched."
+    "A dataset's files are in none of the places searched; `name` is the dataset (None where several are missing)."
+    def __init__(self, msg: str, name: str | None = None):
+        super().__init__(msg)
+        self.name = name
 
 class ChecksumError(ValueError):
     "A dataset file is there but its sha256 is not the expected one; `folder` is the folder that holds it."
@@ -60,7 +65,10 @@ class ChecksumError(ValueError):
 
 @dataclass
 class Spec:
-    "One dataset: `files` {name: sha256}, `splits`, a `reader(folder, split, **kw) -> TensorData`, download `urls`."
+    """One dataset: `files` {name: sha256}, `splits`, a `reader(folder, split, **kw) -> TensorData`, download `urls`;
+    for a dataset read in two steps, `raw(folder, split) -> {key: array}` (what its files hold) and `tensors(arrays,
+    **kw) -> TensorData`; where the data pack holds it, `pack` = (its file in `PACK`, that file's sha256, the splits
+    it holds: all of them, or, for Fashion-MNIST, only the test split)."""
     name: str
     files: dict
     splits: tuple
@@ -68,6 +76,9 @@ class Spec:
     about: str
     urls: dict = field(default_factory=dict)
     pair: tuple | None = ('train', 'test')   # the (train, test) splits `resolve` uses; None if there is no such pair
+    pack: tuple | None = None
+    raw: Callable | None = None
+    tensors: Callable | None = None
 
     @property
     def embedded(self) -> bool: return not self.files
@@ -103,8 +114,27 @@ def spec(name: str) -> Spec:
         raise ValueError(f"dataset {name!r} is not known; known datasets: {', '.join(sorted(DATASETS))}")
     return DATASETS[name]
 
-def _folders(name: str, root=None) -> list[Path]:
-    return [f for p in places(root) for f in (p / name, p)]
+def _packed(name: str, split: str | None = None) -> bool:
+    "Whether the data pack holds `split` of dataset `name` (`split=None`: every split of it)."
+    s = spec(name)
+    return bool(s.pack) and (set(s.pack[2]) == set(s.splits) if split is None else split in s.pack[2])
+
+def _folders(name: str, root=None, pack: bool = True, split: str | None = None) -> list[Path]:
+    """Where dataset `name` (or its `split`) is looked for, in order: `<place>/<name>/` and `<place>` itself, and the
+    pack's file where the pack holds it."""
+    out = []
+    for p in places(root):
+        if p != PACK.resolve(): out += [p / name, p]
+        elif pack and _packed(name, split): out.append(p / spec(name).pack[0])
+    return out
+
+def _in_pack(path: Path | None) -> bool:
+    "Whether `path` (what `locate` returned) is a file of the data pack rather than a folder of original files."
+    return path is not None and Path(path).parent == PACK.resolve() and Path(path).suffix == '.npz'
+
+def _restore(name: str) -> str:
+    return (f"it is part of the data pack adaptbook ships: restore {short_path(PACK / spec(name).pack[0])} "
+            f"(`git checkout -- adaptbook/pack` in a clone of the repository, or reinstall adaptbook)")
 
 MANIFEST = 'converted.json'   # written beside the files adaptbook converted itself: each file's sha256 and size
 
@@ -131,24 +161,37 @@ def _check_folder(name: str, folder: Path) -> None:
         raise ChecksumError(f"{folder / f} is corrupt or not the expected file: sha256 {got}, expected {want}. "
                             f"Replace it with the original file{', or ' + again if again else ''}.", folder)
 
-def locate(name: str, root: str | os.PathLike | None = None, check: bool = True) -> Path | None:
-    """The folder holding all of dataset `name`'s files (None for embedded datasets). With `check`, each file must
-    have its pinned sha256, or, for a file adaptbook converted itself (USPS, Omniglot), the sha256 recorded when it
-    was converted. Raises `DatasetNotFound` listing every place searched, or `ChecksumError` naming a corrupt file."""
+def locate(name: str, root: str | os.PathLike | None = None, check: bool = True, pack: bool = True,
+           split: str | None = None) -> Path | None:
+    """Where dataset `name` is (None for embedded datasets): its file in the data pack, or the folder holding all of
+    its original files, searched in `places(root)`'s order (`pack=False`: original files only). The pack counts where
+    it holds the dataset whole, or, given `split`, that split (Fashion-MNIST's test split). With `check`, a
+    pack file must have its pinned sha256, and each original file its pinned sha256 or, for a file adaptbook
+    converted itself (USPS, Omniglot), the sha256 recorded when it was converted. Raises `DatasetNotFound` listing
+    every place searched, or `ChecksumError` naming a corrupt file."""
     s = spec(name)
     if s.embedded: return None
-    tried = _folders(name, root)
+    tried = _folders(name, root, pack, split)
     for folder in tried:
+        if _in_pack(folder):
+            if not folder.is_file(): continue
+            if check and (got := sha256(folder)) != s.pack[1]:
+                raise ChecksumError(f"{folder} is damaged: sha256 {got}, expected {s.pack[1]}; {_restore(name)}.",
+                                    folder.parent)
+            return folder
         if all((folder / f).is_file() for f in s.files):
             if check: _check_folder(name, folder)
             return folder
     how = (f"download them with adaptbook.data.fetch({name!r}) or load(..., download=True) (needs the network), or "
            if _downloadable(name) else "")
+    restore = f"{_restore(name)}; or " if pack and _packed(name, split) else ""
+    if s.pack and not _packed(name, split):
+        restore = f"the data pack holds only its {', '.join(s.pack[2])} split; for the rest, "
     raise DatasetNotFound(
         f"dataset {name!r} not found. Looked for its files ({', '.join(s.files)}) in:\n"
         + '\n'.join(f"  - {f}" for f in tried)
-        + f"\nTo fix: {how}put the files in <folder>/{name}/ and pass root=<folder> or set ADAPTBOOK_DATA=<folder>. "
-        f"Source: {s.about}")
+        + f"\nTo fix: {restore}{how}put the files in <folder>/{name}/ and pass root=<folder> or set ADAPTBOOK_DATA=<folder>. "
+        f"Source: {s.about}", name)
 
 
 # %% ../nbs/01_data.ipynb #fe5f5eb8
@@ -311,12 +354,13 @@ def _offline_hint(name: str) -> str:
     "One line: what to do to get dataset `name` with no network here."
     net = f"run `adaptbook fetch {name}` where there is network and copy ~/.cache/adaptbook/{name}/ here, or " \
         if _downloadable(name) else ""
-    return (f"{name} is missing: {net}put its files ({', '.join(spec(name).files)}) in <folder>/{name}/ and set "
+    pack = f"{_restore(name)}; or " if _packed(name) else ""
+    return (f"{name} is missing: {pack}{net}put its files ({', '.join(spec(name).files)}) in <folder>/{name}/ and set "
             f"ADAPTBOOK_DATA=<folder> ({spec(name).about})")
 
 def ensure(*names: str, root: str | os.PathLike | None = None, download: bool = True) -> dict:
-    """A chapter's data cell: each dataset in `names` is looked for offline first (`root`, `$ADAPTBOOK_DATA`,
-    `~/.cache/adaptbook`), then fetched if `download` and it has a public address (a damaged conversion in the cache
+    """A chapter's data cell: each dataset in `names` is looked for offline first (`root`, the data pack,
+    `$ADAPTBOOK_DATA`, `~/.cache/adaptbook`), then fetched if `download` and it has a public address (a damaged conversion in the cache
     is converted again). Prints one line per dataset and returns {name: folder or None (embedded)}. Raises
     DatasetNotFound with a one-line instruction for a dataset that is neither there nor downloadable (no network, no
     address), ChecksumError for a corrupt file it cannot replace, ValueError for an unknown name."""
@@ -332,14 +376,14 @@ def ensure(*names: str, root: str | os.PathLike | None = None, download: bool = 
             print(f"{name}: found in {short_path(out[name])}")
             continue
         except DatasetNotFound:
-            if not download or not _downloadable(name): raise DatasetNotFound(_offline_hint(name)) from None
+            if not download or not _downloadable(name): raise DatasetNotFound(_offline_hint(name), name) from None
         except ChecksumError as e:
             if not (download and _reconvert(name, e, root)): raise
         try: out[name] = fetch(name, root)
         except (OSError, RuntimeError, ConversionError) as e:
             why = ' '.join(str(e).split())[:300]                          # one line, however torchvision words it
             what = 'Conversion failed' if isinstance(e, ConversionError) else 'Download failed'
-            raise DatasetNotFound(f"{_offline_hint(name)}. {what}: {type(e).__name__}: {why}") from None
+            raise DatasetNotFound(f"{_offline_hint(name)}. {what}: {type(e).__name__}: {why}", name) from None
         print(f"{name}: {'downloaded and converted' if name in _CONVERTED else 'downloaded'} to {short_path(out[name])}")
     return out
 
@@ -356,31 +400,43 @@ def _idx(path: str, mtime: int) -> np.ndarray:
     shape = [int.from_bytes(b[4 + 4 * i:8 + 4 * i], 'big') for i in range(nd)]
     return np.frombuffer(b, np.uint8, offset=4 + 4 * nd).reshape(shape)
 
-def _read_idx(folder: Path, split: str, **kw) -> TensorData:
+def _raw_idx(folder: Path, split: str) -> dict:
     pre = 'train' if split == 'train' else 't10k'
     im, lb = folder / f'{pre}-images-idx3-ubyte.gz', folder / f'{pre}-labels-idx1-ubyte.gz'
-    X = torch.from_numpy(_idx(str(im), im.stat().st_mtime_ns).astype(np.float32) / 255)
-    y = torch.from_numpy(_idx(str(lb), lb.stat().st_mtime_ns).astype(np.int64))
-    return TensorData(X, y)
+    return {'images': _idx(str(im), im.stat().st_mtime_ns), 'labels': _idx(str(lb), lb.stat().st_mtime_ns)}
 
-def _read_usps(folder: Path, split: str, **kw) -> TensorData:
+def _tensors_idx(a: dict, **kw) -> TensorData:
+    return TensorData(torch.from_numpy(a['images'].astype(np.float32) / 255), torch.from_numpy(a['labels'].astype(np.int64)))
+
+def _raw_usps(folder: Path, split: str) -> dict:
     import h5py
     with h5py.File(folder / 'usps.h5', 'r') as f:
-        X = torch.from_numpy(np.asarray(f[split]['data'], dtype=np.float32)).reshape(-1, 16, 16)
-        y = torch.from_numpy(np.asarray(f[split]['target']).astype(np.int64))
-    return TensorData(X, y)
+        return {'data': np.asarray(f[split]['data'], dtype=np.float32), 'target': np.asarray(f[split]['target'])}
 
-def _read_a7a(folder: Path, split: str, **kw) -> TensorData:
+def _tensors_usps(a: dict, **kw) -> TensorData:
+    return TensorData(torch.from_numpy(a['data']).reshape(-1, 16, 16), torch.from_numpy(a['target'].astype(np.int64)))
+
+def _raw_a7a(folder: Path, split: str) -> dict:
     from sklearn.datasets import load_svmlight_file
     X, y = load_svmlight_file(str(folder / ('a7a' if split == 'train' else 'a7a.t')), n_features=123)
-    return TensorData(torch.from_numpy(X.toarray().astype(np.float32)), torch.from_numpy((y > 0).astype(np.int64)))
+    return {'X': X.toarray().astype(np.float32), 'y': y}
+
+def _tensors_a7a(a: dict, **kw) -> TensorData:
+    return TensorData(torch.from_numpy(a['X']), torch.from_numpy((a['y'] > 0).astype(np.int64)))
 
 # %% ../nbs/01_data.ipynb #1cc2cb45
-def _read_omniglot(folder: Path, split: str, size: int = 28, **kw) -> TensorData:
+def _raw_omniglot(folder: Path, split: str) -> dict:
+    import csv
+    with open(folder / 'alphabets.csv') as f: rows = [r for r in csv.DictReader(f) if r['split'] == split]
+    col = lambda k: np.array([int(r[k]) for r in rows], dtype=np.int64)
+    return {'images': np.load(folder / f'images_{split}.npz')['images'],    # (chars, 20, 105, 105) bool, True = paper
+            'alphabet': np.array([r['alphabet'] for r in rows]), 'row_start': col('npz_row_start'),
+            'row_stop': col('npz_row_stop'), 'first_char_id': col('first_char_id')}
+
+def _tensors_omniglot(a: dict, size: int = 28, **kw) -> TensorData:
     if not isinstance(size, int) or not 1 <= size <= 105:
         raise ValueError(f"size={size!r} must be an int in 1..105 (the originals are 105×105)")
-    import csv
-    arr = np.load(folder / f'images_{split}.npz')['images']          # (chars, 20, 105, 105) bool, True = paper
+    arr = a['images']
     n_char, n_draw = arr.shape[:2]
     flat = arr.reshape(-1, 105, 105)
     if size == 105: X = torch.from_numpy(~flat).float()
@@ -388,15 +444,12 @@ def _read_omniglot(folder: Path, split: str, size: int = 28, **kw) -> TensorData
         X = torch.cat([F.interpolate(torch.from_numpy(~flat[i:i + 2000]).float()[:, None], size=(size, size),
                                      mode='area')[:, 0] for i in range(0, len(flat), 2000)])
     y = torch.arange(n_char).repeat_interleave(n_draw)
-    with open(folder / 'alphabets.csv') as f: rows = [r for r in csv.DictReader(f) if r['split'] == split]
     names, alpha, cid = [], torch.empty(n_char, dtype=torch.long), torch.empty(n_char, dtype=torch.long)
-    for i, r in enumerate(rows):                        # an alphabet's characters: consecutive rows and official ids
-        names.append(r['alphabet'])
-        a, b = int(r['npz_row_start']), int(r['npz_row_stop'])
-        alpha[a:b], cid[a:b] = i, int(r['first_char_id']) + torch.arange(b - a)
+    for i, (name, lo, hi, first) in enumerate(zip(a['alphabet'], a['row_start'], a['row_stop'], a['first_char_id'])):
+        names.append(str(name))                         # an alphabet's characters: consecutive rows and official ids
+        alpha[lo:hi], cid[lo:hi] = i, int(first) + torch.arange(int(hi) - int(lo))
     return TensorData(X, y, alphabet=alpha[y], alphabets=names, char_id=cid[y],
                       drawer=torch.arange(n_draw).repeat(n_char))
-
 
 # %% ../nbs/01_data.ipynb #174049be
 def _read_digits(folder, split: str, **kw) -> TensorData:
@@ -423,9 +476,18 @@ def _read_blobs(folder, split: str, n_classes: int = 8, per_class: int = 100, st
                       centres=torch.tensor(np.array(centres), dtype=torch.float32))
 
 # %% ../nbs/01_data.ipynb #fbf21f7c
-def _add(name, files, splits, reader, about, urls=None, pair=('train', 'test')):
-    DATASETS[name] = Spec(name, files, splits, reader, about, urls or {}, pair)
+def _add(name, files, splits, reader, about, urls=None, pair=('train', 'test'), pack=None):
+    "Register a dataset; `reader` is a function, or a pair (raw, tensors) read in two steps (the pack's way)."
+    raw, tensors = reader if isinstance(reader, tuple) else (None, None)
+    if raw is not None: reader = lambda folder, split, _r=raw, _t=tensors, **kw: _t(_r(folder, split), **kw)
+    DATASETS[name] = Spec(name, files, splits, reader, about, urls or {}, pair, pack, raw, tensors)
 
+# the data pack's files: their sha256, pinned (`make_pack` writes them; adaptbook/pack/README.md lists them too)
+_PACKED = {'mnist': '73e20c08f2405b321c9e8fae7620c64846e68cb0e071b9491177220d39812f2a',
+           'usps': 'a2504db58b9b2fa9265f0610850300eaae26120d600ff809c03ceefb38906c86',
+           'a7a': '2686633f0bb7cf60311db24130b5f25441fd3eaa5dd2c9763909521af22d32ba',
+           'omniglot': 'a73047ce3bf5f67bc7c304e3c03fb535408bb53244e56fd7d62cee470998c4a3',
+           'fashion-mnist': '15d3f96f27aefd346584b52818382f741e4d01572a22f7e5a9b3e39e4d434bbc'}
 _IDX = ['train-images-idx3-ubyte.gz', 'train-labels-idx1-ubyte.gz', 't10k-images-idx3-ubyte.gz', 't10k-labels-idx1-ubyte.gz']
 _add('digits', {}, ('train', 'test'), _read_digits, "scikit-learn's bundled digits (1,797 8×8 images); no files needed")
 _add('blobs', {}, ('train', 'test'), _read_blobs, 'synthetic 2-D Gaussian class blobs; no files needed')
@@ -433,46 +495,127 @@ _add('mnist', dict(zip(_IDX, ['440fcabf73cc546fa21475e81ea370265605f56be210a4024
                               '3552534a0a558bbed6aed32b30c495cca23d567ec52cac8be1a0730e8010255c',
                               '8d422c7b0a1c1c79245a5bcf07fe86e33eeafee792b84584aec276f5a2dbc4e6',
                               'f7ae60f92e00ec6debd23a6088c31dbd2371eca3ffa0defaefb259924204aec6'])),
-     ('train', 'test'), _read_idx, 'MNIST, the 4 original idx .gz files (LeCun, Cortes, Burges; CC BY-SA 3.0)',
-     {f: f'https://ossci-datasets.s3.amazonaws.com/mnist/{f}' for f in _IDX})
+     ('train', 'test'), (_raw_idx, _tensors_idx), 'MNIST, the 4 original idx .gz files (LeCun, Cortes, Burges; CC BY-SA 3.0)',
+     {f: f'https://ossci-datasets.s3.amazonaws.com/mnist/{f}' for f in _IDX}, pack=('mnist.npz', _PACKED['mnist'], ('train', 'test')))
 _add('fashion-mnist', dict(zip(_IDX, ['3aede38d61863908ad78613f6a32ed271626dd12800ba2636569512369268a84',
                                       'a04f17134ac03560a47e3764e11b92fc97de4d1bfaf8ba1a3aa29af54cc90845',
                                       '346e55b948d973a97e58d2351dde16a484bd415d4595297633bb08f03db6a073',
                                       '67da17c76eaffca5446c3361aaab5c3cd6d1c2608764d35dfb1850b086bf8dd5'])),
-     ('train', 'test'), _read_idx, 'Fashion-MNIST, the 4 original idx .gz files (Zalando Research; MIT)',
-     {f: f'http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/{f}' for f in _IDX})
+     ('train', 'test'), (_raw_idx, _tensors_idx), 'Fashion-MNIST, the 4 original idx .gz files (Zalando Research; MIT)',
+     {f: f'http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/{f}' for f in _IDX},
+     pack=('fashion-mnist.npz', _PACKED['fashion-mnist'], ('test',)))
 _add('usps', {'usps.h5': '734f88c541104a956d88be2c95d03b4a463ffd74ccc2ba9c80841fb98e3fcb36'}, ('train', 'test'),
-     _read_usps, 'USPS digits as usps.h5 (train/test groups with data 256 floats and target; Hull 1994), '
-     "or converted from LIBSVM's usps.bz2/usps.t.bz2 (torchvision's download)")
+     (_raw_usps, _tensors_usps), 'USPS digits as usps.h5 (train/test groups with data 256 floats and target; Hull 1994), '
+     "or converted from LIBSVM's usps.bz2/usps.t.bz2 (torchvision's download)", pack=('usps.npz', _PACKED['usps'], ('train', 'test')))
 _add('a7a', {'a7a': 'd383cf150d4d9f9097b91cc88022cd0ac473c3a72da3f33b4c17801a4bfccdc6',
              'a7a.t': '9614161fbc7ac8ae52509d19ed0be987aef752d446838816af402fc36ffccce9'}, ('train', 'test'),
-     _read_a7a, 'a7a (UCI Adult binarised, LIBSVM data sets; CC BY 4.0), 123 binary features',
+     (_raw_a7a, _tensors_a7a), 'a7a (UCI Adult binarised, LIBSVM data sets; CC BY 4.0), 123 binary features',
      {'a7a': 'https://www.csie.ntu.edu.tw/~cjlin/libsvmtools/datasets/binary/a7a',
-      'a7a.t': 'https://www.csie.ntu.edu.tw/~cjlin/libsvmtools/datasets/binary/a7a.t'})
+      'a7a.t': 'https://www.csie.ntu.edu.tw/~cjlin/libsvmtools/datasets/binary/a7a.t'}, pack=('a7a.npz', _PACKED['a7a'], ('train', 'test')))
 _add('omniglot', {'images_background.npz': '8bf84167413cd00beacdce3fe582f780ab538d8dbef043a6d688f2527bbce199',
                   'images_evaluation.npz': '0b84c7ffd94c4841c0040e529c86a82eaaccb986d8eadad5673f7991b7475276',
                   'alphabets.csv': '0f46addfb2518305da25f8f1d8469d7037e5e6e0cce87576785ae9b984a6e039'},
-     ('background', 'evaluation'), _read_omniglot,
+     ('background', 'evaluation'), (_raw_omniglot, _tensors_omniglot),
      'Omniglot background/evaluation sets as boolean arrays (Lake et al. 2015; MIT), converted from the '
-     "official PNG zips images_background.zip/images_evaluation.zip (torchvision's download)", pair=None)
+     "official PNG zips images_background.zip/images_evaluation.zip (torchvision's download)", pair=None,
+     pack=('omniglot.npz', _PACKED['omniglot'], ('background', 'evaluation')))
+
+# %% ../nbs/01_data.ipynb #6cba3f33
+PACK_DATE = (2026, 12, 1, 0, 0, 0)     # every member's time stamp, so that the same arrays give the same bytes
+
+def _encode(key: str, a: np.ndarray) -> dict:
+    """How the pack stores array `a` under `key`: floats as their distinct values (`key.levels`) and an index into
+    them (`key.index`; exact, bit for bit), anything else as it is. Object arrays are refused (TypeError)."""
+    if a.dtype.kind == 'O': raise TypeError(f"{key}: object arrays cannot be packed")
+    if a.dtype.kind == 'f':
+        levels, index = np.unique(a, return_inverse=True)
+        if len(levels) <= 65536 and levels[index].reshape(a.shape).tobytes() == a.tobytes():
+            return {f'{key}.levels': levels, f'{key}.index': index.reshape(a.shape).astype(
+                np.uint8 if len(levels) <= 256 else np.uint16)}
+    return {key: a}
+
+def _decode(z, split: str) -> dict:
+    "The arrays of `split` in the opened pack file `z`, as `_raw_<name>` gives them (`_encode` undone)."
+    out, pre = {}, split + '/'
+    for k in z.files:
+        if not k.startswith(pre) or k.endswith('.levels'): continue
+        if k.endswith('.index'): out[k[len(pre):-6]] = z[k[:-6] + '.levels'][z[k]]
+        else: out[k[len(pre):]] = z[k]
+    return out
+
+def _write_npz(path: Path, arrays: dict) -> None:
+    "`arrays` {name: array} as an LZMA-compressed .npz at `path`, written under a temporary name, then renamed."
+    tmp = path.with_name(f'.{path.name}.{os.getpid()}.part')
+    try:
+        with zipfile.ZipFile(tmp, 'w') as z:
+            for k, a in arrays.items():
+                info = zipfile.ZipInfo(f'{k}.npy', date_time=PACK_DATE)
+                info.compress_type, buf = zipfile.ZIP_LZMA, io.BytesIO()
+                np.lib.format.write_array(buf, np.ascontiguousarray(a), allow_pickle=False)
+                z.writestr(info, buf.getvalue())
+        os.replace(tmp, path)
+    finally: tmp.unlink(missing_ok=True)
+
+# %% ../nbs/01_data.ipynb #f7b4d39e
+@lru_cache(maxsize=8)
+def _pack_split(path: str, mtime: int, split: str) -> dict:
+    with np.load(path) as z: return _decode(z, split)
+
+def _read_pack(name: str, path: Path, split: str, **kw) -> TensorData:
+    "Split `split` of dataset `name` from its pack file `path`: the same tensors `spec(name).reader` gives."
+    a = _pack_split(str(path), path.stat().st_mtime_ns, split)
+    return spec(name).tensors(dict(a), **kw)
+
+def _same(a: dict, b: dict) -> str | None:
+    "None if the array dicts `a` and `b` hold the same keys, dtypes, shapes and bytes; else what differs."
+    if sorted(a) != sorted(b): return f"keys {sorted(a)} != {sorted(b)}"
+    for k in a:
+        x, y = np.asarray(a[k]), np.asarray(b[k])
+        if x.dtype != y.dtype or x.shape != y.shape or x.tobytes() != y.tobytes(): return f"{k} differs"
+    return None
+
+def make_pack(names: Sequence[str] | None = None, out: str | os.PathLike | None = None,
+              root: str | os.PathLike | None = None, verbose: bool = True) -> dict:
+    """Build the data pack: for each dataset in `names` (default: every dataset with a `pack` entry), each split the
+    pack holds read from its original files (found in `root`, `$ADAPTBOOK_DATA` or the cache, never in the pack), stored as
+    `<out>/<file>` (default `PACK`), read back and checked to hold the original arrays bit for bit. Returns {name:
+    {'file', 'sha256', 'bytes'}}: the sha256 to pin in `_PACKED`. Raises ValueError for a dataset the pack does not
+    hold, DatasetNotFound if the original files are missing, RuntimeError if a split does not read back the same."""
+    names = [n for n, s in DATASETS.items() if s.pack] if names is None else list(names)
+    for n in names:
+        if not spec(n).pack: raise ValueError(f"dataset {n!r} is not in the data pack; it holds {sorted(_PACKED)}")
+    out, done = Path(out) if out is not None else PACK, {}
+    out.mkdir(parents=True, exist_ok=True)
+    for n in names:
+        s, folder = spec(n), locate(n, root, pack=False)
+        raw = {split: s.raw(folder, split) for split in s.pack[2]}
+        path = out / s.pack[0]
+        _write_npz(path, {k: v for split, arrays in raw.items() for key, a in arrays.items()
+                          for k, v in _encode(f'{split}/{key}', np.asarray(a)).items()})
+        with np.load(path) as z:
+            for split in s.pack[2]:
+                if (why := _same(raw[split], _decode(z, split))): raise RuntimeError(f"{path}: {split}: {why}")
+        done[n] = {'file': s.pack[0], 'sha256': sha256(path), 'bytes': path.stat().st_size}
+        if verbose: print(f"{n}: {short_path(path)} {done[n]['bytes']:,} bytes, sha256 {done[n]['sha256']}")
+    return done
 
 # %% ../nbs/01_data.ipynb #d68c9b2a
 def load(name: str, split: str = 'train', root: str | os.PathLike | None = None, download: bool = False,
          **kw) -> TensorData:
-    """Split `split` of dataset `name` as tensors: `X, y = load('mnist')`. Files are looked for in `root`,
+    """Split `split` of dataset `name` as tensors: `X, y = load('mnist')`. Looked for in `root`, the data pack,
     `$ADAPTBOOK_DATA`, then `~/.cache/adaptbook`; `download=True` fetches them where a public address exists (and
     converts a damaged USPS/Omniglot conversion in the cache again). Extra keywords go to the reader (e.g. `size` for
     omniglot, `n_classes` for blobs). Raises DatasetNotFound, ChecksumError, ValueError (unknown name or split)."""
     s = spec(name)
     if split not in s.splits: raise ValueError(f"split={split!r} is not a split of {name!r}; use one of {s.splits}")
-    try: folder = locate(name, root)
+    try: folder = locate(name, root, split=split)
     except DatasetNotFound:
         if not (download and _downloadable(name)): raise
         folder = fetch(name, root)
     except ChecksumError as e:
         if not (download and _reconvert(name, e, root)): raise
         folder = fetch(name, root)
-    return s.reader(folder, split, **kw)
+    return _read_pack(name, folder, split, **kw) if _in_pack(folder) else s.reader(folder, split, **kw)
 
 
 # %% ../nbs/01_data.ipynb #edd8e782
@@ -808,10 +951,11 @@ def select_classes(X: torch.Tensor, y: torch.Tensor, classes: Sequence[int]) -> 
 
 # %% ../nbs/01_data.ipynb #2803df79
 def status(root: str | os.PathLike | None = None) -> list[dict]:
-    "One dict per dataset: name, splits, `where` (folder, 'embedded' or None) and `check` ('ok', 'missing', or the error)."
+    """One dict per dataset: name, splits, `where` (the pack's file or a folder, 'embedded' or None), `check` ('ok',
+    'missing', or the error) and `packed` (the splits the data pack holds)."""
     out = []
     for name, s in sorted(DATASETS.items()):
-        row = {'name': name, 'splits': list(s.splits), 'about': s.about}
+        row = {'name': name, 'splits': list(s.splits), 'about': s.about, 'packed': list(s.pack[2]) if s.pack else []}
         if s.embedded: row.update(where='embedded', check='ok')
         else:
             try: row.update(where=str(locate(name, root)), check='ok')

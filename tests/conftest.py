@@ -6,13 +6,19 @@ def _shared_data():
     p = os.environ.get('ADAPTBOOK_DATA') or os.path.join(os.path.dirname(__file__), '..', '..', 'shared', 'data')
     return os.path.abspath(p)
 
+NEEDS_ORIGINALS = ("needs the original dataset files, which the repository does not carry (its data pack holds MNIST, "
+                   "USPS, a7a and Omniglot; these tests read the originals or Fashion-MNIST). To run them: "
+                   "`adaptbook fetch all` where there is a network, then ADAPTBOOK_DATA=~/.cache/adaptbook make test "
+                   "(or point ADAPTBOOK_DATA at any folder holding mnist/, fashion-mnist/, usps/, a7a/ and omniglot/)")
+
 @pytest.fixture(scope='session')
 def shared_data():
-    "The real-data folder. Outside CI a machine without it skips; in CI (CI=true) a missing folder fails."
+    """The folder of original dataset files ($ADAPTBOOK_DATA, else ../shared/data beside the checkout). Without it a
+    test skips, saying how to get the files; in CI (CI=true) a missing folder fails."""
     p = _shared_data()
     if not os.path.isdir(p):
-        if os.environ.get('CI'): pytest.fail(f'CI=true but the shared data folder {p} is missing')
-        pytest.skip(f'no shared data at {p} (set ADAPTBOOK_DATA)')
+        if os.environ.get('CI'): pytest.fail(f'CI=true but the data folder {p} is missing')
+        pytest.skip(NEEDS_ORIGINALS)
     return p
 
 
@@ -33,8 +39,26 @@ def typed_result(notebook: str) -> str | None:
 
 @pytest.fixture
 def empty_machine(tmp_path, monkeypatch):
-    "No $ADAPTBOOK_DATA files, an empty cache (the data and fetch tests)."
+    "No data pack, no $ADAPTBOOK_DATA files, an empty cache (the data and fetch tests)."
     from adaptbook import data
     monkeypatch.setenv('ADAPTBOOK_DATA', str(tmp_path / 'data'))
     monkeypatch.setattr(data, 'CACHE', tmp_path / 'cache')
+    monkeypatch.setattr(data, 'PACK', tmp_path / 'no-pack')
     return tmp_path
+
+
+def no_training():
+    """A context in which any optimizer step (every training loop records its steps in `core.Ledger.step`) fails the
+    test: what it guards must be refused before training starts. It replaces timing asserts, which break under load."""
+    import contextlib
+    from adaptbook import core
+
+    @contextlib.contextmanager
+    def ctx():
+        real = core.Ledger.step
+        def step(self, n=1):
+            raise AssertionError('an optimizer step ran before the error was raised: the check must come first')
+        core.Ledger.step = step
+        try: yield
+        finally: core.Ledger.step = real
+    return ctx()

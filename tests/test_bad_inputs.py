@@ -2,7 +2,7 @@
 and data loader, each with the error it must raise (the argument named, before any training). Also the four
 reproducers of the bad-input issue, dtype/device following the model, bounded solvers, the thread-count promise and
 property-based tests of the pure functions."""
-import json, math, time
+import json, math
 import numpy as np
 import pytest
 import torch
@@ -11,6 +11,7 @@ from hypothesis import given, settings, strategies as st
 import hypothesis.extra.numpy as hnp
 
 from adaptbook import cli, core, data, kprior, kvb, piggyback
+from conftest import no_training
 from adaptbook.core import SolverError
 
 EXPS = cli.load_chapters()
@@ -86,19 +87,15 @@ CHAPTERS = [m for m in ('intro', 'kprior', 'piggyback', 'kvb', 'aft', 'zapping')
 @pytest.mark.parametrize('chapter', CHAPTERS)
 @pytest.mark.parametrize('what,make,err,text', BAD_DATA, ids=[r[0] for r in BAD_DATA])
 def test_bad_data_raises_before_training(chapter, what, make, err, text):
-    t = time.perf_counter()
-    with pytest.raises(err, match=None) as e: EXPS[chapter]['experiment'](make())
+    with no_training(), pytest.raises(err, match=None) as e: EXPS[chapter]['experiment'](make())
     assert text in str(e.value), f'{chapter}, {what}: {e.value}'
-    assert time.perf_counter() - t < 5, f'{chapter}, {what}: the error must come before any training'
 
 @pytest.mark.parametrize('chapter,kw,err,text', BAD_ARGS, ids=[f'{r[0]}-{(list(r[1]) or ["data"])[-1]}' for r in BAD_ARGS])
 def test_bad_arguments_raise_clearly(chapter, kw, err, text):
-    t = time.perf_counter()
     kw = dict(kw)
     data = kw.pop('_data', _good)()
-    with pytest.raises(err) as e: EXPS[chapter]['experiment'](data, **kw)
+    with no_training(), pytest.raises(err) as e: EXPS[chapter]['experiment'](data, **kw)
     assert text in str(e.value), f'{chapter} {kw}: {e.value}'
-    assert time.perf_counter() - t < 5
 
 # Public training functions and loaders.
 def _tiny_pb():
@@ -152,10 +149,8 @@ def test_nan_does_not_hang_any_chapter():
              lambda: kvb.experiment((X, y, X[:20], y[:20]), encoder='pca'),
              lambda: piggyback.experiment((X, y, X[:20], y[:20]), tasks=[[0], [1]])]
     for call in calls:
-        t = time.perf_counter()
-        with pytest.raises(ValueError, match=r'X_train has 1 row\(s\) with NaN or inf values \(the first is row 5\)'):
+        with no_training(), pytest.raises(ValueError, match=r'X_train has 1 row\(s\) with NaN or inf values \(the first is row 5\)'):
             call()
-        assert time.perf_counter() - t < 1
 
 def test_threshold_at_or_above_init_is_refused():
     for thr in (piggyback.INIT, 2e-2):

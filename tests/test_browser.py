@@ -61,6 +61,10 @@ def lab(tmp_path):
     finally:
         proc.terminate(); proc.wait(timeout=30)
 
+_STDERR = '.jp-RenderedText[data-mime-type="application/vnd.jupyter.stderr"]'     # a cell's error output
+_FAILED = (f"Array.from(document.querySelectorAll('{_STDERR}'))"
+           ".some(e => /Error|Traceback/.test(e.textContent))")
+
 def _open_and_run_all(page, base, token, name, tmp_path):
     "Open notebook `name` from the file browser, run all cells, wait until every code cell has run without errors."
     page.goto(f'{base}/lab?token={token}')
@@ -75,23 +79,25 @@ def _open_and_run_all(page, base, token, name, tmp_path):
         page.wait_for_selector(".jp-Notebook-ExecutionIndicator[data-status='idle']", timeout=90000)
     # the kernel must be connected and idle (status bar), or "Run All" can be lost
     page.wait_for_function("document.body.innerText.includes('(ipykernel) | Idle')", timeout=120000)
-    handle = page.locator('.noUi-handle').first
     for attempt in range(3):                         # a loaded machine can drop the first click: retry
         page.get_by_role('menuitem', name='Run', exact=True).click()
         page.get_by_role('menuitem', name=re.compile(r'^Run All Cells')).click()
-        try:
-            handle.wait_for(timeout=120000)
+        try:                                         # the first slider, or a cell's error: whichever comes first
+            page.wait_for_function(f"(() => document.querySelector('.noUi-handle') !== null || {_FAILED})()",
+                                   timeout=120000)
             break
         except Exception:
             if attempt == 2:
                 page.screenshot(path=str(tmp_path / 'stuck.png'))
                 raise AssertionError(f'{name} did not run in JupyterLab; see {tmp_path / "stuck.png"} and lab.log:\n'
                                      + (tmp_path / 'lab.log').read_text()[-3000:])
-    # wait until every code cell has run: each prompt shows an execution count, none '[*]' or '[ ]'
+    # wait until every code cell has run (each prompt shows an execution count, none '[*]' or '[ ]'), or a cell has
+    # failed: Run All stops there, so the later cells would never run and the wait would last its whole limit
     page.wait_for_function("(() => { const p = Array.from(document.querySelectorAll("
                            "'.jp-CodeCell .jp-InputArea-prompt')).map(e => e.textContent);"
-                           " return p.length > 0 && p.every(t => /\\[\\d+\\]/.test(t)) })()", timeout=600000)
-    errors = page.locator('.jp-RenderedText[data-mime-type="application/vnd.jupyter.stderr"]').all_inner_texts()
+                           f" return (p.length > 0 && p.every(t => /\\[\\d+\\]/.test(t))) || {_FAILED} }})()",
+                           timeout=600000)
+    errors = page.locator(_STDERR).all_inner_texts()
     assert not any('Error' in e or 'Traceback' in e for e in errors), errors
 
 def test_slider_redraws_figure(lab, tmp_path):

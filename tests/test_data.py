@@ -1,41 +1,129 @@
 import os
+from pathlib import Path
 import numpy as np
 import pytest
 import torch
 from adaptbook import data
 from adaptbook.data import load, resolve, check_tasks, split_classes, stream, add_split, remove_split, episode
 
-# --- the real datasets, from the shared folder (the issue's "done when" sizes) ---
+# --- the real datasets: from the data pack everywhere, Fashion-MNIST from the original files ---
+
+PACKED = sorted(n for n, s in data.DATASETS.items() if s.pack)
 
 @pytest.mark.parametrize('name,split,n,shape', [
     ('mnist', 'train', 60_000, (28, 28)), ('mnist', 'test', 10_000, (28, 28)),
     ('fashion-mnist', 'test', 10_000, (28, 28)), ('usps', 'train', 7_291, (16, 16)), ('usps', 'test', 2_007, (16, 16)),
     ('a7a', 'train', 16_100, (123,)), ('a7a', 'test', 16_461, (123,))])
-def test_real_datasets(shared_data, monkeypatch, name, split, n, shape):
-    monkeypatch.setenv('ADAPTBOOK_DATA', shared_data)
+def test_real_datasets(request, monkeypatch, name, split, n, shape):
+    if name not in PACKED: monkeypatch.setenv('ADAPTBOOK_DATA', request.getfixturevalue('shared_data'))
     X, y = load(name, split)
     assert X.shape == (n, *shape) and y.shape == (n,)
     assert X.dtype == torch.float32 and y.dtype == torch.int64
     assert 0 <= X.min() and X.max() <= 1
     assert y.min() == 0 and y.max() == (1 if name == 'a7a' else 9)
 
-def test_mnist_class_counts(shared_data):
-    _, y = load('mnist', 'train', root=shared_data)
+def test_the_pack_holds_what_quick_mode_reads_and_is_small():
+    """MNIST, USPS, a7a and Omniglot whole and Fashion-MNIST's test split are found in the pack, each file with its
+    pinned sha256; ≤ 25 MB in all."""
+    assert PACKED == ['a7a', 'fashion-mnist', 'mnist', 'omniglot', 'usps']
+    assert [n for n in PACKED if data.spec(n).pack[2] != data.spec(n).splits] == ['fashion-mnist']
+    assert data.spec('fashion-mnist').pack[2] == ('test',)
+    total = 0
+    for n in PACKED:
+        f, want, splits = data.spec(n).pack
+        path = data.locate(n, split=splits[0])
+        assert path == data.PACK.resolve() / f and data.sha256(path) == want, n
+        total += path.stat().st_size
+    assert total <= 25 * 2 ** 20, f'{total:,} bytes'
+    assert sorted(p.name for p in data.PACK.iterdir()) == sorted([data.spec(n).pack[0] for n in PACKED] + ['README.md'])
+
+def test_the_pack_readme_lists_each_file_with_its_bytes_and_sha256():
+    text = (data.PACK / 'README.md').read_text()
+    for n in PACKED:
+        f, want, _ = data.spec(n).pack
+        row = next(line for line in text.splitlines() if line.startswith(f'| {f} |'))
+        assert f'{(data.PACK / f).stat().st_size:,}' in row and want in row, row
+    assert 'Fashion-MNIST' in text and 'Licence' in text
+
+def test_the_pack_comes_before_the_data_folder(shared_data, monkeypatch, tmp_path):
+    "With $ADAPTBOOK_DATA set the pack is still what quick mode reads, so its numbers do not depend on the folder."
+    monkeypatch.setenv('ADAPTBOOK_DATA', shared_data)
+    assert data.places()[:2] == [data.PACK.resolve(), Path(shared_data).resolve()]
+    for n in PACKED: assert data._in_pack(data.locate(n, split=data.spec(n).pack[2][-1])), n
+    assert data.locate('fashion-mnist') == (Path(shared_data) / 'fashion-mnist').resolve()     # the whole: not packed
+    assert not data._in_pack(data.locate('fashion-mnist', split='train'))
+    assert data.places(tmp_path)[0] == tmp_path.resolve()                # an explicit root still comes first
+
+@pytest.mark.parametrize('name', PACKED)
+def test_the_pack_reads_back_the_original_files_bit_for_bit(shared_data, name):
+    "Every split of the pack holds the arrays the original files give, and loads the same tensors."
+    s = data.spec(name)
+    folder = data.locate(name, shared_data, pack=False)
+    assert not data._in_pack(folder)
+    with np.load(data.PACK / s.pack[0]) as z:
+        for split in s.pack[2]:
+            assert data._same(s.raw(folder, split), data._decode(z, split)) is None, split
+        assert sorted({k.split('/')[0] for k in z.files}) == sorted(s.pack[2])          # no other split in the file
+    split = s.pack[2][-1]
+    a, b = load(name, split), s.reader(folder, split)
+    assert torch.equal(a.X, b.X) and torch.equal(a.y, b.y) and a.X.dtype == b.X.dtype and sorted(a.extra) == sorted(b.extra)
+
+def test_make_pack_gives_the_same_bytes_again(shared_data, tmp_path):
+    "Rebuilt from the original files, a pack file has the pinned sha256 (a7a and USPS: the two fast ones)."
+    done = data.make_pack(['a7a', 'usps'], out=tmp_path, root=shared_data, verbose=False)
+    assert {n: r['sha256'] for n, r in done.items()} == {n: data.spec(n).pack[1] for n in ('a7a', 'usps')}
+    assert not [p for p in tmp_path.iterdir() if '.part' in p.name]
+    with pytest.raises(ValueError, match="'digits' is not in the data pack"):
+        data.make_pack(['digits'], out=tmp_path)
+
+def test_a_split_the_pack_lacks_says_so(tmp_path, monkeypatch):
+    "Fashion-MNIST's training split is not packed: with no original files, the error says the pack holds only test."
+    monkeypatch.setattr(data, 'CACHE', tmp_path / 'cache')
+    monkeypatch.setenv('ADAPTBOOK_DATA', str(tmp_path / 'data'))
+    assert len(load('fashion-mnist', 'test')) == 10_000
+    with pytest.raises(data.DatasetNotFound, match='the data pack holds only its test split') as e:
+        load('fashion-mnist', 'train')
+    assert e.value.name == 'fashion-mnist' and 'fetch' in str(e.value)
+
+@pytest.mark.parametrize('damage', ['truncated', 'other bytes'])
+def test_a_damaged_pack_file_is_named_and_never_read(tmp_path, monkeypatch, damage):
+    import shutil
+    monkeypatch.setattr(data, 'PACK', tmp_path)
+    shutil.copyfile(_real_pack() / 'a7a.npz', tmp_path / 'a7a.npz')
+    raw = (tmp_path / 'a7a.npz').read_bytes()
+    (tmp_path / 'a7a.npz').write_bytes(raw[:len(raw) // 2] if damage == 'truncated' else raw[:-1] + b'x')
+    with pytest.raises(data.ChecksumError) as e: load('a7a')
+    assert 'a7a.npz is damaged' in str(e.value) and 'git checkout -- adaptbook/pack' in str(e.value)
+
+def test_a_missing_pack_file_is_looked_for_elsewhere_and_named(tmp_path, monkeypatch):
+    monkeypatch.setattr(data, 'PACK', tmp_path / 'pack')
+    monkeypatch.setattr(data, 'CACHE', tmp_path / 'cache')
+    monkeypatch.setenv('ADAPTBOOK_DATA', str(tmp_path / 'data'))
+    with pytest.raises(data.DatasetNotFound) as e: load('a7a')
+    assert e.value.name == 'a7a' and str(tmp_path / 'pack' / 'a7a.npz') in str(e.value) and 'restore' in str(e.value)
+
+def _real_pack():
+    import adaptbook
+    return Path(adaptbook.__file__).parent / 'pack'
+
+def test_mnist_class_counts():
+    _, y = load('mnist', 'train')
     assert y.bincount().tolist() == [5923, 6742, 5958, 6131, 5842, 5421, 5918, 6265, 5851, 5949]
 
-def test_omniglot(shared_data):
-    d = load('omniglot', 'background', root=shared_data)
+def test_omniglot():
+    d = load('omniglot', 'background')
     assert d.X.shape == (19_280, 28, 28) and d.y.max() == 963 and len(d.alphabets) == 30
     assert d.char_id.min() == 1 and d.drawer.max() == 19
     assert d.X.mean() < 0.5                       # ink is bright and sparse
-    e = load('omniglot', 'evaluation', root=shared_data, size=105)
+    e = load('omniglot', 'evaluation', size=105)
     assert e.X.shape == (13_180, 105, 105) and e.char_id.min() == 965 and len(e.alphabets) == 20
     with pytest.raises(ValueError, match='size=0'):
-        load('omniglot', 'background', root=shared_data, size=0)
+        load('omniglot', 'background', size=0)
 
 def test_empty_data_folder(tmp_path, monkeypatch):
     monkeypatch.setenv('ADAPTBOOK_DATA', str(tmp_path))
     monkeypatch.setattr(data, 'CACHE', tmp_path / 'cache')
+    monkeypatch.setattr(data, 'PACK', tmp_path / 'no-pack')
     X, y = load('digits')                          # embedded: no files needed
     assert X.shape == (1437, 8, 8)
     with pytest.raises(data.DatasetNotFound) as e:
@@ -46,7 +134,6 @@ def test_empty_data_folder(tmp_path, monkeypatch):
 
 def test_root_comes_first(shared_data, tmp_path, monkeypatch):
     monkeypatch.setenv('ADAPTBOOK_DATA', str(tmp_path))
-    from pathlib import Path
     assert data.places(shared_data)[0] == Path(shared_data).resolve()
     assert len(load('usps', root=shared_data)) == 7291
 

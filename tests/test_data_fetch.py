@@ -38,18 +38,23 @@ def test_fetch_rejects_a_wrong_file(shared_data, empty_machine, monkeypatch):
 
 def test_ensure_offline_search_order_first(shared_data, monkeypatch, capsys):
     import torchvision.datasets as tvd
-    monkeypatch.setattr(tvd, 'MNIST', None)          # must not be touched: the files are in $ADAPTBOOK_DATA
+    monkeypatch.setattr(tvd, 'MNIST', None)          # must not be touched: the pack holds MNIST
+    monkeypatch.setattr(tvd, 'FashionMNIST', None)   # nor this: the files are in $ADAPTBOOK_DATA
     monkeypatch.setenv('ADAPTBOOK_DATA', shared_data)
-    out = data.ensure('digits', 'mnist')
-    assert out['digits'] is None and out['mnist'] == data.locate('mnist')
-    assert 'mnist: found in $ADAPTBOOK_DATA/mnist' in capsys.readouterr().out
+    out = data.ensure('digits', 'mnist', 'fashion-mnist')
+    assert out['digits'] is None and out['mnist'] == data.locate('mnist') and data._in_pack(out['mnist'])
+    said = capsys.readouterr().out
+    assert 'mnist: found in <adaptbook>/pack/mnist.npz' in said and 'fashion-mnist: found in $ADAPTBOOK_DATA/fashion-mnist' in said
 
 @pytest.mark.parametrize('name,kw,msg', [
-    ('omniglot', {}, 'omniglot is missing: run `adaptbook fetch omniglot` where there is network'),  # no network
+    ('omniglot', {}, 'omniglot is missing: it is part of the data pack'),                            # no network
+    ('omniglot', {}, 'run `adaptbook fetch omniglot` where there is network'),
     ('omniglot', {'download': False}, 'or put its files (images_background.npz'),
-    ('usps', {}, 'usps is missing: run `adaptbook fetch usps` where there is network'),
+    ('usps', {}, 'usps is missing: it is part of the data pack'),
+    ('usps', {}, 'run `adaptbook fetch usps` where there is network'),
     ('usps', {'download': False}, 'or put its files (usps.h5)'),
     ('mnist', {'download': False}, 'run `adaptbook fetch mnist` where there is network'),
+    ('fashion-mnist', {}, 'fashion-mnist is missing: run `adaptbook fetch fashion-mnist` where there is network'),
 ])
 def test_ensure_empty_machine_one_line(empty_machine, monkeypatch, name, kw, msg):
     _no_network(monkeypatch)
@@ -62,7 +67,7 @@ def test_ensure_no_network_says_what_to_do(empty_machine, monkeypatch):
     class NoNet:
         def __init__(self, *a, **k): raise RuntimeError('Error downloading train-images-idx3-ubyte.gz')
     monkeypatch.setattr(tvd, 'MNIST', NoNet)
-    with pytest.raises(data.DatasetNotFound, match=r'mnist is missing: run `adaptbook fetch mnist`.*Download failed: RuntimeError'):
+    with pytest.raises(data.DatasetNotFound, match=r'mnist is missing: .*run `adaptbook fetch mnist`.*Download failed: RuntimeError'):
         data.ensure('mnist')
 
 def test_ensure_bad_name():

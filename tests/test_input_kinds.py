@@ -5,7 +5,6 @@ grad, int32/int16/NumPy labels, string labels, a task whose class has no test ro
 chapter's `experiment()` and every public training helper. Each case either works, or raises `ValueError`/`TypeError`
 naming the argument, quickly; the caller's tensors and arrays are never modified by the call. The conversions live
 in one place, `core.as_inputs` (with `core.as_labels`), and the task-stream check in `core.check_task_stream`."""
-import time
 
 import numpy as np
 import pytest
@@ -13,6 +12,7 @@ import torch
 from torch import nn
 
 from adaptbook import aft, core, intro, kprior, kvb, piggyback, zapping
+from conftest import no_training
 
 # ---------------------------------------------------------------------------------------------------------- data
 
@@ -93,16 +93,13 @@ def test_experiment_input_kinds(chapter, kind):
     d = make(_images())
     before = _copies(d)
     want = expect if expect is OK else expect.get(chapter, expect.get('*'))
-    t = time.perf_counter()
     if want is OK:
         res = EXPERIMENTS[chapter](d)
         assert len(res.rows) > 0
-        assert time.perf_counter() - t < 15, f'{chapter}/{kind}: {time.perf_counter() - t:.1f} s'
     else:
         err, text = want
-        with pytest.raises(err) as e: EXPERIMENTS[chapter](d)
+        with no_training(), pytest.raises(err) as e: EXPERIMENTS[chapter](d)
         assert text in str(e.value), f'{chapter}/{kind}: {e.value}'
-        assert time.perf_counter() - t < 1, f'{chapter}/{kind}: the error came after {time.perf_counter() - t:.1f} s'
     _unchanged(before, d)
 
 
@@ -170,13 +167,11 @@ def test_training_helper_input_kinds(helper, kind):
     if yname is None and 'labels' in kind: pytest.skip(f'{helper} takes no labels')
     X, y = HELPER_KINDS[kind](*make())
     before = _copies((X, y))
-    t = time.perf_counter()
     if kind == 'string labels':
-        with pytest.raises(TypeError) as e: call(X, y)
+        with no_training(), pytest.raises(TypeError) as e: call(X, y)
         assert f'{yname} holds strings' in str(e.value), f'{helper}: {e.value}'
     else:
         call(X, y)                            # works: converted once, by core.as_inputs
-    assert time.perf_counter() - t < 5, f'{helper}/{kind}: {time.perf_counter() - t:.1f} s'
     _unchanged(before, (X, y))
     if isinstance(X, torch.Tensor) and kind == 'requires grad': assert X.grad is None
 
@@ -207,10 +202,8 @@ def test_check_task_stream():
         (([], ytr, yte), 'is empty'),
     ]
     for args, text in cases:
-        t = time.perf_counter()
         with pytest.raises(ValueError) as e: core.check_task_stream(*args)
         assert text in str(e.value), str(e.value)
-        assert time.perf_counter() - t < 1
 
 
 def test_a_teacher_returning_numpy_works_and_other_outputs_are_named():

@@ -1,9 +1,9 @@
 """Faults handled as kinds, at the boundary, for every chapter's `experiment()` (issue #23): a device name is checked
 before anything runs, whatever the chapter, and the error names the argument, the value and what is available."""
 import importlib
-import time
 
 import pytest
+from conftest import no_training
 import torch
 
 CHAPTERS = ['intro', 'kprior', 'zapping', 'piggyback', 'aft', 'kvb']
@@ -24,10 +24,8 @@ BAD_DEVICES = ['meta', 'gpu!'] + ([] if torch.cuda.is_available() else ['cuda', 
 def test_device_checked_before_anything_runs(chapter, device):
     X, y = _blobs()
     exp = importlib.import_module(f'adaptbook.{chapter}').experiment
-    t = time.perf_counter()
-    with pytest.raises(ValueError, match=f"device={device!r}") as e:
+    with no_training(), pytest.raises(ValueError, match=f"device={device!r}") as e:
         exp((X, y, X, y), device=device)
-    assert time.perf_counter() - t < 5, f'{chapter}: the bad device was found only after {time.perf_counter() - t:.1f} s'
     assert 'available' in str(e.value) or 'torch device' in str(e.value), str(e.value)
 
 

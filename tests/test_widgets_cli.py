@@ -45,12 +45,16 @@ def test_cli_data_lists_every_dataset(shared_data):
     for name in ['a7a', 'blobs', 'digits', 'fashion-mnist', 'mnist', 'omniglot', 'usps']:
         line = next(l for l in out.splitlines() if l.startswith(name + ' '))
         assert ' ok ' in line, line
-    assert '$ADAPTBOOK_DATA/mnist' in out and 'searched: $ADAPTBOOK_DATA' in out
+    assert '<adaptbook>/pack/mnist.npz' in out and '$ADAPTBOOK_DATA/fashion-mnist' in out
+    assert 'searched: <adaptbook>/pack, $ADAPTBOOK_DATA' in out
 
 def test_cli_data_reports_missing(tmp_path):
+    "With no data folder and an empty home, the pack's datasets are there and Fashion-MNIST is missing (its test split packed)."
     out = subprocess.run(['adaptbook', 'data'], capture_output=True, text=True, check=True,
                          env=dict(os.environ, ADAPTBOOK_DATA=str(tmp_path), HOME=str(tmp_path))).stdout
-    assert any(l.startswith('mnist ') and 'missing' in l for l in out.splitlines())
+    lines = {l.split()[0]: l for l in out.splitlines()[1:-1]}
+    assert 'missing' in lines['fashion-mnist'] and 'test split' in lines['fashion-mnist']
+    assert all(' ok ' in lines[n] and 'whole' in lines[n] for n in ('mnist', 'usps', 'a7a', 'omniglot'))
 
 def test_cli_run_writes_outputs(tmp_path):
     r = subprocess.run(['adaptbook', 'run', 'intro', '--out', str(tmp_path)], capture_output=True, text=True)

@@ -4,7 +4,8 @@
 #   run: adaptbook and its runtime dependencies;  dev: plus the dev extra, Debian's Chromium and MathJax (tests).
 # torch: kept if the venv already has one that imports with torchvision. Otherwise, where there is no NVIDIA GPU (no
 # `nvidia-smi`) and PyTorch's CPU index answers, the CPU-only build from it (about 200 MB instead of several GB of CUDA
-# libraries); else, or if that pair does not import, whatever `pip install torch torchvision` chooses. ADAPTBOOK_TORCH="torch==X
+# libraries); else, or if that pair does not import, whatever `pip install torch torchvision` chooses (on a machine
+# with no GPU, said first with its size and how to avoid it). ADAPTBOOK_TORCH="torch==X
 # torchvision==Y" pins a pair instead (CI uses the pair on its local disk). ADAPTBOOK_VENV names another folder.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -30,9 +31,20 @@ PY
 if ! torch_ok; then
   if [ -n "${ADAPTBOOK_TORCH:-}" ]; then
     echo "== torch: $ADAPTBOOK_TORCH (ADAPTBOOK_TORCH)"; quiet pip install -q $ADAPTBOOK_TORCH
-  elif ! command -v nvidia-smi >/dev/null 2>&1 && cpu_index_reachable; then
-    echo "== torch: no NVIDIA GPU: the CPU-only build from PyTorch's CPU index"
-    quiet pip install -q --index-url https://download.pytorch.org/whl/cpu torch torchvision || true
+  elif ! command -v nvidia-smi >/dev/null 2>&1; then
+    if cpu_index_reachable; then
+      echo "== torch: no NVIDIA GPU: the CPU-only build from PyTorch's CPU index (about 200 MB)"
+      quiet pip install -q --index-url https://download.pytorch.org/whl/cpu torch torchvision || true
+    else
+      cat <<'MSG'
+== torch: this machine has no NVIDIA GPU, but PyTorch's CPU index (download.pytorch.org/whl/cpu) cannot be reached
+   from here. The package registry offers only CUDA builds of torch for Linux, so pip's choice comes next: torch and
+   torchvision with NVIDIA's CUDA libraries, about 5.5 GB in .venv (3.2 GB of them CUDA libraries this machine cannot
+   use; measured with torch 2.14.1) and 2-4 minutes. To avoid it, stop now (Ctrl-C) and either
+     - reuse a torch this machine already has: python3 -m venv --system-site-packages .venv, then make again, or
+     - name a pair you can reach: ADAPTBOOK_TORCH="torch==X torchvision==Y" make ...
+MSG
+    fi
   fi
   if ! torch_ok; then                      # not tried, or a pair that does not import together: pip's own choice
     quiet pip uninstall -q -y torch torchvision >/dev/null 2>&1 || true
