@@ -31,11 +31,20 @@ def _chapters_notebook(path):
           'nbformat': 4, 'nbformat_minor': 5}
     path.write_text(json.dumps(nb))
 
+def _failing_notebook(path):
+    "A notebook whose second cell raises: Run All stops there, and the third cell (a slider) never runs."
+    src = ['x = 1', "raise ValueError('this cell fails on purpose')", 'import ipywidgets as W\nW.IntSlider()']
+    cells = [{'cell_type': 'code', 'metadata': {}, 'execution_count': None, 'outputs': [], 'id': f'f{i}', 'source': t}
+             for i, t in enumerate(src)]
+    path.write_text(json.dumps({'cells': cells, 'nbformat': 4, 'nbformat_minor': 5, 'metadata': {
+        'kernelspec': {'display_name': 'Python 3', 'language': 'python', 'name': 'python3'}}}))
+
 @pytest.fixture
 def lab(tmp_path):
     (tmp_path / 'nb').mkdir()
     shutil.copy(NB, tmp_path / 'nb' / 'widgets.ipynb')
     _chapters_notebook(tmp_path / 'nb' / 'chapters.ipynb')
+    _failing_notebook(tmp_path / 'nb' / 'failing.ipynb')
     env = dict(os.environ, **{k: str(tmp_path / v) for k, v in dict(
         JUPYTER_CONFIG_DIR='cfg', JUPYTER_RUNTIME_DIR='rt', JUPYTERLAB_SETTINGS_DIR='settings',
         JUPYTERLAB_WORKSPACES_DIR='ws', IPYTHONDIR='ipy').items()}, MPLBACKEND='Agg')  # the figure must not need inline
@@ -173,3 +182,18 @@ def test_every_chapter_widget_reruns(lab, tmp_path):
     for m, (diff, n_imgs) in changed.items():
         assert diff > 0.002, f'{m}: the figure did not visibly change ({diff:.2%} of pixels)'
         assert n_imgs == 1, f'{m}: the figure was appended, not replaced ({n_imgs} images)'
+
+
+def test_a_cell_error_fails_the_run_at_once(lab, tmp_path):
+    """A cell that raises ends the wait with the error itself (an AssertionError quoting it), not with a wait that runs
+    out its limit: the cells after it never run, so waiting for every cell would last the whole 10 minutes."""
+    from playwright.sync_api import sync_playwright
+    base, token = lab
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
+        try:
+            page = b.new_page(viewport={'width': 1280, 'height': 900})
+            with pytest.raises(AssertionError, match='this cell fails on purpose'):
+                _open_and_run_all(page, base, token, 'failing.ipynb', tmp_path)
+        finally:
+            b.close()
