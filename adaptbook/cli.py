@@ -236,11 +236,18 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if a.cmd == 'data':
             print(f"{'dataset':14s} {'check':8s} {'in the pack':12s} where")
-            for row in data.status(a.root):
+            rows = data.status(a.root)
+            for row in rows:
                 pk = 'whole' if set(row['packed']) == set(row['splits']) else ', '.join(row['packed']) + ' split'
-                print(f"{row['name']:14s} {row['check']:8s} {pk if row['packed'] else '-':12s} "
-                      f"{data.short_path(row['where'])}")
-            print('searched: ' + ', '.join(data.short_path(x) for x in data.places(a.root)))
+                where = data.short_path(row['where']) if row['where'] else \
+                    f"- (the pack's {pk}: {data.short_path(data.PACK / data.spec(row['name']).pack[0])})" \
+                    if row['packed'] and row['check'] == 'missing' else '-'
+                print(f"{row['name']:14s} {row['check']:8s} {pk if row['packed'] else '-':12s} {where}")
+            print("searched: " + ', '.join(data.short_path(x) for x in data.places(a.root))
+                  + " (<adaptbook>: the installed package's folder)")
+            bad = [r for r in rows if r['check'] == 'CORRUPT']
+            for r in bad: print(f"adaptbook: error: {r['name']}: {r['why']}", file=sys.stderr)
+            if bad: return 1
         elif a.cmd == 'fetch':
             fetch_datasets(a.names, a.root)
         elif a.cmd == 'pretrain':
@@ -256,7 +263,7 @@ def main(argv: list[str] | None = None) -> int:
     except ChaptersNotRun as e:
         print(f'adaptbook: error: {e}', file=sys.stderr)
         return 1
-    except (ValueError, TypeError, FileNotFoundError, RuntimeError) as e:
+    except (ValueError, TypeError, OSError, RuntimeError) as e:
         print(f'adaptbook: error: {e}', file=sys.stderr)
         return 2
     return 0

@@ -45,10 +45,11 @@ def short_path(p: str | os.PathLike | None) -> str:
     if p is None: return '-'
     s = str(p)
     roots = [('$ADAPTBOOK_DATA', os.environ.get('ADAPTBOOK_DATA')), ('<adaptbook>', str(PACK.parent))]
+    under = lambda s, r: s == r or s.startswith(r.rstrip(os.sep) + os.sep)     # r itself or a path inside it
     for name, root in roots:
-        if root and s.startswith(r := str(Path(root).expanduser().resolve())): return name + s[len(r):]
+        if root and under(s, r := str(Path(root).expanduser().resolve())): return name + s[len(r):]
     home = str(Path.home())
-    return '~' + s[len(home):] if s.startswith(home) else s
+    return '~' + s[len(home):] if under(s, home) else s
 
 # %% ../nbs/01_data.ipynb #3934ccce
 class DatasetNotFound(FileNotFoundError):
@@ -133,8 +134,8 @@ def _in_pack(path: Path | None) -> bool:
     return path is not None and Path(path).parent == PACK.resolve() and Path(path).suffix == '.npz'
 
 def _restore(name: str) -> str:
-    return (f"it is part of the data pack adaptbook ships: restore {short_path(PACK / spec(name).pack[0])} "
-            f"(`git checkout -- adaptbook/pack` in a clone of the repository, or reinstall adaptbook)")
+    return (f"it is part of the data pack adaptbook ships ({spec(name).pack[0]} in {PACK}): restore it with "
+            f"`git checkout -- adaptbook/pack` in the repository's folder, or reinstall adaptbook")
 
 MANIFEST = 'converted.json'   # written beside the files adaptbook converted itself: each file's sha256 and size
 
@@ -170,12 +171,17 @@ def locate(name: str, root: str | os.PathLike | None = None, check: bool = True,
     converted itself (USPS, Omniglot), the sha256 recorded when it was converted. Raises `DatasetNotFound` listing
     every place searched, or `ChecksumError` naming a corrupt file."""
     s = spec(name)
+    if split is not None and split not in s.splits:
+        raise ValueError(f"split={split!r} is not a split of {name!r}; use one of {s.splits}")
     if s.embedded: return None
     tried = _folders(name, root, pack, split)
     for folder in tried:
         if _in_pack(folder):
             if not folder.is_file(): continue
-            if check and (got := sha256(folder)) != s.pack[1]:
+            try: got = sha256(folder) if check else None
+            except OSError as e:
+                raise ChecksumError(f"{folder} cannot be read ({e.strerror or e}); {_restore(name)}.", folder.parent) from None
+            if check and got != s.pack[1]:
                 raise ChecksumError(f"{folder} is damaged: sha256 {got}, expected {s.pack[1]}; {_restore(name)}.",
                                     folder.parent)
             return folder
@@ -185,7 +191,7 @@ def locate(name: str, root: str | os.PathLike | None = None, check: bool = True,
     how = (f"download them with adaptbook.data.fetch({name!r}) or load(..., download=True) (needs the network), or "
            if _downloadable(name) else "")
     restore = f"{_restore(name)}; or " if pack and _packed(name, split) else ""
-    if s.pack and not _packed(name, split):
+    if pack and s.pack and not _packed(name, split):
         restore = f"the data pack holds only its {', '.join(s.pack[2])} split; for the rest, "
     raise DatasetNotFound(
         f"dataset {name!r} not found. Looked for its files ({', '.join(s.files)}) in:\n"
@@ -354,7 +360,8 @@ def _offline_hint(name: str) -> str:
     "One line: what to do to get dataset `name` with no network here."
     net = f"run `adaptbook fetch {name}` where there is network and copy ~/.cache/adaptbook/{name}/ here, or " \
         if _downloadable(name) else ""
-    pack = f"{_restore(name)}; or " if _packed(name) else ""
+    if _packed(name): pack, net = f"{_restore(name)}; or ", ""     # `adaptbook fetch` finds a packed dataset there
+    else: pack = ""
     return (f"{name} is missing: {pack}{net}put its files ({', '.join(spec(name).files)}) in <folder>/{name}/ and set "
             f"ADAPTBOOK_DATA=<folder> ({spec(name).about})")
 
@@ -564,7 +571,7 @@ def _pack_split(path: str, mtime: int, split: str) -> dict:
 def _read_pack(name: str, path: Path, split: str, **kw) -> TensorData:
     "Split `split` of dataset `name` from its pack file `path`: the same tensors `spec(name).reader` gives."
     a = _pack_split(str(path), path.stat().st_mtime_ns, split)
-    return spec(name).tensors(dict(a), **kw)
+    return spec(name).tensors({k: v.copy() for k, v in a.items()}, **kw)   # the caller may change them in place
 
 def _same(a: dict, b: dict) -> str | None:
     "None if the array dicts `a` and `b` hold the same keys, dtypes, shapes and bytes; else what differs."
@@ -581,13 +588,18 @@ def make_pack(names: Sequence[str] | None = None, out: str | os.PathLike | None 
     `<out>/<file>` (default `PACK`), read back and checked to hold the original arrays bit for bit. Returns {name:
     {'file', 'sha256', 'bytes'}}: the sha256 to pin in `_PACKED`. Raises ValueError for a dataset the pack does not
     hold, DatasetNotFound if the original files are missing, RuntimeError if a split does not read back the same."""
-    names = [n for n, s in DATASETS.items() if s.pack] if names is None else list(names)
+    names = [n for n, s in DATASETS.items() if s.pack] if names is None else [names] if isinstance(names, str) else list(names)
+    if not names: raise ValueError(f"names=[] is empty; give datasets of the pack: {sorted(_PACKED)}")
     for n in names:
         if not spec(n).pack: raise ValueError(f"dataset {n!r} is not in the data pack; it holds {sorted(_PACKED)}")
     out, done = Path(out) if out is not None else PACK, {}
-    out.mkdir(parents=True, exist_ok=True)
+    if out.exists() and not out.is_dir(): raise ValueError(f"out={str(out)!r} cannot be made: a file is in the way")
+    folders = {n: locate(n, root, pack=False) for n in names}          # every original found before anything is written
+    try: out.mkdir(parents=True, exist_ok=True)
+    except OSError as e: raise ValueError(f"out={str(out)!r} cannot be made: {e.strerror or e}") from None
+    if not os.access(out, os.W_OK | os.X_OK): raise ValueError(f"out={str(out)!r} is not a writable folder")
     for n in names:
-        s, folder = spec(n), locate(n, root, pack=False)
+        s, folder = spec(n), folders[n]
         raw = {split: s.raw(folder, split) for split in s.pack[2]}
         path = out / s.pack[0]
         _write_npz(path, {k: v for split, arrays in raw.items() for key, a in arrays.items()
@@ -600,14 +612,23 @@ def make_pack(names: Sequence[str] | None = None, out: str | os.PathLike | None 
     return done
 
 # %% ../nbs/01_data.ipynb #d68c9b2a
+def _options(s: Spec) -> set:
+    "The keyword options dataset `s`'s reader takes (Omniglot's `size`, blobs' `n_classes`...)."
+    import inspect
+    ps = list(inspect.signature(s.tensors or s.reader).parameters.values())[1 if s.tensors else 2:]
+    return {p.name for p in ps if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)}
+
 def load(name: str, split: str = 'train', root: str | os.PathLike | None = None, download: bool = False,
          **kw) -> TensorData:
     """Split `split` of dataset `name` as tensors: `X, y = load('mnist')`. Looked for in `root`, the data pack,
     `$ADAPTBOOK_DATA`, then `~/.cache/adaptbook`; `download=True` fetches them where a public address exists (and
     converts a damaged USPS/Omniglot conversion in the cache again). Extra keywords go to the reader (e.g. `size` for
-    omniglot, `n_classes` for blobs). Raises DatasetNotFound, ChecksumError, ValueError (unknown name or split)."""
+    omniglot, `n_classes` for blobs). Raises DatasetNotFound, ChecksumError, ValueError (unknown name, split or option)."""
     s = spec(name)
     if split not in s.splits: raise ValueError(f"split={split!r} is not a split of {name!r}; use one of {s.splits}")
+    if bad := sorted(set(kw) - _options(s)):
+        raise ValueError(f"{', '.join(bad)}: not an option of dataset {name!r}; it takes "
+                         f"{', '.join(sorted(_options(s))) or 'none'}")
     try: folder = locate(name, root, split=split)
     except DatasetNotFound:
         if not (download and _downloadable(name)): raise
@@ -952,14 +973,14 @@ def select_classes(X: torch.Tensor, y: torch.Tensor, classes: Sequence[int]) -> 
 # %% ../nbs/01_data.ipynb #2803df79
 def status(root: str | os.PathLike | None = None) -> list[dict]:
     """One dict per dataset: name, splits, `where` (the pack's file or a folder, 'embedded' or None), `check` ('ok',
-    'missing', or the error) and `packed` (the splits the data pack holds)."""
+    'missing' or 'CORRUPT', with `why`: the error) and `packed` (the splits the data pack holds)."""
     out = []
     for name, s in sorted(DATASETS.items()):
         row = {'name': name, 'splits': list(s.splits), 'about': s.about, 'packed': list(s.pack[2]) if s.pack else []}
         if s.embedded: row.update(where='embedded', check='ok')
         else:
             try: row.update(where=str(locate(name, root)), check='ok')
-            except DatasetNotFound: row.update(where=None, check='missing')
-            except ChecksumError as e: row.update(where=None, check=f'CORRUPT: {e}')
+            except DatasetNotFound: row.update(where=None, check='missing', why=None)
+            except (ChecksumError, OSError) as e: row.update(where=None, check='CORRUPT', why=' '.join(str(e).split()))
         out.append(row)
     return out

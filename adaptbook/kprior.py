@@ -255,14 +255,23 @@ def _load(data, task, model, subset, relabel, seed, device, opts):
     if task != 'add': return Xtr.to(dev), ytr.to(dev), None, None, Xte.to(dev), yte.to(dev)
     return Xtr[old].to(dev), ytr[old].to(dev), Xtr[new].to(dev), ytr[new].to(dev), Xte.to(dev), yte.to(dev)
 
+def _n_top(opts, n: int) -> int | None:
+    """For task='remove' on `n` old points: how many to remove by largest h'(f) (`remove_by='top'` with a fraction or
+    a count), else None; a bad `remove` or `remove_by` is refused here, before any training."""
+    rm, by = opts.get('remove', 0.05), check_choice('remove_by', opts.get('remove_by', 'top'), SELECT)
+    if not (by == 'top' and isinstance(rm, (int, float, np.integer)) and not isinstance(rm, bool)):
+        remove_split(n, rm)                              # checks indices, fractions and counts; the draw is redone later
+        return None
+    k = round(rm * n) if isinstance(rm, float) else int(rm)
+    if isinstance(rm, float) and not 0 < rm < 1: raise ValueError(f"remove={rm!r} as a fraction must be in (0, 1)")
+    if not 0 < k < n: raise ValueError(f"remove={rm} as a count must be in 1..{n - 1}")
+    return max(1, k)
+
 def _removed(opts, P, seed):
     "(pool, removed): the kept points and D- for task='remove' ('top': the largest h'(f) first)."
-    rm, by = opts.get('remove', 0.05), check_choice('remove_by', opts.get('remove_by', 'top'), SELECT)
-    if by == 'top' and isinstance(rm, (int, float, np.integer)) and not isinstance(rm, bool):
-        k = round(rm * len(P)) if isinstance(rm, float) else int(rm)
-        if isinstance(rm, float) and not 0 < rm < 1: raise ValueError(f"remove={rm!r} as a fraction must be in (0, 1)")
-        if not 0 < k < len(P): raise ValueError(f"remove={rm} as a count must be in 1..{len(P) - 1}")
-        rm = torch.argsort(-hprime(P.double()), stable=True)[:max(1, k)].cpu()
+    rm = opts.get('remove', 0.05)
+    if (k := _n_top(opts, len(P))) is not None:
+        rm = torch.argsort(-hprime(P.double()), stable=True)[:k].cpu()
     keep, removed = remove_split(len(P), rm, seed=seed)
     return keep.to(P.device), removed.to(P.device)
 
@@ -289,6 +298,7 @@ def prepare(data, *, task: str = 'add', model: str = 'logreg', delta: float = 5.
     fitkw = dict(solver=check_choice('solver', solver, SOLVERS) if model == 'logreg' else 'adam', steps=steps, lr=lr,
                  tol=tol)
     X, y, Xn, yn, Xte, yte = _load(data, task, model, subset, relabel, seed, device, task_options)
+    if task == 'remove': _n_top(task_options, len(X))          # a bad `remove` is refused before the old model trains
     prob = Problem(task, model, X, y, Xte, yte, Xn, yn, delta, d_new, tuple(hidden), seed, fitkw)
     if task == 'change_model':
         old_hidden = tuple(task_options.get('old_hidden', (100, 100) if model == 'mlp' else (64,)))

@@ -7,7 +7,8 @@ def _shared_data():
     return os.path.abspath(p)
 
 NEEDS_ORIGINALS = ("needs the original dataset files, which the repository does not carry (its data pack holds MNIST, "
-                   "USPS, a7a and Omniglot; these tests read the originals or Fashion-MNIST). To run them: "
+                   "USPS, a7a and Omniglot, and Fashion-MNIST's test split; these tests read the original files). "
+                   "To run them: "
                    "`adaptbook fetch all` where there is a network, then ADAPTBOOK_DATA=~/.cache/adaptbook make test "
                    "(or point ADAPTBOOK_DATA at any folder holding mnist/, fashion-mnist/, usps/, a7a/ and omniglot/)")
 

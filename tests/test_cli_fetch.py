@@ -57,7 +57,7 @@ def test_run_all_without_a_pack_file_exits_1_naming_the_chapter_and_its_data(tmp
     err = capsys.readouterr().err
     err = err[err.index('adaptbook: error:'):]
     assert err.startswith('adaptbook: error: 1 chapter could not run') and '  - kprior:' in err and 'a7a' in err
-    assert 'restore <' in err or 'restore /' in err
+    assert 'a7a.npz in' in err and 'git checkout -- adaptbook/pack' in err
     text = (tmp_path / 'out' / 'summary.md').read_text()
     assert '**kprior** was not run' in text and 'a7a.npz' in text
 

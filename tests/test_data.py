@@ -102,6 +102,51 @@ def test_a_missing_pack_file_is_looked_for_elsewhere_and_named(tmp_path, monkeyp
     with pytest.raises(data.DatasetNotFound) as e: load('a7a')
     assert e.value.name == 'a7a' and str(tmp_path / 'pack' / 'a7a.npz') in str(e.value) and 'restore' in str(e.value)
 
+def test_a_loaded_split_is_the_caller_s_to_change(monkeypatch):
+    "Changing a loaded tensor in place changes nothing the next load returns (the pack's arrays are cached)."
+    for n in PACKED:
+        split = data.spec(n).pack[2][-1]
+        first = load(n, split)
+        want = first.X.clone()
+        first.X.mul_(0).add_(7)
+        assert torch.equal(load(n, split).X, want), n
+
+def test_load_refuses_options_a_dataset_does_not_take():
+    assert load('omniglot', 'evaluation', size=14).X.shape[1:] == (14, 14)
+    with pytest.raises(ValueError, match="szie: not an option of dataset 'omniglot'; it takes size"):
+        load('omniglot', 'evaluation', szie=14)
+    with pytest.raises(ValueError, match="bogus: not an option of dataset 'a7a'; it takes none"):
+        load('a7a', 'test', bogus=1)
+    assert len(load('blobs', n_classes=3, per_class=5)) == 15
+
+def test_locate_checks_the_split():
+    with pytest.raises(ValueError, match=r"split='val' is not a split of 'mnist'"): data.locate('mnist', split='val')
+
+def test_make_pack_refuses_bad_arguments_before_writing(tmp_path):
+    (tmp_path / 'a-file').write_text('x')
+    with pytest.raises(ValueError, match='names=\\[\\] is empty'): data.make_pack([], out=tmp_path)
+    with pytest.raises(ValueError, match="out='.*a-file' cannot be made"): data.make_pack('a7a', out=tmp_path / 'a-file')
+    with pytest.raises(data.DatasetNotFound):
+        data.make_pack('a7a', out=tmp_path / 'new', root=tmp_path / 'nowhere')
+    assert not (tmp_path / 'new').exists()                           # nothing made before the originals are found
+
+def test_short_path_cuts_only_at_a_folder_boundary(monkeypatch, tmp_path):
+    (tmp_path / 'dat').mkdir(); (tmp_path / 'data').mkdir()
+    monkeypatch.setenv('ADAPTBOOK_DATA', str(tmp_path / 'dat'))
+    assert data.short_path(tmp_path / 'data' / 'a7a') == str(tmp_path / 'data' / 'a7a')
+    assert data.short_path(tmp_path / 'dat' / 'a7a') == '$ADAPTBOOK_DATA/a7a'
+
+def test_cli_data_names_a_damaged_pack_file_and_fails(tmp_path, monkeypatch, capsys):
+    import shutil
+    from adaptbook import cli
+    shutil.copytree(_real_pack(), tmp_path / 'pack')
+    (tmp_path / 'pack' / 'usps.npz').write_bytes(b'x')
+    monkeypatch.setattr(data, 'PACK', tmp_path / 'pack')
+    assert cli.main(['data']) == 1
+    out, err = capsys.readouterr()
+    line = next(x for x in out.splitlines() if x.startswith('usps '))
+    assert 'CORRUPT' in line and len(line) < 120 and 'usps.npz is damaged' in err
+
 def _real_pack():
     import adaptbook
     return Path(adaptbook.__file__).parent / 'pack'

@@ -48,12 +48,10 @@ def test_ensure_offline_search_order_first(shared_data, monkeypatch, capsys):
 
 @pytest.mark.parametrize('name,kw,msg', [
     ('omniglot', {}, 'omniglot is missing: it is part of the data pack'),                            # no network
-    ('omniglot', {}, 'run `adaptbook fetch omniglot` where there is network'),
     ('omniglot', {'download': False}, 'or put its files (images_background.npz'),
     ('usps', {}, 'usps is missing: it is part of the data pack'),
-    ('usps', {}, 'run `adaptbook fetch usps` where there is network'),
     ('usps', {'download': False}, 'or put its files (usps.h5)'),
-    ('mnist', {'download': False}, 'run `adaptbook fetch mnist` where there is network'),
+    ('mnist', {'download': False}, 'restore it with `git checkout -- adaptbook/pack`'),
     ('fashion-mnist', {}, 'fashion-mnist is missing: run `adaptbook fetch fashion-mnist` where there is network'),
 ])
 def test_ensure_empty_machine_one_line(empty_machine, monkeypatch, name, kw, msg):
@@ -67,7 +65,7 @@ def test_ensure_no_network_says_what_to_do(empty_machine, monkeypatch):
     class NoNet:
         def __init__(self, *a, **k): raise RuntimeError('Error downloading train-images-idx3-ubyte.gz')
     monkeypatch.setattr(tvd, 'MNIST', NoNet)
-    with pytest.raises(data.DatasetNotFound, match=r'mnist is missing: .*run `adaptbook fetch mnist`.*Download failed: RuntimeError'):
+    with pytest.raises(data.DatasetNotFound, match=r'mnist is missing: it is part of the data pack.*Download failed: RuntimeError'):
         data.ensure('mnist')
 
 def test_ensure_bad_name():

@@ -215,9 +215,9 @@ def test_wstar_and_warm_batch_rows(task, opts):
     # does not; test_a7a_headline_rows checks it on the chapter's setting)
 
 
-def test_a7a_headline_rows(shared_data):
+def test_a7a_headline_rows():
     # the official a7a-161 add-data setting, held-out test set a7a.t: w* is a row; exact at 100 %; closer than w* at 10 %
-    res = K.experiment(K.resolve('a7a', root=shared_data), memory=(1.0, 0.1), seed=0,
+    res = K.experiment(K.resolve('a7a'), memory=(1.0, 0.1), seed=0,
                        methods=('kprior', 'batch', 'batch_warm', 'wstar'), **K.HEADLINE)
     assert len(res.where(method='wstar')) == 1
     assert row(res, 'kprior', 1.0)['weight_err'] <= 1e-6

@@ -199,7 +199,7 @@ def test_train_all_fine_tunes_a_copy_with_batchnorm_frozen_only_when_sequential(
         assert out['curve'].examples[0] == 0 and 0 <= out['acc'] <= 1
 
 
-def test_omniglot_pretraining_and_transfer(shared_data, cache):
+def test_omniglot_pretraining_and_transfer(cache):
     res = experiment('omniglot', zap_every=(1,), pretraining=('iid',), methods=('seq_head', 'lstsq'), **TINY)
     check_rows(res)
     assert res.meta['n_classes'] == 4 and {r['method'] for r in res} == {'pretrain/iid', 'iid/seq_head', 'iid/lstsq'}
@@ -252,7 +252,7 @@ def test_bad_input_raises_before_training(kw, err, msg, cache, monkeypatch):
         experiment(data, pretrain=kw.pop('pretrain', _pre()), **(TINY | kw))
 
 
-def test_zoo_encoders_on_classes_never_used_in_development(shared_data):
+def test_zoo_encoders_on_classes_never_used_in_development():
     """The chapter's starting points, through the public API, on Omniglot evaluation classes drawn with seeds that no
     notebook, bench script or other test uses (1000, 1001): the never-zapped encoder is trained (>= 0.6 on held-out
     drawers, recomputed here); zapping every epoch does not hurt the sequential head (mean of 2 seeds) and keeps the
@@ -274,7 +274,7 @@ def test_zoo_encoders_on_classes_never_used_in_development(shared_data):
     assert np.mean(iid[1]) >= np.mean(iid[0]) - 0.03, iid
 
 
-def test_zoo_encoders_refuse_options_they_cannot_honour(shared_data, monkeypatch):
+def test_zoo_encoders_refuse_options_they_cannot_honour(monkeypatch):
     from adaptbook import zoo
     def boom(*a, **k): raise AssertionError('an encoder was loaded before the options were checked')
     monkeypatch.setattr(zoo, 'load', boom)
@@ -292,7 +292,7 @@ def test_zoo_encoders_refuse_options_they_cannot_honour(shared_data, monkeypatch
         experiment('omniglot', n_classes=600, val_classes=100)
 
 
-def test_transfer_inputs_a_new_user_gets_wrong_are_named(shared_data):
+def test_transfer_inputs_a_new_user_gets_wrong_are_named():
     with pytest.raises(ValueError, match='shots=20 leaves no test image'):
         Z.transfer_tasks('omniglot', shots=20)
     X, y = _tensors(1, 12)
