@@ -54,6 +54,17 @@ def test_the_pack_comes_before_the_data_folder(shared_data, monkeypatch, tmp_pat
     assert not data._in_pack(data.locate('fashion-mnist', split='train'))
     assert data.places(tmp_path)[0] == tmp_path.resolve()                # an explicit root still comes first
 
+def test_quick_mode_numbers_do_not_depend_on_the_data_folder(shared_data, monkeypatch, tmp_path):
+    "The same experiment with $ADAPTBOOK_DATA pointing at the originals, at an empty folder, and unset: the same rows."
+    from adaptbook import kprior
+    rows = []
+    for where in (shared_data, str(tmp_path), None):
+        if where is None: monkeypatch.delenv('ADAPTBOOK_DATA', raising=False)
+        else: monkeypatch.setenv('ADAPTBOOK_DATA', where)
+        res = kprior.experiment('a7a', memory=(0.1,), seed=3, mode='quick', methods=('kprior', 'batch'), **kprior.HEADLINE)
+        rows.append([(r['method'], r['acc'], r['examples']) for r in res])
+    assert rows[0] == rows[1] == rows[2]
+
 @pytest.mark.parametrize('name', PACKED)
 def test_the_pack_reads_back_the_original_files_bit_for_bit(shared_data, name):
     "Every split of the pack holds the arrays the original files give, and loads the same tensors."

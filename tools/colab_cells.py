@@ -59,7 +59,7 @@ def colab_cells(nb_name: str, datasets: tuple, owner: str, repo: str, branch: st
                      "      f'device: {get_device()}')")]
     else:
         data = [code(f"# {MARK} data. This page uses scikit-learn's bundled digits only: nothing to download. The chapters'\n"
-                     "# real datasets: `adaptbook fetch all`, or each chapter's data cell, gets them.\n"
+                     "# real datasets ship with adaptbook (its data pack); each chapter's data cell checks them.\n"
                      "print('data: embedded (scikit-learn digits); nothing to fetch')")]
     return [{'cell_type': 'markdown', 'metadata': {}, 'source': badge}, code(install)] + data
 
