@@ -348,7 +348,7 @@ def _options(s: AFTSettings) -> AFTSettings:
     o['val_frac'] = check_number('val_frac', o['val_frac'], 0, 1, lo_open=True)
     o['noise_std'] = check_number('noise_std', o['noise_std'], 0)
     if not isinstance(o['learn_rho'], bool): raise TypeError(f"learn_rho={o['learn_rho']!r} must be True or False")
-    for k in ('hidden', 'teacher_hidden'): o[k] = tuple(check_int(k, h) for h in as_tuple(k, o[k]))
+    for k in ('hidden', 'teacher_hidden'): o[k] = tuple(check_int(k, h) for h in as_tuple(k, o[k], unique=False))
     t = o['teacher']
     o['teacher'] = tuple(_check_teacher(x) for x in (t if isinstance(t, (tuple, list)) else (t,)))
     if not o['teacher']: raise ValueError("teacher=() is empty; give at least one teacher")

@@ -105,16 +105,26 @@ def check_number(name: str, value, lo: float | None = None, hi: float | None = N
         raise ValueError(f"{name}={value!r} must be a finite number")
     v = float(value)
     if (lo is not None and (v < lo or (lo_open and v == lo))) or (hi is not None and (v > hi or (hi_open and v == hi))):
-        rng = f"{'(' if lo_open else '['}{'-inf' if lo is None else lo}, {'inf' if hi is None else hi}{')' if hi_open else ']'}"
+        rng = (f"{'(' if lo_open or lo is None else '['}{'-inf' if lo is None else lo}, "
+               f"{'inf' if hi is None else hi}{')' if hi_open or hi is None else ']'}")
         raise ValueError(f"{name}={value!r} must be in {rng}")
     return v
 
-def as_tuple(name: str, value, check: Callable | None = None) -> tuple:
+def as_tuple(name: str, value, check: Callable | None = None, unique: bool = True) -> tuple:
     """A knob's sweep or a list of methods as a non-empty tuple: a single value becomes a 1-tuple, a string stays
-    one item; `check(v)` validates (and may convert) each item."""
+    one item; `check(v)` validates (and may convert) each item. With `unique` (a sweep, a list of methods or seeds) a
+    repeated value is refused: its rows would count twice, as if they were another seed, in `Results.mean()`."""
     vals = (value,) if isinstance(value, (str, bytes, int, float, np.number)) else tuple(value)
     if not vals: raise ValueError(f"{name}=() is empty; give at least one value")
-    return tuple(check(v) for v in vals) if check is not None else vals
+    vals = tuple(check(v) for v in vals) if check is not None else vals
+    def same(v, w) -> bool:                                        # 0.1 == 0.1 and 2 == 2.0, but True is not 1
+        try: return v is w or (isinstance(v, bool) == isinstance(w, bool) and bool(v == w))
+        except (TypeError, ValueError, RuntimeError): return False    # values that cannot be compared: not repeats
+    for i, v in enumerate(vals if unique else ()):
+        if any(same(v, w) for w in vals[:i]):
+            raise ValueError(f"{name}={value!r} repeats {v!r}; give each value once (a repeat would count twice, as "
+                             f"if it were another seed, in Results.mean())")
+    return vals
 
 # %% ../nbs/00_core.ipynb #b72ec810
 @dataclass(frozen=True)
@@ -479,7 +489,9 @@ def train_step(opt: torch.optim.Optimizer, loss: torch.Tensor, ledger: Ledger, n
                clip: float | None = None) -> float:
     """The one training step of the library: `opt.zero_grad()`, `loss.backward()`, the gradient of every parameter
     `opt` holds clipped to total norm `clip` if given, `opt.step()`; `n` examples forward and backward and one step
-    counted in `ledger`. Returns the loss as a float. `fit` and every chapter's training loop call it."""
+    counted in `ledger`. Returns the loss as a float. `fit` and every chapter's training loop call it. Raises
+    `ValueError` for a `clip` that is not a positive finite number."""
+    if clip is not None: check_number('clip', clip, 0, None, lo_open=True)
     opt.zero_grad()
     loss.backward()
     if clip is not None: nn.utils.clip_grad_norm_([p for g in opt.param_groups for p in g['params']], clip)
@@ -505,13 +517,17 @@ def fit(model: nn.Module, X: torch.Tensor, y: torch.Tensor, *, epochs: int = 10,
     cost) and `on_epoch_end(e)` after them, its time not counted. Cost is added to `ledger` if given; `curve` (a
     `Curve` on the same ledger) is offered a checkpoint after every step. Runs with `default_threads()` torch threads.
     Raises `ValueError` for mismatched X/y, non-finite X, labels that are not class indices (with the default loss),
-    `epochs` < 1, `bs` < 1 or `clip` <= 0.
+    and, naming the argument, for an `epochs` or `bs` that is not a positive int (`bs` may be None), an `lr` that is
+    not a positive finite number (with `opt` given by name), a negative `weight_decay` or a `clip` that is not a
+    positive finite number.
     X and y go through `as_inputs` first (NumPy, float64, uint8 pixels, any integer labels: converted to the model's
     dtype; strings refused), so the caller's tensors are never modified."""
-    X, y = as_inputs(X, y, dtype=model_dtype(model), labels=loss_fn is None)
-    if epochs < 1: raise ValueError(f"epochs={epochs} must be >= 1")
-    if bs is not None and bs < 1: raise ValueError(f"bs={bs} must be >= 1 or None (full batch)")
+    epochs = check_int('epochs', epochs)
+    if bs is not None: bs = check_int('bs', bs)                      # None: the full batch
+    if isinstance(opt, str): check_number('lr', lr, 0, None, lo_open=True)
+    check_number('weight_decay', weight_decay, 0, None)
     if clip is not None: check_number('clip', clip, 0, None, lo_open=True)
+    X, y = as_inputs(X, y, dtype=model_dtype(model), labels=loss_fn is None)
     dev = get_device(device)
     model.to(dev)
     if isinstance(opt, str):
@@ -631,11 +647,15 @@ class Results:
         return s
     @classmethod
     def from_json(cls, src: str | os.PathLike) -> Results:
-        "Read results from JSON text or from a file path."
-        s = str(src)
-        if not s.lstrip().startswith('{'):
-            with open(src) as f: s = f.read()
-        d = json.loads(s)
+        """Read results from JSON text or from a file path (a byte-order mark is allowed). Raises `ValueError` for text
+        that is not results JSON, naming where it came from; a missing file is a `FileNotFoundError`."""
+        text = isinstance(src, str) and src.lstrip('\ufeff \t\r\n').startswith(('{', '['))
+        if text: s, where = src.lstrip('\ufeff'), 'the JSON text given'
+        else:
+            with open(src, encoding='utf-8-sig') as f: s = f.read()
+            where = str(src)
+        try: d = json.loads(s)
+        except json.JSONDecodeError as e: raise ValueError(f"{where} is not JSON: {e}") from None
         if not isinstance(d, dict) or 'rows' not in d:
             raise ValueError("from_json expects an object with 'rows' (and 'meta'), as written by Results.to_json")
         return cls(d['rows'], d.get('meta', {}))

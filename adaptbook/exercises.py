@@ -6,7 +6,7 @@ Docs: https://adaptbook.github.io/adaptbook/exercises.html.md"""
 
 # %% ../nbs/08_exercises.ipynb #35e467db
 from __future__ import annotations
-import dataclasses, inspect, math, traceback
+import contextlib, dataclasses, inspect, math, signal, threading, traceback
 from typing import Callable
 
 import torch
@@ -14,7 +14,7 @@ import torch.nn.functional as F
 from torch import nn
 
 # %% auto #0
-__all__ = ['EXERCISES', 'Check', 'Exercise', 'check', 'exercise']
+__all__ = ['EXERCISES', 'TIME_LIMIT', 'Check', 'Exercise', 'check', 'exercise']
 
 # %% ../nbs/08_exercises.ipynb #b669cc64
 @dataclasses.dataclass
@@ -75,22 +75,57 @@ def _leaf(t: torch.Tensor) -> torch.Tensor:
     return t.detach().clone().requires_grad_(True)
 
 # %% ../nbs/08_exercises.ipynb #ca59d3a2
-def check(name: str, fn: Callable, *, quiet: bool = False) -> Check:
+TIME_LIMIT = 10.0    # seconds one case of the student's function may run before it is stopped
+
+class _TimeUp(BaseException):
+    "Raised in the student's code when a case runs too long (a BaseException: their `except Exception` cannot eat it)."
+
+@contextlib.contextmanager
+def _time_limit(seconds: float):
+    """Stop the code inside after `seconds` with `_TimeUp`: in the main thread by a real-time timer signal (it also
+    wakes a long `sleep`), elsewhere (a notebook runner's worker thread, Windows) by an exception a watchdog thread
+    raises in this one, which Python code meets at its next step."""
+    if hasattr(signal, 'setitimer') and threading.current_thread() is threading.main_thread():
+        def up(*_): raise _TimeUp()
+        old = signal.signal(signal.SIGALRM, up)
+        signal.setitimer(signal.ITIMER_REAL, seconds)
+        try: yield
+        finally:
+            signal.setitimer(signal.ITIMER_REAL, 0)
+            signal.signal(signal.SIGALRM, old)
+        return
+    import ctypes
+    tid, lock, state = threading.get_ident(), threading.Lock(), {'done': False}
+    def up():
+        with lock:
+            if not state['done']: ctypes.pythonapi.PyThreadState_SetAsyncExc(ctypes.c_ulong(tid), ctypes.py_object(_TimeUp))
+    timer = threading.Timer(seconds, up)
+    timer.daemon = True
+    timer.start()
+    try: yield
+    finally:
+        with lock: state['done'] = True
+        timer.cancel()
+
+def check(name: str, fn: Callable, *, quiet: bool = False, time_limit: float = TIME_LIMIT) -> Check:
     """Test the student's `fn` for exercise `name` (see `EXERCISES`) against the library on `n_cases` random inputs.
     Returns a `Check` (true when every case agrees) and prints it unless `quiet`: ✓, or ✗ with what is wrong (a
-    shape, wrong values, a missing or wrong gradient, an exception, or "not written yet" for a stub that raises
-    `NotImplementedError`), never the expected values. Raises `ValueError` for an unknown `name`, `TypeError` if
-    `fn` is not callable."""
+    shape, wrong values, a missing or wrong gradient, an exception, a case that ran past `time_limit` seconds, a call
+    of `exit()`, or "not written yet" for a stub that raises `NotImplementedError`), never the expected values.
+    Raises `ValueError` for an unknown `name` or a `time_limit` that is not a positive number, `TypeError` if `fn`
+    is not callable."""
     if name not in EXERCISES:
         raise ValueError(f"name={name!r} is not an exercise; choose one of {', '.join(sorted(EXERCISES))}")
     if not callable(fn): raise TypeError(f"fn must be a function, got {type(fn).__name__}")
+    if isinstance(time_limit, bool) or not isinstance(time_limit, (int, float)) or not 0 < time_limit < math.inf:
+        raise ValueError(f"time_limit={time_limit!r} must be a positive number of seconds")
     ex, res = EXERCISES[name], None
     with torch.random.fork_rng(devices=[]), torch.enable_grad():   # the caller's RNG and no_grad state stay as they were
-        res = _run_cases(name, ex, fn)
+        res = _run_cases(name, ex, fn, float(time_limit))
     if not quiet: print(repr(res))
     return res
 
-def _run_cases(name: str, ex: Exercise, fn: Callable) -> Check:
+def _run_cases(name: str, ex: Exercise, fn: Callable, time_limit: float = TIME_LIMIT) -> Check:
     "The first failing case of `ex` for `fn` as a `Check`, or a passing `Check`."
     n_args = len(ex.signature.split('(', 1)[1].split(')', 1)[0].split(','))
     try: inspect.signature(fn).bind(*range(n_args))
@@ -102,7 +137,15 @@ def _run_cases(name: str, ex: Exercise, fn: Callable) -> Check:
     for i in range(ex.n_cases):
         case = ex.cases(i)
         try:
-            bad = ex.compare(fn, case)
+            with _time_limit(time_limit): bad = ex.compare(fn, case)
+        except _TimeUp:
+            res = Check(name, False, f"case {i + 1} did not finish within {time_limit:g} s and was stopped: look for a "
+                                     f"loop that never ends")
+            break
+        except SystemExit as e:
+            res = Check(name, False, f"case {i + 1}: your function called exit({'' if e.code is None else repr(e.code)}), "
+                                     f"which would end the notebook; return the value instead ({ex.signature})")
+            break
         except Exception as e:          # say where, in one line: in the student's code, or on what it returned
             mine = getattr(getattr(fn, '__code__', None), 'co_filename', None)
             tb = traceback.extract_tb(e.__traceback__)

@@ -492,7 +492,7 @@ def _options(zap_every, methods, pretraining, st: ZappingSettings, mode: str) ->
                       'block', 'scratch_epochs', 'n_classes', 'pretrain_classes')}
     st = replace(st, **ints, val_classes=check_int('val_classes', st.val_classes, 0),
                  n_test=None if st.n_test is None else check_int('n_test', st.n_test),
-                 widths=tuple(check_int('widths', w) for w in as_tuple('widths', st.widths)),
+                 widths=tuple(check_int('widths', w) for w in as_tuple('widths', st.widths, unique=False)),
                  lrs=as_tuple('lrs', st.lrs, lambda v: check_number('lrs', v, 0, None, lo_open=True)),
                  **{k: check_number(k, getattr(st, k), 0, None, lo_open=True)
                     for k in ('pretrain_lr', 'inner_lr', 'scratch_lr', 'ridge')})

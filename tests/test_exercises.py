@@ -196,3 +196,42 @@ def test_reading_order_puts_the_chapters_before_the_library():
     assert flat.index('90_compare.ipynb') < flat.index('00_core.ipynb')
     appendix = next(i for i in items if isinstance(i, dict))
     assert appendix['section'] == 'How the library works' and '08_exercises.ipynb' in appendix['contents']
+
+
+# --- the student's code cannot hang the check or end it (issue #33, kind 4) ---
+
+def _forever(scores, threshold):
+    while True: pass
+
+def _sleeps(scores, threshold):
+    import time
+    time.sleep(3600)
+
+def _exits(scores, threshold):
+    import sys
+    sys.exit(3)
+
+def _swallows(scores, threshold):
+    while True:
+        try:
+            while True: pass
+        except Exception: pass                      # a student's blanket except cannot keep the case running
+
+@pytest.mark.parametrize('fn,said', [(_forever, 'did not finish within 0.5 s'), (_sleeps, 'did not finish within 0.5 s'),
+                                     (_swallows, 'did not finish within 0.5 s'), (_exits, 'called exit(3)')])
+def test_a_student_function_that_hangs_or_exits_is_a_verdict(fn, said):
+    r = check('binarize', fn, quiet=True, time_limit=0.5)
+    assert not r and said in r.message, r
+
+def test_the_time_limit_holds_outside_the_main_thread_too():
+    "A notebook runner may run cells in a worker thread, where no timer signal can be set."
+    import threading
+    out = {}
+    th = threading.Thread(target=lambda: out.setdefault('r', check('binarize', _forever, quiet=True, time_limit=0.5)))
+    th.start()
+    th.join(60)                                     # a hang guard, not a timing assert
+    assert not th.is_alive() and 'did not finish' in out['r'].message
+
+@pytest.mark.parametrize('bad', [0, -1.0, float('nan'), float('inf'), '5', True])
+def test_a_bad_time_limit_is_refused(bad):
+    with pytest.raises(ValueError, match='time_limit='): check('binarize', _forever, time_limit=bad)
