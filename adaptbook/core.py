@@ -13,7 +13,7 @@ Docs: https://adaptbook.github.io/adaptbook/core.html.md"""
 
 # %% ../nbs/00_core.ipynb #9f162cd4
 from __future__ import annotations
-import functools, hashlib, json, math, os, random, subprocess, time
+import functools, hashlib, json, math, os, random, subprocess, threading, time
 from contextlib import contextmanager
 from dataclasses import dataclass, fields, replace
 from pathlib import Path
@@ -282,8 +282,12 @@ def check_task_stream(tasks, y_train, y_test, *, name: str = 'tasks') -> list[li
 
 
 # %% ../nbs/00_core.ipynb #8f310fe1
+_ASKED = threading.local()   # .n: the thread counts asked for by the enclosing `threads(n)` contexts, innermost last
+
 def default_threads() -> int:
-    "The torch thread count adaptbook computes with: `$ADAPTBOOK_THREADS` if set (an int >= 1), else 1."
+    """The torch thread count adaptbook computes with: the one an enclosing `threads(n)` asked for (the CLI's
+    `--threads`), else `$ADAPTBOOK_THREADS` if set (an int >= 1), else 1."""
+    if getattr(_ASKED, 'n', None): return _ASKED.n[-1]
     v = os.environ.get('ADAPTBOOK_THREADS')
     if v is None or v == '': return 1
     try: n = int(v)
@@ -293,12 +297,16 @@ def default_threads() -> int:
 
 @contextmanager
 def threads(n: int | None = None):
-    "Context: compute with `n` torch threads (default `default_threads()`), restoring the previous count afterwards."
+    """Context: compute with `n` torch threads (default `default_threads()`: an enclosing context's count, so that
+    `pin_threads` inside honours it), restoring the previous count afterwards."""
     n = default_threads() if n is None else check_int('threads', n)
-    old = torch.get_num_threads()
+    old, stack = torch.get_num_threads(), _ASKED.__dict__.setdefault('n', [])
     torch.set_num_threads(n)
+    stack.append(n)
     try: yield n
-    finally: torch.set_num_threads(old)
+    finally:
+        stack.pop()
+        torch.set_num_threads(old)
 
 def _arg_id(v):
     "A JSON-able stand-in for an argument: tensors and arrays by shape, dtype and sum (cheap, not their bytes)."

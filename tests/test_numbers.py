@@ -73,3 +73,18 @@ def test_results_from_json_reads_text_and_byte_order_marks(tmp_path):
     (tmp_path / 'bad.json').write_text('{oops')
     with pytest.raises(ValueError, match='bad.json is not JSON'): core.Results.from_json(tmp_path / 'bad.json')
     with pytest.raises(FileNotFoundError): core.Results.from_json(tmp_path / 'missing.json')
+
+
+def test_threads_asked_for_are_used_recorded_and_resumed(tmp_path, monkeypatch):
+    "`--threads 2` (an enclosing `threads(2)`) computes with 2 threads, records 2, and a resumed run finds it."
+    monkeypatch.delenv('ADAPTBOOK_THREADS', raising=False)
+    monkeypatch.setenv('ADAPTBOOK_CACHE', str(tmp_path / 'cache'))
+
+    @core.pin_threads
+    def used(): return torch.get_num_threads()
+    assert used() == 1
+    with core.threads(2): assert used() == 2
+    from adaptbook import cli
+    p = cli.run_experiment('intro', 'quick', tmp_path, verbose=False, threads=2)['json']
+    assert core.Results.from_json(p).meta['provenance']['threads'] == 2
+    assert cli._fresh('intro', p, 'quick', None, threads=2) and not cli._fresh('intro', p, 'quick', None, threads=1)
