@@ -133,7 +133,9 @@ def test_load_refuses_options_a_dataset_does_not_take():
 def test_locate_checks_the_split():
     with pytest.raises(ValueError, match=r"split='val' is not a split of 'mnist'"): data.locate('mnist', split='val')
 
-def test_make_pack_refuses_bad_arguments_before_writing(tmp_path):
+def test_make_pack_refuses_bad_arguments_before_writing(tmp_path, monkeypatch):
+    monkeypatch.setenv('ADAPTBOOK_DATA', str(tmp_path / 'empty'))          # no originals anywhere
+    monkeypatch.setattr(data, 'CACHE', tmp_path / 'cache')
     (tmp_path / 'a-file').write_text('x')
     with pytest.raises(ValueError, match='names=\\[\\] is empty'): data.make_pack([], out=tmp_path)
     with pytest.raises(ValueError, match="out='.*a-file' cannot be made"): data.make_pack('a7a', out=tmp_path / 'a-file')
