@@ -17,8 +17,8 @@ import matplotlib.pyplot as plt
 from .core import Registered, Results, get_mode, load_chapters
 
 # %% auto #0
-__all__ = ['HEADLINES', 'NAMES', 'headline_pairs', 'summarize', 'figure', 'curves', 'table', 'load_all', 'verdicts',
-           'skipped_markdown', 'summary_markdown']
+__all__ = ['HEADLINES', 'NAMES', 'headline_pairs', 'summarize', 'figure', 'above_chance', 'curves', 'table', 'load_all',
+           'verdicts', 'skipped_markdown', 'summary_markdown']
 
 # %% ../nbs/90_compare.ipynb #8c2d896b
 HEADLINES = Registered('headline')   # chapter -> its headline (`COMPARE` in the chapter's own notebook)
@@ -106,7 +106,8 @@ def summarize(results: dict[str, Results]) -> Results:
     seeds of the cost ratios to its reference (examples, seconds), the accuracy gap in points, both accuracies, the
     bytes kept by the adaptation and by the reference (`state_bytes`: what must be stored besides the deployed
     network to adapt again), the one-off setup (examples, seconds, and as a ratio to the reference's cost: the setup
-    rows matching `setup_where`, of one seed), the reference's name, what is reused and what is stored."""
+    rows matching `setup_where`, of one seed), the reference's name, what is reused and what is stored, and `chance`
+    (1 / the chapter's `n_classes` where its meta has one, else None)."""
     out = Results(meta={'name': 'compare'})
     for name, res in _chapters(results).items():
         pairs, h = headline_pairs(name, res), HEADLINES[name]
@@ -126,6 +127,7 @@ def summarize(results: dict[str, Results]) -> Results:
                 gap_pt=gap, gap_pt_sd=gap_sd, acc=acc, acc_sd=acc_sd, retrain_acc=racc, retrain_acc_sd=racc_sd,
                 state_bytes=sb, reference_state_bytes=rsb, setup_examples=setup, setup_seconds=setup_s,
                 reused=h['reused'], stored=h['stored'], reference=h['reference'], reference_name=h['reference_name'],
+                chance=1 / res.meta['n_classes'] if res.meta.get('n_classes') else None,
                 setup_ratio=setup / float(np.mean([r['examples'] for _, r in pairs])),
                 setup_seconds_ratio=setup_s / float(np.mean([r['seconds'] for _, r in pairs])),
                 bits_per_weight=float(np.mean([a['bits_per_weight'] for a, _ in pairs]))
@@ -138,12 +140,16 @@ def figure(summary: Results) -> plt.Figure:
     ±1 pt, so small gaps and a large one both show) against the cost ratio in examples processed (x, log); error bars
     = sd over seeds; marker area ∝ the bytes kept (`state_bytes`). A hollow marker joined by a dotted line is the
     same method with its one-off setup (pre-training, a base network, a teacher's pass) added to its cost. Seconds
-    are in `table`, not here: one cost unit per chart. Raises `ValueError` on an empty summary."""
+    are in `table`, not here: one cost unit per chart. A method whose reference is not above chance (its accuracy
+    minus two sd at or below `chance`) is not drawn, and a note under the chart names it: a gap to a reference at
+    chance compares nothing. Raises `ValueError` on an empty summary."""
     summary = _summary(summary)
     fig, ax = plt.subplots(figsize=(10, 5))
     top = max(r['state_bytes'] for r in summary) or 1
     xs, ys, hollow = [], [], False
+    at_chance = [r['name'] for r in summary if not above_chance(r)]
     for i, r in enumerate(summary):
+        if not above_chance(r): continue
         x, y, size = r['examples_ratio'], r['gap_pt'], 60 + 900 * math.sqrt(r['state_bytes'] / top)
         ax.errorbar(x, y, xerr=r['examples_ratio_sd'], yerr=r['gap_pt_sd'], fmt='none', ecolor=f'C{i}', alpha=.8,
                     elinewidth=2, capsize=5, capthick=2, zorder=2)
@@ -178,8 +184,15 @@ def figure(summary: Results) -> plt.Figure:
     for handle in getattr(leg, 'legend_handles', None) or leg.legendHandles: handle.set_sizes([50])     # legend symbols one size; the chart shows the areas
     ax.set_title('Retrain or adapt? Left of the dotted line: cheaper than the reference; above 0: more accurate',
                  fontsize=10)
-    fig.tight_layout()
+    if at_chance:
+        fig.text(0.01, 0.01, f"not drawn, their reference is at chance: {', '.join(at_chance)}", fontsize=8)
+    fig.tight_layout(rect=(0, 0.04 if at_chance else 0, 1, 1))
     return fig
+
+def above_chance(row: dict) -> bool:
+    """Whether a `summarize` row's reference accuracy is above chance by more than two sd over seeds (True where the
+    chapter has no `chance`, e.g. regression or a task without classes)."""
+    return row.get('chance') is None or row['retrain_acc'] - 2 * (row.get('retrain_acc_sd') or 0.0) > row['chance']
 
 def curves(results: dict[str, Results]) -> plt.Figure:
     """Each chapter's headline learning curves on one scale: test accuracy (y, 0 to 1, shared) against examples

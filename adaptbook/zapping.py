@@ -23,15 +23,16 @@ from .core import (Curve, Ledger, Results, Settings, as_inputs, as_tuple, cached
                             fit, get_device, get_mode, new_results, pin_threads, reach, register, retrain_vs_adapt_curves,
                             seed_everything, train_step)
 from .data import DATASETS, load, resolve, select_classes
-from .models import as_images, cache_dir, features, small_cnn
+from .models import AddChannel, as_images, cache_dir, features, small_cnn
 from . import zoo
 
 # %% auto #0
-__all__ = ['FANS', 'PRETRAININGS', 'ZOO_QUICK', 'ZOO_FULL', 'ZOO_ENTRIES', 'METHODS', 'ALL_LAYERS', 'LRS', 'QUICK', 'FULL',
-           'TRAIN_OPTIONS', 'COMPARE', 'zap_', 'convnet', 'pretrain_iid', 'asb_episode', 'pretrain_asb',
-           'pretrain_data', 'pretrained', 'zoo_name', 'fresh_head', 'train_head', 'lstsq_readout', 'encoder_shift',
-           'train_all', 'ZappingSettings', 'transfer_tasks', 'transfer_data', 'experiment', 'plot_sequential',
-           'plot_final', 'plot_rapid', 'examples_to', 'figure', 'summary', 'run', 'widget']
+__all__ = ['FANS', 'ARCHS', 'PRETRAININGS', 'ZOO_QUICK', 'ZOO_FULL', 'ZOO_ENTRIES', 'METHODS', 'ALL_LAYERS', 'LRS', 'QUICK',
+           'FULL', 'TRAIN_OPTIONS', 'STANDARDISE_IMAGES', 'COMPARE', 'zap_', 'convnet', 'pretrain_iid', 'asb_episode',
+           'pretrain_asb', 'pretrain_data', 'pretrained', 'zoo_name', 'fresh_head', 'train_head', 'lstsq_readout',
+           'encoder_shift', 'train_all', 'ZappingSettings', 'transfer_tasks', 'transfer_data', 'Standardise',
+           'standardiser', 'experiment', 'plot_sequential', 'plot_final', 'plot_rapid', 'examples_to', 'figure',
+           'summary', 'run', 'widget']
 
 # %% ../nbs/20_zapping.ipynb #0ea8f7bf
 FANS = ('row', 'stacked')
@@ -67,11 +68,28 @@ def zap_(linear: nn.Linear, rows=None, generator: torch.Generator | None = None,
     return idx
 
 # %% ../nbs/20_zapping.ipynb #e6d70596
-def convnet(n_out: int, widths: Sequence[int] = (16, 16, 16), hidden: int = 128, seed: int = 0) -> nn.Sequential:
-    """`models.small_cnn` with BatchNorm for 28×28 grey images (N×28×28 or N×1×28×28) → N×n_out logits. Its encoder is
-    `net[:-1]` (N×hidden features, after a ReLU) and its head, the layer that is zapped, is `net[-1]`."""
-    return small_cnn((28, 28), n_out, widths=tuple(widths), hidden=hidden, batchnorm=True, seed=seed)
+ARCHS = ('bn', 'in')
 
+def convnet(n_out: int, widths: Sequence[int] = (16, 16, 16), hidden: int = 128, seed: int = 0,
+            arch: str = 'bn') -> nn.Sequential:
+    """A ConvNet for 28×28 grey images (N×28×28 or N×1×28×28) → N×n_out logits. Its encoder is `net[:-1]` and its
+    head, the layer that is zapped, is `net[-1]`. `arch='bn'`: `models.small_cnn` with BatchNorm (3×3 convolutions
+    padded, 2×2 max-pools, a 4×4 average pool, then Linear(·, `hidden`) + ReLU: features N×hidden). `arch='in'`: the
+    authors' "SANML" ConvNet at `widths` (theirs: 256 filters): 3×3 convolutions without padding, each followed by
+    InstanceNorm (per-image normalisation, affine) and ReLU, max-pools 2, 2 and none, flattened (features
+    N×9·widths[-1]; `hidden` unused), Kaiming-normal convolutions. Source: Frati et al. 2023's code, `models/convnet.py`."""
+    check_choice('arch', arch, ARCHS)
+    if arch == 'bn': return small_cnn((28, 28), n_out, widths=tuple(widths), hidden=hidden, batchnorm=True, seed=seed)
+    widths = tuple(check_int('widths', w) for w in widths)
+    if len(widths) != 3: raise ValueError(f"widths={widths}: arch='in' has three convolution blocks; give three widths")
+    torch.manual_seed(seed)
+    layers, c = [AddChannel()], 1
+    for w, pool in zip(widths, (2, 2, 0)):
+        conv = nn.Conv2d(c, w, 3)
+        nn.init.kaiming_normal_(conv.weight)
+        layers += [conv, nn.InstanceNorm2d(w, affine=True), nn.ReLU()] + ([nn.MaxPool2d(pool)] if pool else [])
+        c = w
+    return nn.Sequential(*layers, nn.Flatten(), nn.Linear(9 * c, check_int('n_out', n_out)))
 
 # %% ../nbs/20_zapping.ipynb #93794b1d
 def _step(net: nn.Module, opt, xb: torch.Tensor, yb: torch.Tensor, led: Ledger) -> float:
@@ -202,6 +220,7 @@ def _key(st: 'ZappingSettings', kind: str, zap_every: int, seed: int, pretrain) 
     if not isinstance(pretrain, str):
         s['data'] = hashlib.sha256(b''.join(t.contiguous().numpy().tobytes() for t in pretrain)).hexdigest()[:16]
     s |= {'kind': kind, 'zap_every': zap_every, 'seed': seed, 'pretrain': pretrain if isinstance(pretrain, str) else 'tensors', 'v': 1}
+    s |= {'arch': st.arch} if st.arch != 'bn' else {}        # the BatchNorm encoders keep their earlier cache keys
     h = hashlib.sha256(json.dumps(s, sort_keys=True, default=str).encode()).hexdigest()[:16]
     return f'{kind}_zap{zap_every}_s{seed}_{h}.pt'
 
@@ -216,7 +235,7 @@ def pretrained(kind: str, zap_every: int, settings: 'ZappingSettings | None' = N
     path = cache_dir('encoders') / 'zapping' / name
     if cache and name in _NETS: return _NETS[name][0], _NETS[name][1] | {'cached': True}
     Xtr, ytr, Xho, yho = pretrain_data(pretrain, st.pretrain_classes, seed) if isinstance(pretrain, str) else pretrain
-    net = convnet(int(ytr.max()) + 1, st.widths, st.hidden, seed)
+    net = convnet(int(ytr.max()) + 1, st.widths, st.hidden, seed, st.arch)
     if cache and path.exists():
         blob = torch.load(path, map_location='cpu', weights_only=True)
         net.load_state_dict(blob['state'])
@@ -250,25 +269,29 @@ def _pretrain(net, kind, zap_every, st, X, y, seed, device, verbose) -> dict:
 ZOO_QUICK = dict(classes=964, widths=(32, 32, 32), hidden=128, lr=1e-3, bs=128, epochs=15, episodes=2000, shots=15,
                  memory=64, inner_lr=1e-3)
 ZOO_FULL = ZOO_QUICK | dict(widths=(64, 64, 64), hidden=256, epochs=30, episodes=9000)
-ZOO_ENTRIES = (('iid', 0, 'stacked'), ('iid', 1, 'stacked'), ('iid', 3, 'stacked'), ('iid', 1, 'row'),
-               ('asb', 0, 'stacked'), ('asb', 1, 'stacked'))
+ZOO_ENTRIES = (('iid', 0, 'stacked', 'bn'), ('iid', 1, 'stacked', 'bn'), ('iid', 3, 'stacked', 'bn'),
+               ('iid', 1, 'row', 'bn'), ('asb', 0, 'stacked', 'bn'), ('asb', 1, 'stacked', 'bn'),
+               ('iid', 0, 'stacked', 'in'), ('iid', 1, 'stacked', 'in'))     # (kind, zap_every, fan, arch)
 
 def _fan_of(kind: str, zap_every: int, fan: str) -> str:
     "The fan that matters: only i.i.d. zaps of many rows depend on it (ASB zaps one row, where both fans agree)."
     return fan if kind == 'iid' and zap_every else 'stacked'
 
-def zoo_name(kind: str, zap_every: int, fan: str = 'stacked') -> str:
-    """The zoo entry of an Omniglot encoder pre-trained by `kind` ('iid', 'asb') zapping every `zap_every` epochs or
-    episodes (0 = never) with `fan`: 'omniglot-iid-zap1' (stacked, the reset of the authors' code), 'omniglot-iid-zap1-row', ..."""
-    return f'omniglot-{kind}-zap{zap_every}' + ('-row' if _fan_of(kind, zap_every, fan) == 'row' else '')
+def zoo_name(kind: str, zap_every: int, fan: str = 'stacked', arch: str = 'bn') -> str:
+    """The zoo entry of an Omniglot encoder of `convnet` architecture `arch` pre-trained by `kind` ('iid', 'asb')
+    zapping every `zap_every` epochs or episodes (0 = never) with `fan`: 'omniglot-iid-zap1' (stacked, the reset of
+    the authors' code), 'omniglot-iid-zap1-row', 'omniglot-iid-zap1-in' (the authors' architecture), ..."""
+    return (f'omniglot-{kind}-zap{zap_every}' + ('-row' if _fan_of(kind, zap_every, fan) == 'row' else '')
+            + ('-in' if arch == 'in' else ''))
 
-def _zoo_settings(base: dict, kind: str, zap_every: int, fan: str) -> dict:
-    drop = ('episodes', 'shots', 'memory', 'inner_lr') if kind == 'iid' else ('epochs', 'bs')
+def _zoo_settings(base: dict, kind: str, zap_every: int, fan: str, arch: str = 'bn') -> dict:
+    drop = (('episodes', 'shots', 'memory', 'inner_lr') if kind == 'iid' else ('epochs', 'bs')) + (('hidden',) if arch == 'in' else ())
     return {k: v for k, v in base.items() if k not in drop} | dict(kind=kind, zap_every=zap_every,
-                                                                   fan=_fan_of(kind, zap_every, fan))
+                                                                   fan=_fan_of(kind, zap_every, fan)) | (
+        {'arch': arch} if arch != 'bn' else {})            # the BatchNorm entries keep the settings they were trained with
 
-def _zoo_build(seed: int, classes: int, widths, hidden: int, **_) -> nn.Sequential:
-    return convnet(classes, widths, hidden, seed)
+def _zoo_build(seed: int, classes: int, widths, hidden: int = 128, arch: str = 'bn', **_) -> nn.Sequential:
+    return convnet(classes, widths, hidden, seed, arch)
 
 def _zoo_train(net: nn.Sequential, seed: int, verbose: bool, *, kind: str, zap_every: int, fan: str, classes: int,
                lr: float, epochs: int = 0, bs: int = 128, episodes: int = 0, shots: int = 15, memory: int = 64,
@@ -289,11 +312,12 @@ def _zoo_train(net: nn.Sequential, seed: int, verbose: bool, *, kind: str, zap_e
     return {'acc': curve[-1][1], 'examples': led.fwd_examples, 'heldout_curve': curve, 'loss': loss[-1],
             'cost': led.as_dict(), 'heldout': 'Omniglot background, drawers 15-19 (4,820 images)'}
 
-for _kind, _z, _fan in ZOO_ENTRIES:
+_NET_WORDS = {'bn': 'ConvNet', 'in': "The authors' ConvNet (InstanceNorm, no hidden layer)"}
+for _kind, _z, _fan, _arch in ZOO_ENTRIES:
     zoo.register(zoo.Recipe(
-        zoo_name(_kind, _z, _fan), _zoo_build, _zoo_train, quick=_zoo_settings(ZOO_QUICK, _kind, _z, _fan),
-        full=_zoo_settings(ZOO_FULL, _kind, _z, _fan), source='Omniglot background set, 964 classes, drawers 0-14',
-        doc=f"ConvNet pre-trained {'i.i.d.' if _kind == 'iid' else 'by ASB'}, "
+        zoo_name(_kind, _z, _fan, _arch), _zoo_build, _zoo_train, quick=_zoo_settings(ZOO_QUICK, _kind, _z, _fan, _arch),
+        full=_zoo_settings(ZOO_FULL, _kind, _z, _fan, _arch), source='Omniglot background set, 964 classes, drawers 0-14',
+        doc=f"{_NET_WORDS[_arch]} pre-trained {'i.i.d.' if _kind == 'iid' else 'by ASB'}, "
             + (f"zapping every {'' if _z == 1 else f'{_z} '}{'epoch' if _kind == 'iid' else 'episode'}{'s' if _z > 1 else ''}"
                + (f" ({_fan} fan)" if _kind == 'iid' else '') if _z else 'never zapped')))
 
@@ -432,12 +456,16 @@ class ZappingSettings(Settings):
     images per new class, `n_classes` new classes (`val_classes` other ones choose the learning rate from `lrs`),
     `n_test` test images per class (None: all), `iid_epochs`/`bs` of the i.i.d. head, `block` classes between the
     sequential checkpoints, `scratch_epochs`/`scratch_lr` of the network trained from scratch, `ridge` of the
-    least-squares readout. Encoders: `encoders` 'zoo' (the zoo's Omniglot encoders) or 'train' (pre-trained here on
+    least-squares readout. `arch`: the encoders' `convnet` architecture, 'bn' (the chapter's) or 'in' (the
+    authors' kind; the zoo has i.i.d. encoders zapped never and every epoch). `standardise`: the transfers read the encoder's features standardised by their mean and
+    standard deviation on its pre-training images (`standardiser`; False: raw features, where a sequential head sits
+    at chance). Encoders: `encoders` 'zoo' (the zoo's Omniglot encoders) or 'train' (pre-trained here on
     `pretrain` with the `TRAIN_OPTIONS`: `pretrain_classes`, `pretrain_epochs`, `episodes`, `widths`, `hidden`,
     `pretrain_lr`, `pretrain_bs`, `inner_lr`, `memory`, `zap_rows`), `fan` of the zap, `cache` the encoders on disk.
     `data_seed` (None: the run's seed) draws the new classes and shots. Options left None take the mode's `QUICK` or
     `FULL` value (and a `TRAIN_OPTIONS` given selects encoders='train')."""
     encoders: str | None = None
+    arch: str = 'bn'
     fan: str = 'stacked'
     shots: int = 15
     n_classes: int | None = None
@@ -450,6 +478,7 @@ class ZappingSettings(Settings):
     scratch_epochs: int = 20
     scratch_lr: float = 1e-3
     ridge: float = 1e-3
+    standardise: bool = True
     pretrain: object = 'omniglot'
     pretrain_classes: int | None = None
     pretrain_epochs: int | None = None
@@ -474,6 +503,9 @@ def _options(zap_every, methods, pretraining, st: ZappingSettings, mode: str) ->
     methods = as_tuple('methods', methods, lambda m: check_choice('methods', m, METHODS + ALL_LAYERS))
     pretraining = as_tuple('pretraining', pretraining, lambda k: check_choice('pretraining', k, PRETRAININGS))
     check_choice('fan', st.fan, FANS)
+    check_choice('arch', st.arch, ARCHS)
+    for k in ('standardise', 'cache'):
+        if not isinstance(getattr(st, k), bool): raise TypeError(f"{k}={getattr(st, k)!r}: give True or False")
     given = [k for k in TRAIN_OPTIONS if getattr(st, k) is not None]
     if st.encoders is None: st = replace(st, encoders='train' if given or not _is_omniglot(st.pretrain) else 'zoo')
     check_choice('encoders', st.encoders, ('zoo', 'train'))
@@ -481,10 +513,11 @@ def _options(zap_every, methods, pretraining, st: ZappingSettings, mode: str) ->
         if given or not _is_omniglot(st.pretrain):
             raise ValueError(f"encoders='zoo' loads the zoo's Omniglot encoders, whose recipes are fixed (ZOO_QUICK, "
                              f"ZOO_FULL); {', '.join(given) or 'pretrain=' + repr(st.pretrain)} applies to encoders='train'")
-        missing = [(k, z) for k in pretraining for z in zap_every if (k, z, _fan_of(k, z, st.fan)) not in ZOO_ENTRIES]
+        missing = [(k, z) for k in pretraining for z in zap_every
+                   if (k, z, _fan_of(k, z, st.fan), st.arch) not in ZOO_ENTRIES]
         if missing:
             raise ValueError(f"the zoo has no encoder for {', '.join(f'{k} zap_every={z}' for k, z in missing)} "
-                             f"(fan={st.fan!r}); it has {', '.join(zoo_name(*e) for e in ZOO_ENTRIES)}. "
+                             f"(fan={st.fan!r}, arch={st.arch!r}); it has {', '.join(zoo_name(*e) for e in ZOO_ENTRIES)}. "
                              f"Use encoders='train' to pre-train one here")
     st = _filled(st, mode)
     ints = {k: check_int(k, getattr(st, k), 2 if k in ('n_classes', 'pretrain_classes') else 1)
@@ -564,6 +597,37 @@ def transfer_data(data, shots: int = 15, n_classes: int = 20, n_test: int | None
     "The 'test' task of `transfer_tasks` with no validation classes: (X_train, y_train, X_test, y_test)."
     return transfer_tasks(data, shots, n_classes, 0, n_test, seed)['test']
 
+# %% ../nbs/20_zapping.ipynb #8838e4c1
+STANDARDISE_IMAGES = 1024     # pre-training images the standardisation is measured on
+
+class Standardise(nn.Module):
+    """A fixed per-feature standardisation z ↦ (z − μ)/(σ + ε) of features N×d → N×d, with μ, σ (d,) measured once on
+    the encoder's pre-training images and kept as buffers (never trained, saved with the module). A feature that is
+    always zero (σ = 0) stays 0. Raises `ValueError` if μ and σ are not two finite vectors of one length, σ >= 0."""
+    def __init__(self, mu: torch.Tensor, sd: torch.Tensor, eps: float = 1e-3):
+        super().__init__()
+        mu, sd = torch.as_tensor(mu, dtype=torch.float32), torch.as_tensor(sd, dtype=torch.float32)
+        if mu.ndim != 1 or mu.shape != sd.shape or not (torch.isfinite(mu).all() and torch.isfinite(sd).all()) \
+                or (sd < 0).any():
+            raise ValueError(f"mu {tuple(mu.shape)} and sd {tuple(sd.shape)} must be finite vectors of one length, sd >= 0")
+        self.register_buffer('mu', mu.clone())
+        self.register_buffer('sd', sd.clone() + check_number('eps', eps, 0, None, lo_open=True))
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        return (z - self.mu.to(z)) / self.sd.to(z)
+
+    def extra_repr(self) -> str: return f'd={len(self.mu)}'
+
+@torch.no_grad()
+def standardiser(encoder: nn.Module, X: torch.Tensor, n: int = STANDARDISE_IMAGES, seed: int = 0) -> Standardise:
+    """The `Standardise` of `encoder`'s features (N×d), its mean and standard deviation measured on `n` of the encoder's
+    pre-training images X (N×1×28×28; all if fewer), drawn with `seed`. Raises `ValueError` for non-image X, fewer
+    than 2 images or `n` < 2."""
+    X, n = _images(X, 'X'), check_int('n', n, 2)
+    if len(X) < 2: raise ValueError(f"X holds {len(X)} image; the standard deviation needs at least 2")
+    Z = features(encoder, X[torch.randperm(len(X), generator=torch.Generator().manual_seed(seed))[:n]])
+    return Standardise(Z.mean(0), Z.std(0))
+
 # %% ../nbs/20_zapping.ipynb #d7448872
 def _setup_ledger(info: dict) -> Ledger:
     "A ledger holding a pre-training's recorded cost (from the cache or a fresh run)."
@@ -573,7 +637,7 @@ def _setup_ledger(info: dict) -> Ledger:
 
 def _run_scratch(res: Results, Xtr, ytr, Xte, yte, st: ZappingSettings, seed: int, dev) -> None:
     "Retrain: a randomly initialised `convnet` trained i.i.d. on the new classes alone (Adam, `scratch_lr`)."
-    net = convnet(int(ytr.max()) + 1, st.widths, st.hidden, seed).to(dev)   # the encoders' architecture
+    net = convnet(int(ytr.max()) + 1, st.widths, st.hidden, seed, st.arch).to(dev)   # the encoders' architecture
     led = Ledger(dev)
     curve = Curve(lambda: evaluate(net, Xte, yte, device=dev)['acc'], led, growth=1.5)
     curve.record()
@@ -594,8 +658,11 @@ def _tune(fn, lrs: Sequence[float], tasks: dict) -> dict:
     return fn(tasks['test'], lrs[best]) | {'lr': lrs[best], 'val_acc_by_lr': accs,
                                            'sweep_examples': sum(r['ledger'].fwd_examples for r in val)}
 
-def _run_transfers(res: Results, net, kind: str, z: int, methods, tasks: dict, st: ZappingSettings, seed: int, dev) -> None:
-    "Every transfer protocol in `methods` on the frozen encoder of `net`, the lr of each chosen on tasks['val']."
+def _run_transfers(res: Results, net, kind: str, z: int, methods, tasks: dict, st: ZappingSettings, seed: int, dev,
+                   std: 'Standardise | None' = None) -> None:
+    """Every transfer protocol in `methods` on the frozen encoder of `net` (followed by the fixed standardisation `std`
+    when given), the lr of each chosen on tasks['val']."""
+    if std is not None: net = nn.Sequential(*net[:-1], std, net[-1])
     enc, led = net[:-1].to(dev).eval(), Ledger(dev)
     feats = {}
     for name, (Xtr, ytr, Xte, yte) in tasks.items():
@@ -603,7 +670,7 @@ def _run_transfers(res: Results, net, kind: str, z: int, methods, tasks: dict, s
             Ztr = features(enc, Xtr, device=dev)
         feats[name] = (Ztr, ytr, features(enc, Xte, device=dev), yte)
     cost = (len(tasks['test'][0]), led.seconds)
-    role, common = ('adapt' if z else 'baseline'), dict(seed=seed, zap_every=z, pretraining=kind)
+    role, common = ('adapt' if z else 'baseline'), dict(seed=seed, zap_every=z, pretraining=kind, arch=st.arch)
     before = copy.deepcopy(enc)
     for m in (m for m in methods if m in ('seq_head', 'iid_head') + ALL_LAYERS):
         kw = dict(order=m[:3], epochs=st.iid_epochs, bs=st.bs, block=st.block, seed=seed)
@@ -614,6 +681,7 @@ def _run_transfers(res: Results, net, kind: str, z: int, methods, tasks: dict, s
         tuned = r['net'] if 'net' in r else nn.Sequential(*enc, r['head'])
         r['ledger'].carry()                                     # nothing beyond the deployed encoder and head
         res.record(f'{kind}/{m}', role, r['acc'], ledger=r['ledger'], curve=r['curve'], protocol=m, lr=r['lr'],
+                   standardise=std is not None,
                    lrs=st.lrs, val_acc_by_lr=r['val_acc_by_lr'], classes_seen=r['classes_seen'],
                    acc_seen=r['acc_seen'], sweep_examples=r['sweep_examples'],
                    encoder_shift=encoder_shift(before, tuned[:-1]), **common)
@@ -631,7 +699,8 @@ def _run_transfers(res: Results, net, kind: str, z: int, methods, tasks: dict, s
             head.load_state_dict(fitted.state_dict())
             led2.step()
         led2.carry()
-        res.record(f'{kind}/lstsq', 'baseline', curve.finish(), ledger=led2, curve=curve, protocol='lstsq', lr=None, **common)
+        res.record(f'{kind}/lstsq', 'baseline', curve.finish(), ledger=led2, curve=curve, protocol='lstsq', lr=None,
+                   standardise=std is not None, **common)
 
 def _task_name(tasks: dict, task: tuple) -> str:
     "Which of `tasks` `task` is."
@@ -647,12 +716,13 @@ def experiment(data, *, zap_every=(0, 1), methods: Sequence[str] = METHODS, seed
     images, resized to 28×28), `shots` images per class. The knob `zap_every` (0 = never) is swept, for each kind in
     `pretraining` ('iid': zap every `zap_every` epochs; 'asb': the episode's class row every `zap_every` episodes).
     Encoders: `encoders='zoo'` (the default when no pre-training option is given) loads the zoo's Omniglot encoders
-    (`zoo_name(kind, zap_every, fan)`, trained if not shipped or cached); `'train'` pre-trains a `convnet` here on
+    (`zoo_name(kind, zap_every, fan, arch)`, trained if not shipped or cached); `'train'` pre-trains a `convnet` here on
     `pretrain` with the `pretrain_*`, `episodes`, `widths`, `hidden`, `inner_lr`, `memory`, `zap_rows` options
     (None: the mode's `QUICK`/`FULL`), cached on disk. Methods: 'scratch' (retrain: a random network of the same
     architecture on the new classes alone), 'seq_head'/'iid_head' (a fresh head trained sequentially / i.i.d.),
     'seq_all_layers'/'iid_all_layers' (the whole network fine-tuned, not in the default `METHODS`) and 'lstsq'
-    (least-squares readout). Each trained transfer's learning rate is chosen from `lrs` on the validation task
+    (least-squares readout), all on the encoder's features standardised by its pre-training statistics
+    (`standardiser`; `standardise=False`: raw features). Each trained transfer's learning rate is chosen from `lrs` on the validation task
     (`transfer_tasks`: `val_classes` other classes for Omniglot), then run once on the test classes. `seed` seeds
     everything, the zoo encoder included; `data_seed` (default `seed`) alone draws the new classes and shots. Roles: 'adapt'
     for zapped encoders, 'baseline' for zap_every=0 (the same-protocol reference) and least squares, 'retrain' for
@@ -677,24 +747,33 @@ def experiment(data, *, zap_every=(0, 1), methods: Sequence[str] = METHODS, seed
     res = new_results('zapping', 'zap_every', data, seed=seed, mode=mode, device=dev, shots=st.shots, data_seed=data_seed,
                       n_classes=int(tasks['test'][1].max()) + 1, encoders=st.encoders,
                       val_classes=st.val_classes if _is_omniglot(data) else None,
-                      pretrain=st.pretrain if isinstance(st.pretrain, str) else 'tensors',
+                      pretrain=st.pretrain if isinstance(st.pretrain, str) else 'tensors', standardise=st.standardise,
+                      arch=st.arch,
                       **{k: getattr(st, k) for k in ('pretrain_classes', 'pretrain_epochs', 'episodes', 'widths', 'zap_rows', 'fan')})
     if st.encoders == 'zoo':
         res.meta |= {'pretrain_classes': zoo_arch['classes'], 'pretrain_epochs': zoo_arch['epochs'],
                      'episodes': zoo_arch['episodes']}
     if 'scratch' in methods: _run_scratch(res, *tasks['test'], st, seed, dev)
     res.meta['cached'] = []
+    transfers = bool(set(methods) - {'scratch'})
+    if transfers and st.standardise:                     # the images the encoders were pre-trained on (their drawers 0-14)
+        Xpre = (pretrain_data('omniglot', zoo_arch['classes'], seed=0) if st.encoders == 'zoo' else
+                pretrain_data(pre, st.pretrain_classes, seed) if isinstance(pre, str) else pre)[0]
     for kind in pretraining:
         for z in zap_every:
             if st.encoders == 'zoo':
-                net = zoo.load(zoo_name(kind, z, st.fan), seed, mode, verbose=verbose)
+                net = zoo.load(zoo_name(kind, z, st.fan, st.arch), seed, mode, verbose=verbose)
                 info = net.zoo_record | net.zoo_record['cost'] | {'cached': True}
                 info['loss'] = [info['loss']]
             else: net, info = pretrained(kind, z, st, seed, pre, dev, verbose, st.cache)
             res.meta['cached'].append(info.get('cached', False))
-            res.record(f'pretrain/{kind}', 'setup', info['acc'], seed=seed, ledger=_setup_ledger(info), zap_every=z,
-                       pretraining=kind, pretrain_loss=info['loss'][-1], heldout_curve=info.get('heldout_curve'))
-            if set(methods) - {'scratch'}: _run_transfers(res, net, kind, z, methods, tasks, st, seed, dev)
+            setup, std = _setup_ledger(info), None
+            if transfers and st.standardise:             # measured once per encoder: part of its setup
+                with setup: std = standardiser(net[:-1], Xpre, seed=seed)
+                setup.forward(min(len(Xpre), STANDARDISE_IMAGES))
+            res.record(f'pretrain/{kind}', 'setup', info['acc'], seed=seed, ledger=setup, zap_every=z,
+                       pretraining=kind, arch=st.arch, pretrain_loss=info['loss'][-1], heldout_curve=info.get('heldout_curve'))
+            if transfers: _run_transfers(res, net, kind, z, methods, tasks, st, seed, dev, std)
     return res
 
 # %% ../nbs/20_zapping.ipynb #caeeecc7
@@ -744,9 +823,9 @@ def plot_final(res: Results, ax=None):
         ax.bar(np.arange(len(groups)) + j * w, [r['acc'] if r else np.nan for r in v], w,
                yerr=[r['acc_sd'] if r else 0 for r in v], label=name, capsize=2, color=shades[j], edgecolor='k', lw=0.5)
     ax.set_xticks(np.arange(len(groups)) + 0.4 - w / 2, [_label(k, z).replace(', ', '\n') for k, z in groups], fontsize=7)
-    ax.set(ylabel='accuracy', ylim=(0, 1), title='final numbers (mean ± sd over seeds)')
+    ax.set(ylabel='accuracy', ylim=(0, 1.3), yticks=np.linspace(0, 1, 6), title='final numbers (mean ± sd over seeds)')
     ax.grid(alpha=0.3, axis='y')
-    ax.legend(fontsize=7)
+    ax.legend(fontsize=7, ncol=2, loc='upper center')     # in the band above 1, where no bar reaches
     return ax
 
 # %% ../nbs/20_zapping.ipynb #10d7fe57

@@ -95,6 +95,23 @@ def test_chart_keeps_every_marker_inside_its_axes_and_uses_one_cost_unit():
         C.figure(Results())
 
 
+def test_a_method_whose_reference_is_at_chance_is_not_drawn_and_the_chart_says_so():
+    res = fake()
+    z = res['zapping']
+    res['zapping'] = Results([dict(r, acc=0.02 + 0.001 * r['seed']) if r['method'] == 'iid/seq_head' and r['zap_every'] == 0
+                              else r for r in z], z.meta)           # 50 classes: chance 0.02
+    S = C.summarize(res)
+    zrow = next(r for r in S if r['chapter'] == 'zapping')
+    assert zrow['chance'] == pytest.approx(0.02) and not C.above_chance(zrow)
+    assert all(C.above_chance(r) for r in S if r['chapter'] != 'zapping')
+    fig = C.figure(S)
+    ax, = fig.axes
+    names = [t.get_text() for t in ax.texts]
+    assert C.NAMES['zapping'] not in names and C.NAMES['kvb'] in names
+    assert any('reference is at chance' in t.get_text() and C.NAMES['zapping'] in t.get_text() for t in fig.texts)
+    assert C.above_chance(dict(zrow, chance=None))             # no classes: nothing to be at chance against
+
+
 def test_curves_share_one_scale_and_filter_the_label_budget():
     res = fake()
     fig = C.curves(res)

@@ -230,6 +230,8 @@ BAD = [
     (dict(zap_rows=1.5), ValueError, 'rows'),
     (dict(methods=('maml',)), ValueError, 'methods'),
     (dict(fan='fan_out'), ValueError, 'fan'),
+    (dict(standardise='yes'), TypeError, 'standardise'),
+    (dict(arch='resnet'), ValueError, 'arch'),
     (dict(lrs=(0.0,)), ValueError, 'lrs'),
     (dict(shots=13), ValueError, 'shots'),
     (dict(shots=0), ValueError, 'shots'),
@@ -255,23 +257,55 @@ def test_bad_input_raises_before_training(kw, err, msg, cache, monkeypatch):
 def test_zoo_encoders_on_classes_never_used_in_development():
     """The chapter's starting points, through the public API, on Omniglot evaluation classes drawn with seeds that no
     notebook, bench script or other test uses (1000, 1001): the never-zapped encoder is trained (>= 0.6 on held-out
-    drawers, recomputed here); zapping every epoch does not hurt the sequential head (mean of 2 seeds) and keeps the
-    i.i.d. head within 3 points."""
+    drawers, recomputed here), and zapping every epoch keeps the i.i.d. head within 3 points (mean of 2 seeds)."""
     from adaptbook import zoo
     from adaptbook.core import evaluate
     _, _, Xho, yho = Z.pretrain_data('omniglot', 964)
-    seq, iid = {0: [], 1: []}, {0: [], 1: []}
+    iid = {0: [], 1: []}
     for s in (0, 1):
         net = zoo.load(Z.zoo_name('iid', 0), seed=s, mode='quick', train=False)
         assert evaluate(net, Xho, yho)['acc'] == net.zoo_record['acc'] >= 0.6
-        res = experiment('omniglot', zap_every=(0, 1), pretraining=('iid',), methods=('seq_head', 'iid_head'),
+        res = experiment('omniglot', zap_every=(0, 1), pretraining=('iid',), methods=('iid_head',),
                          mode='quick', seed=s, data_seed=1000 + s)
         assert res.meta['encoders'] == 'zoo' and res.meta["n_classes"] == 50
         for r in res:
-            if r.get('protocol') == 'seq_head': seq[r['zap_every']].append(r['acc'])
             if r.get('protocol') == 'iid_head': iid[r['zap_every']].append(r['acc'])
-    assert np.mean(seq[1]) >= np.mean(seq[0]), seq
     assert np.mean(iid[1]) >= np.mean(iid[0]) - 0.03, iid
+
+
+def test_sequential_head_above_chance_on_held_out_classes():
+    """Issue #32's criterion: on 10 Omniglot evaluation classes drawn with seeds used nowhere else (3000, 3001), the
+    sequential head (one image per step, classes in order) on the chapter's never-zapped encoder and on its zapped
+    encoder each reads >= 0.30, mean of 2 seeds (chance 0.10). The finding it pins: on the raw features
+    (`standardise=False`) the same head stays near chance (< 0.25) on both, so the standardisation is what lifts it."""
+    acc = {(std, z): [] for std in (True, False) for z in (0, 1)}
+    for s in (0, 1):
+        for std in (True, False):
+            res = experiment('omniglot', zap_every=(0, 1), pretraining=('iid',), methods=('seq_head',), mode='quick',
+                             seed=s, data_seed=3000 + s, n_classes=10, val_classes=10, standardise=std)
+            assert res.meta['standardise'] is std
+            for r in res:
+                if r.get('protocol') == 'seq_head':
+                    assert r['standardise'] is std
+                    acc[std, r['zap_every']].append(r['acc'])
+    means = {k: float(np.mean(v)) for k, v in acc.items()}
+    assert means[True, 0] >= 0.30 and means[True, 1] >= 0.30, means
+    assert means[False, 0] < 0.25 and means[False, 1] < 0.25, means
+
+
+def test_standardise_is_a_fixed_layer_measured_on_pretraining_images():
+    enc = convnet(4, (4, 4, 4), 16)[:-1].eval()
+    X = torch.rand(40, 1, 28, 28)
+    std = Z.standardiser(enc, X, n=30)
+    with torch.no_grad(): raw = enc(X[torch.randperm(40, generator=torch.Generator().manual_seed(0))[:30]])
+    Zs = std(raw)
+    assert torch.allclose(Zs.mean(0), torch.zeros(16), atol=1e-4)
+    assert torch.allclose(Zs.std(0) * std.sd, raw.std(0), atol=1e-5)     # sd = σ + ε: unit scale up to ε
+    assert torch.allclose(std.sd - raw.std(0), torch.full((16,), 1e-3), atol=1e-6)
+    assert not any(p.requires_grad for p in std.parameters()) and {'mu', 'sd'} <= set(std.state_dict())
+    with pytest.raises(ValueError, match='at least 2'): Z.standardiser(enc, X[:1])
+    with pytest.raises(ValueError, match='n='): Z.standardiser(enc, X, n=1)
+    with pytest.raises(ValueError, match='one length'): Z.Standardise(torch.zeros(3), torch.ones(4))
 
 
 def test_zoo_encoders_refuse_options_they_cannot_honour(monkeypatch):
@@ -284,6 +318,10 @@ def test_zoo_encoders_refuse_options_they_cannot_honour(monkeypatch):
         experiment('omniglot', zap_every=(2,), pretraining=('iid',))
     with pytest.raises(ValueError, match="the zoo has no encoder for asb zap_every=3"):
         experiment('omniglot', zap_every=(3,), pretraining=('asb',))
+    with pytest.raises(ValueError, match="the zoo has no encoder for iid zap_every=3 .*arch='in'.*omniglot-iid-zap1-in"):
+        experiment('omniglot', zap_every=(3,), pretraining=('iid',), arch='in')
+    with pytest.raises(ValueError, match="the zoo has no encoder for asb zap_every=0"):
+        experiment('omniglot', zap_every=(0,), pretraining=('asb',), arch='in')
     with pytest.raises(ValueError, match="encoders='gpu'"):
         experiment('omniglot', encoders='gpu')
     with pytest.raises(ValueError, match=r'needs a validation task .*val_classes=0'):
@@ -304,3 +342,23 @@ def test_transfer_inputs_a_new_user_gets_wrong_are_named():
     assert res.meta['val_classes'] is None
     with pytest.raises(ValueError, match=r"protocol='iid_head': res has no such transfer rows; it has \['lstsq'\]"):
         Z.examples_to(res, 0.5)
+
+
+def test_the_authors_kind_of_network(cache):
+    """arch='in': 3×3 convolutions without padding, InstanceNorm and ReLU per block, pools 2, 2, none, flattened
+    (9·width features), no BatchNorm anywhere, so a single image's forward pass does not depend on the mode; trains
+    and transfers through experiment(encoders='train')."""
+    net = convnet(5, (4, 4, 6), seed=0, arch='in')
+    assert not any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in net.modules())
+    assert sum(isinstance(m, nn.InstanceNorm2d) for m in net.modules()) == 3
+    x = torch.rand(3, 28, 28)
+    assert net[:-1](x).shape == (3, 54) and net(x).shape == (3, 5)
+    assert torch.equal(net.train()(x[:1]), net.eval()(x[:1]))
+    with pytest.raises(ValueError, match='three widths'): convnet(5, (4, 4), arch='in')
+    with pytest.raises(ValueError, match='arch'): convnet(5, arch='vgg')
+    assert Z.zoo_name('iid', 1, arch='in') == 'omniglot-iid-zap1-in' and Z.zoo_name('iid', 1) == 'omniglot-iid-zap1'
+    res = experiment(_data(), zap_every=(0, 1), pretraining=('iid',), pretrain=_pre(), arch='in', **TINY)
+    check_rows(res)
+    assert res.meta['arch'] == 'in' and {r.get('arch') for r in res if r['role'] != 'retrain'} == {'in'}
+    bn = experiment(_data(), zap_every=(0,), pretraining=('iid',), pretrain=_pre(), methods=('lstsq',), **TINY)
+    assert bn.meta['arch'] == 'bn' and len(list(cache.rglob('*.pt'))) == 3      # separate cache entries per architecture

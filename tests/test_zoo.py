@@ -107,8 +107,10 @@ def test_every_shipped_entry_matches_its_sha256_and_recipe(path):
 
 
 def test_shipped_weights_are_a_few_megabytes():
+    # 27 MB since issue #32 added the authors' kind of Omniglot network (6 files of 1.2 MB, most of it the 964-class
+    # pre-training head); a new entry that would take the zoo past 30 MB should ship in quick size or not at all
     total = sum(p.stat().st_size for p in zoo.shipped_dir().glob('*'))
-    assert total < 20e6, f'{total / 1e6:.1f} MB shipped'
+    assert total < 30e6, f'{total / 1e6:.1f} MB shipped'
 
 
 def test_imagenet_backbone_names_the_missing_file_and_loads_from_the_hub_cache(tmp_path):

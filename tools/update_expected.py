@@ -13,7 +13,7 @@ tolerance comes from. Run it after a change that is *meant* to move a number, an
         measurements from the FILEs; this build's own numbers are read from a FILE that holds them for the same code
         (`run_digest`), else from its cached run(). Without FILEs, the other builds stored in the current json are
         kept (their numbers are then from the code they were measured on: a note says so, and the json keeps each
-        build's `run_digest`).
+        build's `run_digest`); `--drop-stale` drops those instead, after a change meant to move the numbers.
 
 Each guarded number x (accuracies `acc`, `retrain_acc` as absolute differences; `examples_ratio` relative to its
 value) gets
@@ -130,6 +130,9 @@ def main(argv=None):
     ap.add_argument('--measure', metavar='FILE', help="write this build's measurements to FILE, not the expected jsons")
     ap.add_argument('--builds', nargs='+', default=[], metavar='FILE', help='measurements of other builds (--measure)')
     ap.add_argument('--readme', action='store_true', help="print the README's table rows from the expected jsons")
+    ap.add_argument('--drop-stale', action='store_true',
+                    help="drop the stored builds measured on other code (after a change meant to move the numbers: "
+                         "their old numbers would otherwise widen the tolerance); measure them again with --measure")
     a = ap.parse_args(argv)
     if a.readme:
         print('\n'.join(readme_rows(a.chapters or None)))
@@ -149,6 +152,10 @@ def main(argv=None):
     EXPECTED.mkdir(exist_ok=True)
     for n in names:
         builds = [f[n] for f in files if n in f] if files else _stored_builds(n)
+        if a.drop_stale:
+            for b in [b for b in builds if b['run_digest'] != core.run_digest(n)]:
+                print(f"note: {n}: dropped {build_id(b['build'])}, measured on other code (run_digest {b['run_digest']})")
+                builds.remove(b)
         # this build's own measurement of this very code, if a FILE has it; else this build's cached run()
         here = next((b for b in builds if build_id(b['build']) == build_id(this_build())
                      and b['run_digest'] == core.run_digest(n)), None) if files else None
