@@ -50,13 +50,9 @@ def _out_folder(out: str | os.PathLike) -> Path:
     return out
 
 def _atomic(path: Path, write) -> None:
-    "`write(tmp)` to a temporary name beside `path`, then rename: an interrupted write leaves no half-written file."
-    tmp = path.with_name(f'.{path.stem}.part{path.suffix}')
-    try:
-        write(tmp)
-        os.replace(tmp, path)
+    "`core.write_atomic`: an interrupted write leaves no half-written file; an unwritable folder is a ValueError naming it."
+    try: core.write_atomic(path, write)
     except OSError as e: raise ValueError(f"cannot write {path}: {e.strerror or e}") from None
-    finally: tmp.unlink(missing_ok=True)
 
 def run_experiment(name: str, mode: str | None = None, out: str | os.PathLike = 'results', seed: int = 0,
                    verbose: bool = True, threads: int | None = None, seeds: int | None = None) -> dict:
@@ -233,6 +229,7 @@ def main(argv: list[str] | None = None) -> int:
     z.add_argument('--threads', type=int, default=None, help='torch threads (default: $ADAPTBOOK_THREADS, else 1)')
     sub.add_parser('list', help='list the registered experiments')
     a = p.parse_args(argv)
+    previous = _sigterm_exits()
     try:
         if a.cmd == 'data':
             print(f"{'dataset':14s} {'check':8s} {'in the pack':12s} where")
@@ -266,4 +263,17 @@ def main(argv: list[str] | None = None) -> int:
     except (ValueError, TypeError, OSError, RuntimeError) as e:
         print(f'adaptbook: error: {e}', file=sys.stderr)
         return 2
+    finally:
+        if previous is not None:
+            import signal
+            signal.signal(signal.SIGTERM, previous)      # a caller in Python (a test, a notebook) gets its own back
     return 0
+
+def _sigterm_exits():
+    """Make SIGTERM (a `kill`, a job scheduler's stop) end the command as Ctrl-C does, through Python's exception
+    path, so that `core.write_atomic` and the downloads remove their temporary files; exit status 143 (128 + 15).
+    Only in the main thread, where Python allows a handler. Returns the handler it replaced (None off the main thread)."""
+    import signal, threading
+    if threading.current_thread() is not threading.main_thread(): return None
+    def stop(signum, frame): raise SystemExit(128 + signum)
+    return signal.signal(signal.SIGTERM, stop)

@@ -13,7 +13,7 @@ Docs: https://adaptbook.github.io/adaptbook/core.html.md"""
 
 # %% ../nbs/00_core.ipynb #9f162cd4
 from __future__ import annotations
-import functools, hashlib, json, math, os, random, subprocess, threading, time
+import functools, hashlib, json, math, os, random, subprocess, tempfile, threading, time
 from contextlib import contextmanager
 from dataclasses import dataclass, fields, replace
 from pathlib import Path
@@ -34,7 +34,8 @@ __all__ = ['MODES', 'VOLATILE', 'ROLES', 'COST', 'CURVE', 'ROW_SCHEMA', 'COLUMNS
            'threads', 'pin_threads', 'SolverError', 'Ledger', 'nbytes', 'Curve', 'train_step', 'fit', 'predict',
            'evaluate', 'Results', 'retrain_vs_adapt', 'reach', 'retrain_vs_adapt_curves', 'check_rows', 'new_results',
            'average_accuracy', 'forgetting', 'backward_transfer', 'stream_metrics', 'register', 'draw', 'load_chapters',
-           'Registered', 'cache_dir', 'code_digest', 'run_digest', 'provenance', 'args_hash', 'cached']
+           'Registered', 'cache_dir', 'code_digest', 'run_digest', 'provenance', 'args_hash', 'check_writable',
+           'zoo_digest', 'atomic_path', 'write_atomic', 'save_atomic', 'cached']
 
 # %% ../nbs/00_core.ipynb #08e225f1
 def _available() -> str:
@@ -1060,11 +1061,77 @@ def _locked(path: Path):
         except ImportError: pass
         yield
 
+def check_writable(folder: str | os.PathLike, need: int = 10 * 2**20, what: str = 'the cache') -> Path:
+    """Check, before any work, that `folder` (created if missing) can be written and has `need` bytes free; return it.
+    Raises `OSError` naming `what`, the folder, the cause and the fix (`ADAPTBOOK_CACHE` for a cache folder)."""
+    import shutil
+    folder = Path(folder)
+    fix = "set ADAPTBOOK_CACHE to a writable folder with room" if 'cache' in what else "choose another folder"
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=folder): pass
+    except OSError as e:
+        raise OSError(e.errno, f"{what} {folder} cannot be written ({e.strerror or e}); {fix}") from None
+    free = shutil.disk_usage(folder).free
+    if free < need:
+        raise OSError(28, f"{what} {folder} has {free / 2**20:.0f} MB free, and this needs about {need / 2**20:.0f} MB; "
+                          f"{fix}")
+    return folder
+
+def zoo_digest() -> str:
+    """sha256 (16 hex digits) of the zoo weights a run may load: the file name and recorded sha256 of every entry's
+    record in the package's `zoo_weights` folder and in the user cache (`cache_dir('zoo')`). Retraining, replacing
+    or removing an entry changes it."""
+    import adaptbook
+    recs = []
+    for folder in (Path(adaptbook.__file__).parent / 'zoo_weights', cache_dir('zoo')):
+        for js in (sorted(folder.glob('*.json')) if folder.is_dir() else []):
+            try: sha = json.loads(js.read_text()).get('sha256')
+            except (OSError, ValueError, AttributeError): sha = None     # damaged: the zoo itself says so when loading
+            recs.append((js.name, sha))
+    return hashlib.sha256(json.dumps(recs).encode()).hexdigest()[:16]
+
+@contextmanager
+def atomic_path(path: str | os.PathLike):
+    """Yield a temporary file to write `path` through: it has a name of its own in the same folder (two writers never
+    share one; it starts empty; it ends in `.part` and `path`'s suffix, so writers that read the suffix, such as
+    `savefig`, still see it), and when the block ends it is synced to disk and replaces `path` in one `os.replace`,
+    so a reader sees the old file or the new one, never part of one. On any exception, an interrupt included
+    (KeyboardInterrupt, SystemExit: the CLI turns SIGTERM into one), it is removed and `path` is untouched. Creates the
+    folder; the file ends readable by all (mode 644). Raises the `OSError` of a folder that cannot be written."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, name = tempfile.mkstemp(dir=path.parent, prefix=f'.{path.stem}.', suffix=f'.part{path.suffix}')  # keeps the type
+    os.close(fd)
+    tmp = Path(name)
+    try:
+        yield tmp
+        with open(tmp, 'rb+') as fh: os.fsync(fh.fileno())
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+def write_atomic(path: str | os.PathLike, write: Callable[[Path], object]) -> Path:
+    "Write the file `path` all at once through `atomic_path`: `write(tmp)` fills the temporary file. Returns `path`."
+    with atomic_path(path) as tmp: write(tmp)
+    return Path(path)
+
+def save_atomic(obj, path: str | os.PathLike) -> Path:
+    """`obj` saved by torch into `path` through `write_atomic`. Its bytes do not depend on the temporary name: torch names
+    the archive inside a file after the file, so the object is serialised to a buffer (a fixed name) first, and the
+    same tensors give the same sha256. Returns `path`."""
+    import io
+    buf = io.BytesIO()
+    torch.save(obj, buf)
+    return write_atomic(path, lambda tmp: tmp.write_bytes(buf.getvalue()))
+
 def cached(name: str, module: str | None = None) -> Callable:
     """Decorator for a chapter's `run(mode=None, seed=0) -> Results`: keep each result on disk under
     `cache_dir('results')`, keyed by `name`, mode, seed, adaptbook's version and `run_digest(name)` (the code of core,
     data, models and the chapter: a change to the widgets or to another chapter does not invalidate it), the thread
-    count, torch's version, the CPU kernels and the device (another build may move the last bits), and add
+    count, torch's version, the CPU kernels and the device (another build may move the last bits), the zoo's weights
+    (`zoo_digest`: a retrained entry is not served results computed from the old one), and add
     `meta['provenance']` (`provenance()` with mode, seed, seconds, args hash and cache key). `fn.uncached` is the
     plain function. `$ADAPTBOOK_NO_CACHE=1` always recomputes (and still writes); a truncated or damaged entry is
     computed again. `module`: the chapter whose code keys the result (default `name`), for a chapter's second cached
@@ -1083,8 +1150,9 @@ def cached(name: str, module: str | None = None) -> Callable:
             args = dict(name=name, mode=mode, seed=seed)
             code = run_digest(name if module is None else module)
             key = args_hash(**args, version=adaptbook.__version__, code=code, threads=default_threads(),
-                           torch=torch.__version__, cpu=torch.backends.cpu.get_cpu_capability(), device=str(get_device()))
-            path = cache_dir('results') / f'{name}-{mode}-{seed}-{key}.json'
+                           torch=torch.__version__, cpu=torch.backends.cpu.get_cpu_capability(), device=str(get_device()),
+                           zoo=zoo_digest())
+            path = check_writable(cache_dir('results'), what='the results cache') / f'{name}-{mode}-{seed}-{key}.json'
             with _locked(path.with_suffix('.lock')):
                 if path.exists() and not os.environ.get('ADAPTBOOK_NO_CACHE'):
                     try: return Results.from_json(path)
@@ -1094,9 +1162,7 @@ def cached(name: str, module: str | None = None) -> Callable:
                 res.meta['provenance'] = provenance(mode=mode, seed=seed, seeds=sorted({r['seed'] for r in res}),
                                                     seconds=time.perf_counter() - t, args_hash=args_hash(**args),
                                                     run_digest=code, cache_key=key, threads=default_threads())
-                tmp = path.with_suffix('.tmp')
-                res.to_json(tmp)
-                tmp.replace(path)
+                write_atomic(path, res.to_json)
             return Results.from_json(path)      # what the cache holds is what every caller sees
         wrapper.uncached = fn
         return wrapper

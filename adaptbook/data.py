@@ -16,7 +16,7 @@ from typing import Callable, Sequence
 import numpy as np
 import torch
 import torch.nn.functional as F
-from .core import _locked, as_inputs, as_labels
+from .core import _locked, as_inputs, as_labels, atomic_path
 
 # %% auto #0
 __all__ = ['CACHE', 'PACK', 'DATASETS', 'MANIFEST', 'TIMEOUT', 'PACK_DATE', 'places', 'short_path', 'DatasetNotFound',
@@ -230,17 +230,7 @@ def _socket_timeout(seconds: float):
     try: yield
     finally: socket.setdefaulttimeout(old)
 
-@contextlib.contextmanager
-def _atomic(path: Path):
-    """Yield a temporary name beside `path` (`<path>.<pid>.part`) to write to; when the block ends it is synced to
-    disk and renamed onto `path`. On any error, Ctrl-C included, it is removed and `path` is untouched."""
-    path = Path(path)
-    tmp = path.with_name(f'{path.name}.{os.getpid()}.part')
-    try:
-        yield tmp
-        with open(tmp, 'rb+') as fh: os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    finally: tmp.unlink(missing_ok=True)
+_atomic = atomic_path     # every file the book writes goes through core's one writer (a temporary name of its own)
 
 
 # %% ../nbs/01_data.ipynb #8f679ab3

@@ -7,7 +7,7 @@ Docs: https://adaptbook.github.io/adaptbook/models.html.md"""
 
 # %% ../nbs/04_models.ipynb #eaa1163b
 from __future__ import annotations
-import hashlib, os
+import hashlib
 from pathlib import Path
 from typing import Callable, Sequence
 
@@ -16,7 +16,7 @@ import torch
 from torch import nn
 import torch.nn.functional as F
 
-from .core import check_int, fit, get_device
+from .core import check_int, fit, get_device, save_atomic
 from .data import load
 
 # %% auto #0
@@ -156,11 +156,7 @@ def cnn_encoder(source: str = 'fashion-mnist', n: int = 10000, epochs: int = 2, 
         idx = torch.randperm(len(X), generator=torch.Generator().manual_seed(seed))[:n]
         with torch.enable_grad():                                  # callers may be inside no_grad
             fit(net, as_images(X[idx]), y[idx], epochs=epochs, bs=128, lr=2e-3, seed=seed, device='cpu', verbose=verbose)
-        if cache:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = path.with_suffix('.tmp')
-            torch.save(net.state_dict(), tmp)
-            os.replace(tmp, path)
+        if cache: save_atomic(net.state_dict(), path)
     replace_head(net, find_head(net), nn.Identity())
     return net.eval()
 
@@ -194,10 +190,6 @@ def features(encoder: Callable, X: torch.Tensor, key: str | None = None, bs: int
         if isinstance(encoder, nn.Module): encoder.to(dev).eval()
         Z = torch.cat([_as_features(encoder(X[i:i + bs].to(dev)), i // bs) for i in range(0, len(X), bs)]) if len(X) else torch.zeros(0, 0)
         if Z.ndim != 2: raise ValueError(f"the encoder's output must be N×d features; got shape {tuple(Z.shape)}")
-        if path is not None and disk:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = path.with_suffix('.tmp')
-            torch.save(Z, tmp)
-            os.replace(tmp, path)
+        if path is not None and disk: save_atomic(Z, path)
     if key is not None: _FEATURES[key] = Z
     return Z

@@ -7,7 +7,7 @@ Docs: https://adaptbook.github.io/adaptbook/zapping.html.md"""
 
 # %% ../nbs/20_zapping.ipynb #7b67dfe6
 from __future__ import annotations
-import contextlib, copy, hashlib, json, math, os
+import contextlib, copy, hashlib, json, math, warnings
 from dataclasses import dataclass, replace
 from typing import Callable, Sequence
 
@@ -18,10 +18,10 @@ import torch.nn.functional as F
 import matplotlib.pyplot as plt
 from tqdm.auto import tqdm
 
-from .core import (Curve, Ledger, Results, Settings, as_inputs, as_tuple, cached, check_choice, check_int, check_number,
+from .core import (Curve, Ledger, Results, Settings, as_inputs, as_tuple, cached, check_choice, check_int, check_number, check_writable,
                             check_task_stream, evaluate, model_dtype,
                             fit, get_device, get_mode, new_results, pin_threads, reach, register, retrain_vs_adapt_curves,
-                            seed_everything, train_step)
+                            run_digest, save_atomic, seed_everything, train_step)
 from .data import DATASETS, load, resolve, select_classes
 from .models import AddChannel, as_images, cache_dir, features, small_cnn
 from . import zoo
@@ -220,7 +220,8 @@ def _key(st: 'ZappingSettings', kind: str, zap_every: int, seed: int, pretrain) 
     if not isinstance(pretrain, str):
         s['data'] = hashlib.sha256(b''.join(t.contiguous().numpy().tobytes() for t in pretrain)).hexdigest()[:16]
     s |= {'kind': kind, 'zap_every': zap_every, 'seed': seed, 'pretrain': pretrain if isinstance(pretrain, str) else 'tensors', 'v': 1}
-    s |= {'arch': st.arch} if st.arch != 'bn' else {}        # the BatchNorm encoders keep their earlier cache keys
+    s |= {'arch': st.arch} if st.arch != 'bn' else {}
+    s['code'] = run_digest('zapping')          # the code that trains it: a change to it trains the encoder again
     h = hashlib.sha256(json.dumps(s, sort_keys=True, default=str).encode()).hexdigest()[:16]
     return f'{kind}_zap{zap_every}_s{seed}_{h}.pt'
 
@@ -236,20 +237,27 @@ def pretrained(kind: str, zap_every: int, settings: 'ZappingSettings | None' = N
     if cache and name in _NETS: return _NETS[name][0], _NETS[name][1] | {'cached': True}
     Xtr, ytr, Xho, yho = pretrain_data(pretrain, st.pretrain_classes, seed) if isinstance(pretrain, str) else pretrain
     net = convnet(int(ytr.max()) + 1, st.widths, st.hidden, seed, st.arch)
-    if cache and path.exists():
-        blob = torch.load(path, map_location='cpu', weights_only=True)
-        net.load_state_dict(blob['state'])
-        info = json.loads(blob['info']) | {'cached': True}
-    else:
+    info = _read_encoder(net, path) if cache and path.exists() else None
+    if info is None and cache: check_writable(path.parent, 20 * 2**20, what='the encoder cache')   # before training
+    if info is None:
         info = _pretrain(net, kind, zap_every, st, Xtr, ytr, seed, device, verbose)
         info['acc'] = evaluate(net, Xho, yho, device=device)['acc']
         if cache:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            torch.save({'state': net.state_dict(), 'info': json.dumps(info)}, path.with_suffix('.tmp'))
-            os.replace(path.with_suffix('.tmp'), path)
+            blob = {'state': net.state_dict(), 'info': json.dumps(info)}
+            save_atomic(blob, path)
         info['cached'] = False
     _NETS[name] = (net.cpu().eval(), info)
     return _NETS[name]
+
+def _read_encoder(net: nn.Module, path) -> dict | None:
+    "Load a cached encoder file into `net` and return its info; None (with a warning) if the file is damaged or foreign."
+    try:
+        blob = torch.load(path, map_location='cpu', weights_only=True)
+        net.load_state_dict(blob['state'])
+        return json.loads(blob['info']) | {'cached': True}
+    except Exception as e:                # truncated, not a torch file, other keys or shapes: trained again
+        warnings.warn(f"zapping: the cached encoder {path} cannot be read ({type(e).__name__}); it is trained again")
+        return None
 
 # %% ../nbs/20_zapping.ipynb #da8c6d1f
 def _pretrain(net, kind, zap_every, st, X, y, seed, device, verbose) -> dict:

@@ -15,7 +15,7 @@ import torch
 from torch import nn
 
 from .core import (_locked, args_hash, as_tuple, cache_dir, check_int, evaluate, fit, get_mode,
-                            provenance, threads)
+                            check_writable, provenance, save_atomic, threads, write_atomic)
 from .data import resolve
 from .models import mlp
 
@@ -101,19 +101,15 @@ def _stem(name: str, mode: str, seed: int, sig: str) -> str:
     return f'{name}-{mode}-s{seed}-{sig}'
 
 def _write(net: nn.Module, record: dict, folder: Path) -> Path:
-    "Save `net`'s state dict and `record` (with the sha256 added) into `folder`, atomically; return the .pt path."
-    folder.mkdir(parents=True, exist_ok=True)
+    """Save `net`'s state dict and `record` (with the sha256 added) into `folder`, each file atomically through a
+    temporary file of its own (`core.write_atomic`), the weights first: the record, written last, names their
+    sha256, so a reader never takes a half-written pair for an entry. Returns the .pt path."""
     stem = _stem(record['name'], record['mode'], record['seed'], record['signature'])
     pt, js = folder / f'{stem}.pt', folder / f'{stem}.json'
-    tmp_pt, tmp_js = pt.with_suffix('.pt.tmp'), js.with_suffix('.json.tmp')
-    try:
-        torch.save({k: v.detach().cpu() for k, v in net.state_dict().items()}, tmp_pt)
-        record = record | {'sha256': sha256(tmp_pt), 'bytes': tmp_pt.stat().st_size}
-        tmp_js.write_text(json.dumps(record, indent=1, sort_keys=True, default=str))
-        os.replace(tmp_pt, pt)
-        os.replace(tmp_js, js)
-    finally:
-        for t in (tmp_pt, tmp_js): t.unlink(missing_ok=True)
+    state = {k: v.detach().cpu() for k, v in net.state_dict().items()}
+    save_atomic(state, pt)
+    record = record | {'sha256': sha256(pt), 'bytes': pt.stat().st_size}
+    write_atomic(js, lambda tmp: tmp.write_text(json.dumps(record, indent=1, sort_keys=True, default=str)))
     return pt
 
 def _find(name: str, mode: str, seed: int, sig: str) -> tuple[Path, dict] | None:
@@ -123,11 +119,14 @@ def _find(name: str, mode: str, seed: int, sig: str) -> tuple[Path, dict] | None
         if not js.exists(): continue
         pt = js.with_suffix('.pt')
         try: rec = json.loads(js.read_text())
-        except ValueError: rec = {}
+        except (ValueError, UnicodeDecodeError): rec = {}
+        if not isinstance(rec, dict): rec = {}             # valid JSON but not a record: damaged too
         if pt.exists() and rec.get('sha256') == sha256(pt): return pt, rec | {'where': str(folder)}
         if folder == shipped_dir():
-            raise RuntimeError(f"the shipped weights {pt} do not match the sha256 in {js.name}: the package is damaged; "
-                               f"reinstall adaptbook, or retrain with `adaptbook pretrain {name} --mode {mode}`")
+            raise RuntimeError(f"the shipped weights {pt.name} (in {folder}) do not match their record {js.name}: the "
+                               f"package is damaged. Restore them (`git checkout -- adaptbook/zoo_weights` in a clone of "
+                               f"the repository, or reinstall adaptbook), or retrain them into the package with "
+                               f"`adaptbook pretrain {name} --mode {mode} --seed {seed} --ship --force`")
         warnings.warn(f"zoo: {pt} is missing or does not match its sha256; it is removed and trained again")
         for f in (pt, js): f.unlink(missing_ok=True)
     return None
@@ -142,6 +141,8 @@ def pretrain(name: str, seed: int = 0, mode: str | None = None, *, out: str | os
     negative seed."""
     r, mode, seed = get(name), get_mode(mode), check_int('seed', seed, 0)
     settings = r.settings(mode)
+    check_writable(Path(out) if out is not None else user_dir(), 100 * 2**20,
+                   what='the zoo cache' if out is None else 'the zoo output folder')   # before the training, not after
     with threads():
         net = r.build(seed, **settings)
         t = time.perf_counter()
@@ -202,16 +203,20 @@ def record(name: str, seed: int = 0, mode: str | None = None) -> dict | None:
 def table(mode: str | None = None, seeds: Sequence[int] = (0,), trained_only: bool = False) -> str:
     """A markdown table of the entries in `mode`: name, source, and for each seed in `seeds` the held-out accuracy,
     the examples processed and the wall seconds of the whole recipe (its held-out measurements included), and where
-    it was found ('package', 'cache' or 'not trained'; `trained_only` leaves the last out). Raises `ValueError` for a
+    it was found ('package', 'cache', 'not trained' or 'damaged' with the remedy; `trained_only` leaves the
+    untrained out). Raises `ValueError` for a
     negative or non-int seed."""
     mode = get_mode(mode)
     seeds = as_tuple('seeds', seeds, lambda s: check_int('seed', s, 0))
     lines = ['| entry | source | seed | held-out acc | examples | seconds | where |', '|---|---|---|---|---|---|---|']
     for n in names():
         for s in seeds:
-            rec = record(n, s, mode)
-            if rec is None and trained_only: continue
-            where = 'not trained' if rec is None else ('package' if Path(rec['where']) == shipped_dir() else 'cache')
+            try: rec, where = record(n, s, mode), None
+            except RuntimeError:                          # a damaged shipped file: that row says so, the others stand
+                rec, where = None, 'damaged: restore the package (`git checkout -- adaptbook/zoo_weights`, or reinstall)'
+            if rec is None and trained_only and where is None: continue
+            where = where or ('not trained' if rec is None else
+                              'package' if Path(rec['where']) == shipped_dir() else 'cache')
             nums = ('', '', '') if rec is None else (f"{rec['acc']:.3f}", f"{rec['examples']:,}", f"{rec['seconds']:.0f}")
             lines.append(f"| `{n}` | {get(n).source} | {s} | " + ' | '.join(nums) + f' | {where} |')
     return '\n'.join(lines)
@@ -222,7 +227,7 @@ def imagenet(name: str = 'resnet18', hub_dir: str | os.PathLike | None = None) -
     (`hub_dir`, default `torch.hub.get_dir()`, file `checkpoints/<name of the weights' URL>`), in eval mode, and its
     own preprocessing `weights.transforms()` (a callable: image tensor 3×H×W in [0, 1] → 3×224×224 normalised, for
     most). Nothing is downloaded. Raises `ValueError` for an unknown model and `FileNotFoundError` naming the file and
-    its address when the weights are not in the cache."""
+    its address when the weights are not in the cache, `RuntimeError` naming the file when it is damaged."""
     import torchvision
     if not isinstance(name, str): raise TypeError(f"name={name!r} must be a torchvision model name (a str), e.g. 'resnet18'")
     try: weights = torchvision.models.get_model_weights(name).DEFAULT
@@ -235,5 +240,8 @@ def imagenet(name: str = 'resnet18', hub_dir: str | os.PathLike | None = None) -
                                 f"Put the file from {weights.url} there (torchvision downloads it to that place on a "
                                 f"machine with a network), or set TORCH_HOME to a folder that holds hub/checkpoints/{file.name}.")
     net = torchvision.models.get_model(name, weights=None)
-    net.load_state_dict(torch.load(file, map_location='cpu', weights_only=True))
+    try: net.load_state_dict(torch.load(file, map_location='cpu', weights_only=True))
+    except Exception as e:                 # truncated, not a torch file, or another model's weights
+        raise RuntimeError(f"the ImageNet weights of {name} in torch's hub cache cannot be loaded: {file} is damaged "
+                           f"({type(e).__name__}). Delete it and put the file from {weights.url} there again") from e
     return net.eval(), weights.transforms()
