@@ -29,12 +29,13 @@ from tqdm.auto import tqdm
 
 # %% auto #0
 __all__ = ['MODES', 'VOLATILE', 'ROLES', 'COST', 'CURVE', 'ROW_SCHEMA', 'COLUMNS', 'EXPERIMENTS', 'CHAPTERS', 'RUN_DEPENDS',
-           'get_device', 'seed_everything', 'get_mode', 'check_choice', 'check_int', 'check_number', 'as_tuple',
-           'Settings', 'check_data', 'as_labels', 'model_dtype', 'as_inputs', 'check_task_stream', 'default_threads',
-           'threads', 'pin_threads', 'SolverError', 'Ledger', 'nbytes', 'Curve', 'train_step', 'fit', 'predict',
-           'evaluate', 'Results', 'retrain_vs_adapt', 'reach', 'retrain_vs_adapt_curves', 'check_rows', 'new_results',
-           'average_accuracy', 'forgetting', 'backward_transfer', 'stream_metrics', 'register', 'draw', 'load_chapters',
-           'Registered', 'cache_dir', 'code_digest', 'run_digest', 'provenance', 'args_hash', 'check_writable',
+           'get_device', 'seed_everything', 'get_mode', 'check_choice', 'check_int', 'check_number', 'memory_bytes',
+           'check_memory', 'as_tuple', 'Settings', 'check_data', 'as_labels', 'model_dtype', 'as_inputs',
+           'check_task_stream', 'default_threads', 'threads', 'pin_threads', 'SolverError', 'Ledger', 'nbytes', 'Curve',
+           'train_step', 'fit', 'predict', 'evaluate', 'Results', 'retrain_vs_adapt', 'reach',
+           'retrain_vs_adapt_curves', 'check_rows', 'new_results', 'average_accuracy', 'forgetting',
+           'backward_transfer', 'stream_metrics', 'register', 'draw', 'load_chapters', 'Registered', 'cache_dir',
+           'code_digest', 'run_digest', 'provenance', 'args_hash', 'check_writable', 'TimeUp', 'time_limit',
            'zoo_digest', 'atomic_path', 'write_atomic', 'save_atomic', 'cached']
 
 # %% ../nbs/00_core.ipynb #08e225f1
@@ -110,6 +111,20 @@ def check_number(name: str, value, lo: float | None = None, hi: float | None = N
                f"{'inf' if hi is None else hi}{')' if hi_open or hi is None else ']'}")
         raise ValueError(f"{name}={value!r} must be in {rng}")
     return v
+
+def memory_bytes() -> int | None:
+    "This machine's physical memory in bytes (POSIX `sysconf`), or None where it cannot be read."
+    try: return os.sysconf('SC_PAGE_SIZE') * os.sysconf('SC_PHYS_PAGES')
+    except (ValueError, OSError, AttributeError): return None
+
+def check_memory(name: str, value, nbytes: float, what: str) -> None:
+    """Refuse, before allocating, the option `name`=`value` whose `what` would take `nbytes` bytes, more than half of this
+    machine's memory (`memory_bytes`; nothing is checked where it is unknown). Raises `ValueError` naming the option,
+    the size and the memory."""
+    mem = memory_bytes()
+    if mem is not None and nbytes > mem / 2:
+        raise ValueError(f"{name}={value!r} would need {nbytes / 2**30:,.1f} GiB for {what}, more than half of this "
+                         f"machine's {mem / 2**30:,.1f} GiB; choose a smaller {name}")
 
 def as_tuple(name: str, value, check: Callable | None = None, unique: bool = True) -> tuple:
     """A knob's sweep or a list of methods as a non-empty tuple: a single value becomes a 1-tuple, a string stays
@@ -1077,6 +1092,37 @@ def check_writable(folder: str | os.PathLike, need: int = 10 * 2**20, what: str 
         raise OSError(28, f"{what} {folder} has {free / 2**20:.0f} MB free, and this needs about {need / 2**20:.0f} MB; "
                           f"{fix}")
     return folder
+
+class TimeUp(BaseException):
+    "Raised inside `time_limit` when its time is up (a BaseException, so an `except Exception` in the code cannot eat it)."
+
+@contextmanager
+def time_limit(seconds: float):
+    """Stop the code inside after `seconds` with `TimeUp`: in the main thread by a real-time timer signal (it also
+    wakes a long `sleep` or a blocked read), elsewhere (a notebook runner's worker thread, Windows) by an exception a
+    watchdog thread raises in this one, which Python code meets at its next step."""
+    import signal
+    if hasattr(signal, 'setitimer') and threading.current_thread() is threading.main_thread():
+        def up(*_): raise TimeUp()
+        old = signal.signal(signal.SIGALRM, up)
+        signal.setitimer(signal.ITIMER_REAL, seconds)
+        try: yield
+        finally:
+            signal.setitimer(signal.ITIMER_REAL, 0)
+            signal.signal(signal.SIGALRM, old)
+        return
+    import ctypes
+    tid, lock, state = threading.get_ident(), threading.Lock(), {'done': False}
+    def up():
+        with lock:
+            if not state['done']: ctypes.pythonapi.PyThreadState_SetAsyncExc(ctypes.c_ulong(tid), ctypes.py_object(TimeUp))
+    timer = threading.Timer(seconds, up)
+    timer.daemon = True
+    timer.start()
+    try: yield
+    finally:
+        with lock: state['done'] = True
+        timer.cancel()
 
 def zoo_digest() -> str:
     """sha256 (16 hex digits) of the zoo weights a run may load: the file name and recorded sha256 of every entry's

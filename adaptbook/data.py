@@ -16,10 +16,10 @@ from typing import Callable, Sequence
 import numpy as np
 import torch
 import torch.nn.functional as F
-from .core import _locked, as_inputs, as_labels, atomic_path
+from .core import TimeUp, _locked, as_inputs, as_labels, atomic_path, time_limit
 
 # %% auto #0
-__all__ = ['CACHE', 'PACK', 'DATASETS', 'MANIFEST', 'TIMEOUT', 'PACK_DATE', 'places', 'short_path', 'DatasetNotFound',
+__all__ = ['CACHE', 'PACK', 'DATASETS', 'MANIFEST', 'TIMEOUT', 'DEADLINE', 'PACK_DATE', 'places', 'short_path', 'DatasetNotFound',
            'ChecksumError', 'Spec', 'TensorData', 'sha256', 'spec', 'locate', 'DownloadError', 'ConversionError',
            'download_files', 'fetch_torchvision', 'fetch', 'ensure', 'make_pack', 'load', 'read_usps_libsvm',
            'convert_usps', 'read_omniglot_zip', 'convert_omniglot', 'torchvision_sources', 'convert', 'fetch_converted',
@@ -311,25 +311,36 @@ def _lock_path(folder: Path) -> Path:
     key = hashlib.sha256(str(folder.expanduser().resolve()).encode()).hexdigest()[:16]
     return Path(tempfile.gettempdir()) / 'adaptbook-locks' / f'{folder.name}-{key}.lock'
 
-def fetch(name: str, root: str | os.PathLike | None = None, timeout: float = TIMEOUT) -> Path | None:
+DEADLINE = 900.0   # seconds one dataset's whole fetch may take: a stalled or trickling mirror ends here
+
+def fetch(name: str, root: str | os.PathLike | None = None, timeout: float = TIMEOUT,
+          deadline: float = DEADLINE) -> Path | None:
     """Fetch dataset `name` into `<root or ~/.cache/adaptbook>/<name>/` and check it: through torchvision's
     downloaders for MNIST and Fashion-MNIST (`fetch_torchvision`), USPS and Omniglot (`fetch_converted`: downloaded,
     then converted once), else from its public address (torchvision's `download_url`). `timeout`: seconds a download
-    waits for an answer. Two processes fetching the same dataset into the same folder take turns (an exclusive lock
+    waits for an answer; `deadline`: seconds the whole fetch of the dataset may take (a mirror that answers, but too
+    slowly, ends there; the error names the limit and nothing is left behind). Two processes fetching the same dataset into the same folder take turns (an exclusive lock
     on a file in the system's temporary folder): the second finds the files the first fetched and downloads nothing. Embedded
     datasets need nothing (returns None). Raises ValueError for a dataset with no public address, OSError/RuntimeError
     (`DownloadError`) when the network is unreachable, ChecksumError for a wrong file."""
     s = spec(name)
     if s.embedded: return None
     if not _downloadable(name): raise ValueError(f"dataset {name!r} has no public download address; {s.about}")
+    if isinstance(deadline, bool) or not isinstance(deadline, (int, float)) or not deadline > 0:
+        raise ValueError(f"deadline={deadline!r} must be a number of seconds > 0")
     folder = _target(name, root)
     if (done := _fetched(name, folder)) is not None: return done      # already here: no lock needed (read-only too)
     with _locked(_lock_path(folder)):
         if (done := _fetched(name, folder)) is not None: return done
-        if name in _TORCHVISION: return fetch_torchvision(name, root, timeout)
-        if name in _CONVERTED: return fetch_converted(name, root, timeout)
-        with _new_folder(folder):
-            download_files(name, [(url, f, None, s.files[f]) for f, url in s.urls.items()], folder, timeout)
+        try:
+            with time_limit(deadline):
+                if name in _TORCHVISION: return fetch_torchvision(name, root, timeout)
+                if name in _CONVERTED: return fetch_converted(name, root, timeout)
+                with _new_folder(folder):
+                    download_files(name, [(url, f, None, s.files[f]) for f, url in s.urls.items()], folder, timeout)
+        except TimeUp:
+            raise DownloadError(f"{name}: the download did not finish within {deadline:g} s (deadline, the limit for "
+                                f"the whole dataset); nothing was kept. Try again later or with a longer deadline") from None
         return locate(name, folder.parent)
 
 

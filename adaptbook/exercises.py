@@ -6,12 +6,14 @@ Docs: https://adaptbook.github.io/adaptbook/exercises.html.md"""
 
 # %% ../nbs/08_exercises.ipynb #35e467db
 from __future__ import annotations
-import contextlib, dataclasses, inspect, math, signal, threading, traceback
+import dataclasses, inspect, math, traceback
 from typing import Callable
 
 import torch
 import torch.nn.functional as F
 from torch import nn
+
+from .core import TimeUp, time_limit
 
 # %% auto #0
 __all__ = ['EXERCISES', 'TIME_LIMIT', 'Check', 'Exercise', 'check', 'exercise']
@@ -77,35 +79,7 @@ def _leaf(t: torch.Tensor) -> torch.Tensor:
 # %% ../nbs/08_exercises.ipynb #ca59d3a2
 TIME_LIMIT = 10.0    # seconds one case of the student's function may run before it is stopped
 
-class _TimeUp(BaseException):
-    "Raised in the student's code when a case runs too long (a BaseException: their `except Exception` cannot eat it)."
-
-@contextlib.contextmanager
-def _time_limit(seconds: float):
-    """Stop the code inside after `seconds` with `_TimeUp`: in the main thread by a real-time timer signal (it also
-    wakes a long `sleep`), elsewhere (a notebook runner's worker thread, Windows) by an exception a watchdog thread
-    raises in this one, which Python code meets at its next step."""
-    if hasattr(signal, 'setitimer') and threading.current_thread() is threading.main_thread():
-        def up(*_): raise _TimeUp()
-        old = signal.signal(signal.SIGALRM, up)
-        signal.setitimer(signal.ITIMER_REAL, seconds)
-        try: yield
-        finally:
-            signal.setitimer(signal.ITIMER_REAL, 0)
-            signal.signal(signal.SIGALRM, old)
-        return
-    import ctypes
-    tid, lock, state = threading.get_ident(), threading.Lock(), {'done': False}
-    def up():
-        with lock:
-            if not state['done']: ctypes.pythonapi.PyThreadState_SetAsyncExc(ctypes.c_ulong(tid), ctypes.py_object(_TimeUp))
-    timer = threading.Timer(seconds, up)
-    timer.daemon = True
-    timer.start()
-    try: yield
-    finally:
-        with lock: state['done'] = True
-        timer.cancel()
+_TimeUp, _time_limit = TimeUp, time_limit    # core's: the student's code stops as a download does (see core)
 
 def check(name: str, fn: Callable, *, quiet: bool = False, time_limit: float = TIME_LIMIT) -> Check:
     """Test the student's `fn` for exercise `name` (see `EXERCISES`) against the library on `n_cases` random inputs.

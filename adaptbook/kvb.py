@@ -20,7 +20,7 @@ from tqdm.auto import tqdm
 
 from . import zoo
 from .core import (Curve, Ledger, Results, Settings, SolverError, cached, as_inputs, as_tuple, check_choice,
-                            check_int, check_task_stream, check_number, fit, get_device, get_mode, model_dtype, nbytes,
+                            check_int, check_memory, check_task_stream, check_number, fit, get_device, get_mode, model_dtype, nbytes,
                             new_results, pin_threads, predict, register, retrain_vs_adapt, retrain_vs_adapt_curves,
                             seed_everything, stream_metrics)
 from .data import check_tasks, load, resolve, subsample
@@ -50,6 +50,12 @@ def _nearest(h: torch.Tensor, keys: torch.Tensor, k: int = 1, unused: torch.Tens
     return idx.permute(1, 0, 2), torch.isfinite(val).permute(1, 0, 2)
 
 # %% ../nbs/50_kvb.ipynb #e4fedbd7
+def _check_size(dim: int, C: int, J: int, dk: int, value_dim: int = 0) -> None:
+    "Refuse, before allocating, codebooks whose keys, projection, counts and values would not fit in memory."
+    check_memory('codebooks × keys', f'{C} × {J}', 4.0 * C * J * (dk + value_dim) + 4.0 * C * dim * dk + 8.0 * C * J,
+                 f'the codebooks (keys of dimension {dk}, a {dim}×{dk} projection per codebook, usage counts'
+                 + (f', values of dimension {value_dim})' if value_dim else ')'))
+
 class Codebooks(nn.Module):
     """C codebooks of J frozen keys of dimension `key_dim` for inputs z (N×dim): z is split into C heads (N×C×key_dim)
     by a fixed random projection per codebook ('random', unit-norm columns) or cut into C chunks ('chunk', needs
@@ -61,6 +67,7 @@ class Codebooks(nn.Module):
         dk, k = check_int('key_dim', key_dim), check_int('topk', topk)
         if k > J: raise ValueError(f"topk={k} is larger than keys={J} (keys per codebook); use topk <= keys")
         check_choice('splitter', splitter, SPLITTERS)
+        _check_size(dim, C, J, dk)                                          # before allocating anything
         if splitter == 'chunk' and dim != C * dk:
             raise ValueError(f"key_dim={dk} does not fit the chunk splitter: dim={dim} must equal codebooks×key_dim "
                              f"= {C}×{dk} = {C * dk}; change key_dim/codebooks or use splitter='random'")
@@ -99,6 +106,8 @@ class KeyValueBottleneck(Codebooks):
     `Parameter`. `forward(z)` (z: N×dim) returns the fetched values summed over the top-k: N×C×value_dim."""
     def __init__(self, dim: int, codebooks: int = 64, keys: int = 256, key_dim: int = 8, value_dim: int = 10,
                  topk: int = 1, splitter: str = 'random', seed: int = 0):
+        _check_size(check_int('dim', dim), check_int('codebooks', codebooks), check_int('keys', keys),
+                    check_int('key_dim', key_dim), check_int('value_dim', value_dim))
         super().__init__(dim, codebooks, keys, key_dim, topk, splitter, seed)
         self.value_dim = check_int('value_dim', value_dim)
         self.values = nn.Parameter(torch.zeros(self.codebooks, self.keys_per_codebook, self.value_dim))
@@ -725,6 +734,7 @@ def _options(keys, methods, st: KVBSettings) -> tuple[tuple, tuple, KVBSettings]
         o[k] = check_int(k, o[k])
     if o['topk'] > min(keys):
         raise ValueError(f"topk={o['topk']} is larger than keys={min(keys)} (keys per codebook); use topk <= keys")
+    _check_size(0, o['codebooks'], max(keys), o['key_dim'], 10)    # before any encoder or training runs
     for k, allowed in (('encoder', ENCODERS), ('key_init', KEY_INITS), ('splitter', SPLITTERS),
                        ('baseline_opt', ('sgd', 'adam'))):
         check_choice(k, o[k], allowed)

@@ -16,7 +16,7 @@ import torch
 from torch import nn
 import torch.nn.functional as F
 
-from .core import check_int, fit, get_device, save_atomic
+from .core import check_int, check_memory, fit, get_device, save_atomic
 from .data import load
 
 # %% auto #0
@@ -118,10 +118,13 @@ class PCAEncoder(nn.Module):
 
     @torch.no_grad()
     def fit(self, X: torch.Tensor) -> PCAEncoder:
-        "Fit on X (N×...), flattened; no labels. Returns self. Raises `ValueError` if `dim` > the input dimension."
+        """Fit on X (N×...), flattened; no labels. Returns self. Raises `ValueError` if `dim` > the input dimension D,
+        or if the D×D covariance would not fit in memory (checked before allocating)."""
+        N, D = len(X), X[0].numel() if len(X) else 0
+        if self.out_dim > D: raise ValueError(f"pca dim={self.out_dim} is larger than the input dimension {D}")
+        check_memory('input dimension', D, 8.0 * (N * D + 3 * D * D), 'the PCA (a D×D covariance and its eigenvectors '
+                     'in float64); reduce the features first, or use another encoder')
         X = X.flatten(1).double()
-        if self.out_dim > X.shape[1]:
-            raise ValueError(f"pca dim={self.out_dim} is larger than the input dimension {X.shape[1]}")
         mean = X.mean(0)
         evals, evecs = torch.linalg.eigh((X - mean).T @ (X - mean) / max(len(X) - 1, 1))
         W = evecs[:, evals.argsort(descending=True)[:self.out_dim]]

@@ -3,7 +3,7 @@ redirect check, its progress bar, its md5 check), but `urllib.request.urlopen` s
 written here, and the official small Omniglot zips from the shared data repackaged under the names torchvision
 downloads. The conversion into `usps.h5` / the Omniglot arrays, the sha256 record, its check on load, reconversion,
 timeouts and failed downloads are all tested here."""
-import bz2, hashlib, io, json, os, socket, subprocess, urllib.error, urllib.request, zipfile
+import bz2, hashlib, io, json, os, socket, subprocess, time, urllib.error, urllib.request, zipfile
 from pathlib import Path
 
 import numpy as np
@@ -290,6 +290,30 @@ def test_failed_download_leaves_nothing_behind(empty_machine, monkeypatch, name)
     assert msg.startswith(f'{name}: could not download ') and 'no answer within 5 s' in msg and '\n' not in msg
     assert not (empty_machine / 'cache' / name).exists()
     assert not [p for p in (empty_machine / 'cache').rglob('*') if p.is_file()]
+
+
+class _Trickle(_Response):
+    "A mirror that answers every read at once, one byte at a time, with a pause: never a socket timeout, never done."
+    def read(self, n=-1):
+        time.sleep(0.05)
+        return super().read(1)
+
+
+@pytest.mark.parametrize('name', ['usps', 'a7a'])
+def test_a_trickling_mirror_ends_at_the_deadline_and_leaves_nothing(empty_machine, monkeypatch, name):
+    "Issue #33, kind 9: the per-read timeout never fires on a slow mirror; the overall deadline does, and says so."
+    sources = data.torchvision_sources(name) if name == 'usps' else [(u, f, None) for f, u in data.spec(name).urls.items()]
+    urls = [u for u, _, _ in sources]
+    urls += [u.replace('https:', 'http:') for u in urls]
+    _serve(monkeypatch, {u: b'x' * 10**6 for u in urls})
+    monkeypatch.setattr(urllib.request, 'urlopen', lambda req, *a, **k: _Trickle(getattr(req, 'full_url', req), b'x' * 10**6))
+    t = time.perf_counter()
+    with pytest.raises(data.DownloadError, match=rf'{name}: the download did not finish within 1 s \(deadline'):
+        data.fetch(name, timeout=5, deadline=1)
+    assert time.perf_counter() - t < 30                      # the deadline, not the 10**6 reads, ended it
+    assert not [p for p in (empty_machine / 'cache').rglob('*') if p.is_file()]
+    with pytest.raises(ValueError, match='deadline=0 must be a number of seconds > 0'):
+        data.fetch(name, deadline=0)
 
 
 def test_wrong_md5_is_refused(empty_machine, monkeypatch):

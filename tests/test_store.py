@@ -200,3 +200,19 @@ def test_an_unwritable_or_full_cache_is_refused_before_any_work(tmp_path, monkey
         Z.pretrained('iid', 0, st, pretrain=(X, y, X, y))
     with pytest.raises(OSError, match='the results cache'):
         toy(seed=1)
+
+
+def test_sizes_that_would_not_fit_are_refused_before_allocating(monkeypatch):
+    "Kind 8: the option is named before any tensor of that size exists, and before any training."
+    from conftest import no_training
+    from adaptbook import kvb
+    from adaptbook.models import PCAEncoder
+    monkeypatch.setattr(core, 'memory_bytes', lambda: 8 * 2**30)            # the same on every machine: 8 GiB
+    cases = [(lambda: kvb.KeyValueBottleneck(64, keys=10**9), r"codebooks × keys='64 × 1000000000' would need .* 8\.0 GiB"),
+             (lambda: kvb.Codebooks(64, codebooks=10**7), r"codebooks × keys='10000000 × 256'"),
+             (lambda: PCAEncoder(8).fit(torch.rand(2, 100_000)), r"input dimension=100000 would need 223\.5 GiB .*PCA"),
+             (lambda: kvb.experiment('mnist', keys=(256, 10**9)), r"codebooks × keys='64 × 1000000000'")]
+    for make, msg in cases:
+        with no_training(), pytest.raises(ValueError, match=msg): make()
+    monkeypatch.setattr(core, 'memory_bytes', lambda: None)                  # unknown memory: nothing refused
+    assert kvb.Codebooks(8, codebooks=2, keys=4).keys.shape == (2, 4, 8)
