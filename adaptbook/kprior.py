@@ -65,10 +65,13 @@ def _check_parts(parts):
 
 def objective(model: nn.Module, parts: Sequence, delta: float, center: torch.Tensor | None = None) -> torch.Tensor:
     """J(w) = sum over parts (X, T, s) of s * summed CE(T, model(X)) + delta/2 * ||w - center||^2 (a scalar).
-    X: N×D, T: (N,) labels or N×C probabilities, s: +1 or -1; `center`: (P,) or None (= 0).
+    X: N×D, T: (N,) labels or N×C probabilities, s: +1 or -1; `center`: (P,) or None (= 0). X and probability
+    targets are taken in the model's dtype (a float32 X with a float64 model, as Newton does).
     Raises `ValueError` for malformed parts."""
     _check_parts(parts)
-    J = sum(s * cross_entropy_sum(model(X), T) for X, T, s in parts if len(X))
+    dt = next(model.parameters()).dtype
+    as_dt = lambda t: t.to(dt) if torch.is_tensor(t) and t.is_floating_point() else t
+    J = sum(s * cross_entropy_sum(model(as_dt(X)), as_dt(T)) for X, T, s in parts if len(X))
     w = parameters_to_vector(model.parameters())
     return J + 0.5 * delta * ((w if center is None else w - center) ** 2).sum()
 

@@ -366,3 +366,18 @@ def test_replay_random_uses_a_random_memory_and_majority_is_recorded():
     assert rows['replay_random']['role'] == 'baseline' and rows['replay_random']['mem_size'] == rows['replay']['mem_size']
     assert rows['replay_random']['acc'] != rows['replay']['acc'] or rows['replay_random']['weight_err'] != rows['replay']['weight_err']
     assert 0 < r.meta['majority'] < 0.2        # ten balanced classes: the majority class is about 10 %
+
+
+def test_every_solver_takes_float32_inputs_with_a_float64_model():
+    "Issue #33, kind 10: Newton converted float32 X itself; L-BFGS and Adam raised a dtype error. Now all three agree."
+    kprior = K
+    X = torch.randn(50, 5, generator=torch.Generator().manual_seed(0))
+    y = (X[:, 0] > 0).long()
+    out = {}
+    for solver in ('newton', 'lbfgs', 'adam'):
+        m = torch.nn.Linear(5, 2).double()
+        torch.nn.init.zeros_(m.weight), torch.nn.init.zeros_(m.bias)
+        kprior.fit_model(m, [(X, y, 1), (X[:5], torch.full((5, 2), 0.5), 1)], 1.0, solver=solver, steps=50)
+        out[solver] = kprior.flat(m)
+        assert out[solver].dtype == torch.float64 and torch.isfinite(out[solver]).all()
+    assert torch.allclose(out['newton'], out['lbfgs'], atol=1e-6)
