@@ -74,7 +74,9 @@ def run_experiment(name: str, mode: str | None = None, out: str | os.PathLike = 
     finally: plt.close(fig)
     _atomic(paths['json'], res.to_json)
     md = (f"# {name} ({mode} mode, seeds {res.meta['provenance']['seeds']}, computed in "
-          f"{res.meta['provenance']['seconds']:.1f} s)\n\n{core.EXPERIMENTS[name]['doc']}\n\n{res.table()}\n")
+          f"{res.meta['provenance']['seconds']:.1f} s)\n\n{core.EXPERIMENTS[name]['doc']}\n\nOne row per method, "
+          f"setting and seed, rounded for reading; `{name}.json` holds every column at full precision.\n\n"
+          f"{res.table()}\n")
     _atomic(paths['md'], lambda p: p.write_text(md))
     if verbose: print('\n'.join(f'wrote {p}' for p in paths.values()))
     return paths

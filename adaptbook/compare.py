@@ -232,10 +232,11 @@ def curves(results: dict[str, Results]) -> plt.Figure:
 
 def table(summary: Results) -> str:
     """The comparison as a markdown table: method, setting, its reference, accuracy and gap, cost in examples and in
-    seconds (ratios to the reference, mean ± sd), the one-off setup, and the bytes kept by the adaptation and by
-    its reference."""
+    seconds (ratios to the reference, mean ± sd), the one-off setup (its seconds are those recorded when it was
+    computed: a zoo entry's are its training's, on the machine that trained it, not this run's), and the bytes kept by
+    the adaptation and by its reference."""
     lines = ['| method | setting | reference | seeds | accuracy | reference acc. | gap (pt) | examples ratio '
-             '| seconds ratio | setup (examples; seconds) | KiB kept: adaptation / reference |',
+             '| seconds ratio | one-off setup (examples; seconds when it was computed) | KiB kept: adaptation / reference |',
              '|---|---|---|---|---|---|---|---|---|---|---|']
     for r in _summary(summary):
         sd = (lambda v, f: format(v, f)) if r['seeds'] > 1 else (lambda v, f: 'n/a')   # one seed: spread unknown
@@ -399,7 +400,10 @@ def summary_markdown(summary: Results, results: dict[str, Results], times: dict 
                      f"| {p.get('adaptbook')} | {p.get('commit')} | {p.get('torch')} | {p.get('device')} "
                      f"| {p.get('threads')} | {p.get('seconds', 0):.1f} s |")
     if times:
-        lines += ['', '## This run', '', '| chapter | wall seconds (0 if read from an earlier run) |', '|---|---|']
+        lines += ['', '## This run', '', "The wall seconds this command spent per chapter. The setup seconds in the "
+                  "table above are not among them: they were recorded when each setup was computed (a zoo entry's "
+                  "training, shipped with the package, or a teacher's features), on that machine.", '',
+                  '| chapter | wall seconds (0 if read from an earlier run) |', '|---|---|']
         lines += [f'| {n} | {t:.1f} |' for n, t in times.items()]
     if skipped: lines += ['', skipped_markdown(skipped).rstrip('\n')]
     return '\n'.join(lines) + '\n'

@@ -685,11 +685,14 @@ class Results:
         return cls(d['rows'], d.get('meta', {}))
 
     def table(self, cols: Sequence[str] | None = None, digits: int = 4) -> str:
-        "A markdown table of `cols` (default: every key but the learning curves, in first-seen order)."
+        """A markdown table of `cols` (default: every key but the learning curves and list-valued columns, in first-seen
+        order), numbers rounded to `digits` significant digits for reading (`to_json` keeps every bit)."""
+        listed = lambda k: all(isinstance(r.get(k), (list, tuple, np.ndarray)) for r in self.rows if r.get(k) is not None)
         cols = list(cols) if cols else [k for k in dict.fromkeys(k for r in self.rows for k in r)
-                                        if not k.startswith('curve_') and any(r.get(k) is not None for r in self.rows)]
+                                        if not k.startswith('curve_') and any(r.get(k) is not None for r in self.rows)
+                                        and not listed(k)]
         def fmt(v):
-            if isinstance(v, float): return 'nan' if math.isnan(v) else f'{v:.{digits}g}'
+            if isinstance(v, (float, np.floating)): return 'nan' if math.isnan(v) else f'{float(v):.{digits}g}'
             if isinstance(v, list) and len(v) > 4: return f'[{len(v)} values]'
             return '' if v is None else str(v)
         lines = ['| ' + ' | '.join(cols) + ' |', '|' + '---|' * len(cols)]
@@ -717,10 +720,12 @@ class Results:
     @classmethod
     def merge(cls, *parts: Results, **meta) -> Results:
         """The rows of several results of one experiment (e.g. one per seed) in one `Results`, in order. Its meta is the
-        first part's, with `seeds` listing the parts' seeds, updated by `meta`. (`concat` is for different chapters.)"""
+        first part's, with `seeds` listing the parts' distinct seeds in order, `seed` kept only when they are one seed
+        (so the two fields never disagree), updated by `meta`. (`concat` is for different chapters.)"""
         if not parts: raise ValueError("merge needs at least one Results")
-        return cls([r for p in parts for r in p.rows],
-                   {**parts[0].meta, 'seeds': [p.meta.get('seed') for p in parts], **meta})
+        seeds = sorted({p.meta['seed'] for p in parts if p.meta.get('seed') is not None})
+        first = {k: v for k, v in parts[0].meta.items() if k != 'seed' or len(seeds) == 1}
+        return cls([r for p in parts for r in p.rows], {**first, 'seeds': seeds, **meta})
 
     @classmethod
     def concat(cls, *parts: Results) -> Results:

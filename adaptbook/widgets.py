@@ -194,10 +194,14 @@ class Explorer:
         renderers the grid. The grid is computed after the first figure is shown, so it does not delay it."""
         self.shown += 1                                       # the n-th display of this explorer on the page
         from IPython import get_ipython
-        if get_ipython() is None and self.shown == 1:       # plain Python: nothing can show a slider
-            warnings.warn("adaptbook's sliders need Jupyter (JupyterLab, Notebook or Colab) to show; in a script, call "
-                          "the chapter's experiment(...) and figure(...) instead. The Explorer still works: "
-                          "set(**knobs) reruns, and .figure / .png hold the last picture.", stacklevel=3)
+        if get_ipython() is None:                            # plain Python: nothing can show a slider
+            if self.shown == 1:
+                warnings.warn("adaptbook's sliders need Jupyter (JupyterLab, Notebook or Colab) to show; in a script, "
+                              "call the chapter's experiment(...) and figure(...) instead. The Explorer still works: "
+                              "set(**knobs) reruns, and .figure / .png hold the last picture.", stacklevel=3)
+            self.draw()                                       # no display: it would print the widget's raw dict
+            for w in self.controls.values(): w.observe(self._changed, 'value')
+            return self
         row = W.VBox(list(self.controls.values()) + ([self.button] if self.button else []) + [self.status])
         view = {'application/vnd.jupyter.widget-view+json': {'version_major': 2, 'version_minor': 0,
                                                               'model_id': row.model_id}}

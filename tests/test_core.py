@@ -254,6 +254,10 @@ def test_merge_seeds():
     m = Results.merge(a, b, data='other')
     assert m.col('acc') == [0.5, 0.7] and m.meta['seeds'] == [0, 1] and m.meta['data'] == 'other'
     assert m.meta['knob'] == 'k' and len(a) == 1
+    assert 'seed' not in m.meta                                   # several seeds: `seed` would contradict `seeds`
+    assert Results.merge(a, b, a).meta['seeds'] == [0, 1]         # two parts of one seed (zapping's iid and asb)
+    one = Results.merge(a, a)
+    assert one.meta['seed'] == 0 and one.meta['seeds'] == [0]
     with pytest.raises(ValueError, match='at least one'):
         Results.merge()
 

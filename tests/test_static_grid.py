@@ -89,13 +89,15 @@ def test_an_explorer_shown_twice_stores_one_grid_and_one_state(monkeypatch):
     assert [h.n for h in ex.handles] == [1, 1]
 
 
-def test_sliders_outside_jupyter_say_what_they_need():
-    "In plain Python (no IPython shell) a slider cannot show: say so once, and keep the Explorer usable."
+def test_sliders_outside_jupyter_say_what_they_need(capsys):
+    """In plain Python (no IPython shell) a slider cannot show: say so once, print nothing (no raw widget dict), and
+    keep the Explorer usable."""
     import warnings
     from adaptbook.widgets import explore
     with warnings.catch_warnings(record=True) as w:
         warnings.simplefilter('always')
         ex = explore(lambda n: n, lambda r, ax: ax.plot([0, r]), n=W.IntSlider(value=1, min=1, max=3), static=0)
     assert any('need Jupyter' in str(x.message) for x in w), [str(x.message) for x in w]
+    assert capsys.readouterr().out == '' and ex.png
     ex.set(n=2)
     assert ex.png and ex.knobs() == {'n': 2}
