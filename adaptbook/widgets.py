@@ -200,7 +200,7 @@ class Explorer:
                               "call the chapter's experiment(...) and figure(...) instead. The Explorer still works: "
                               "set(**knobs) reruns, and .figure / .png hold the last picture.", stacklevel=3)
             self.draw()                                       # no display: it would print the widget's raw dict
-            for w in self.controls.values(): w.observe(self._changed, 'value')
+            self._listen()
             return self
         row = W.VBox(list(self.controls.values()) + ([self.button] if self.button else []) + [self.status])
         view = {'application/vnd.jupyter.widget-view+json': {'version_major': 2, 'version_minor': 0,
@@ -215,9 +215,13 @@ class Explorer:
             t = time.perf_counter()
             box.update(view | {'text/html': self.static_html()}, raw=True)
             self.status.value = f'{self.seconds:.2f} s (static grid: {time.perf_counter() - t:.1f} s)'
+        self._listen()
+        return self
+
+    def _listen(self) -> None:
+        "Start listening to the controls (and the Run button, if there is one)."
         for w in self.controls.values(): w.observe(self._changed, 'value')
         if self.button is not None: self.button.on_click(self.redraw)
-        return self
 
     def __repr__(self): return f'Explorer({self.knobs()})'
 
