@@ -272,7 +272,8 @@ for _name, _build, _quick, _full, _src, _doc in [
         (STUDENT, _build_student, dict(hidden=(64, 64), fashion=60000, omniglot=False, epochs=5, lr=1e-3),
          dict(hidden=(64, 64), fashion=60000, omniglot=False, epochs=20, lr=1e-3),
          'Fashion-MNIST train (60,000)', "AFT's student: an MLP 784-64-64 pre-trained on clothes, its own source")]:
-    zoo.register(zoo.Recipe(_name, _build, _train_source, quick=_quick, full=_full, source=_src, doc=_doc))
+    zoo.register(zoo.Recipe(_name, _build, _train_source, quick=_quick, full=_full, source=_src, doc=_doc,
+                            depends=(_source_images, small_cnn, mlp, fit)))
 
 
 # %% ../nbs/40_aft.ipynb #48509319

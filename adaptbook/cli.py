@@ -203,7 +203,7 @@ def main(argv: list[str] | None = None) -> int:
     sub = p.add_subparsers(dest='cmd', required=True)
     d = sub.add_parser('data', help='list the datasets, where each was found and whether its checksums hold')
     d.add_argument('--root', default=None, help='a folder to search first (before $ADAPTBOOK_DATA and the cache)')
-    f = sub.add_parser('fetch', help="get datasets (or 'all') into ~/.cache/adaptbook, checked; offline places first")
+    f = sub.add_parser('fetch', help="get datasets (or 'all') into the cache ($ADAPTBOOK_CACHE or ~/.cache/adaptbook), checked; offline places first")
     f.add_argument('names', nargs='+', help="dataset names (see `adaptbook data`) or 'all'")
     f.add_argument('--root', default=None, help='a folder to search first, and to download into (as <root>/<name>/)')
     r = sub.add_parser('run', help='run a registered experiment (or all, and the comparison) and write its figure '

@@ -29,14 +29,15 @@ from tqdm.auto import tqdm
 
 # %% auto #0
 __all__ = ['MODES', 'VOLATILE', 'ROLES', 'COST', 'CURVE', 'ROW_SCHEMA', 'COLUMNS', 'EXPERIMENTS', 'CHAPTERS', 'RUN_DEPENDS',
-           'get_device', 'seed_everything', 'get_mode', 'check_choice', 'check_int', 'check_number', 'memory_bytes',
-           'check_memory', 'as_tuple', 'Settings', 'check_data', 'as_labels', 'model_dtype', 'as_inputs',
-           'check_task_stream', 'default_threads', 'threads', 'pin_threads', 'SolverError', 'Ledger', 'nbytes', 'Curve',
-           'train_step', 'fit', 'predict', 'evaluate', 'Results', 'retrain_vs_adapt', 'reach',
+           'RESULTS', 'get_device', 'seed_everything', 'get_mode', 'check_choice', 'check_int', 'check_number',
+           'memory_bytes', 'check_memory', 'as_tuple', 'Settings', 'check_data', 'as_labels', 'model_dtype',
+           'as_inputs', 'check_task_stream', 'default_threads', 'threads', 'pin_threads', 'SolverError', 'Ledger',
+           'nbytes', 'Curve', 'train_step', 'fit', 'predict', 'evaluate', 'Results', 'retrain_vs_adapt', 'reach',
            'retrain_vs_adapt_curves', 'check_rows', 'new_results', 'average_accuracy', 'forgetting',
-           'backward_transfer', 'stream_metrics', 'register', 'draw', 'load_chapters', 'Registered', 'cache_dir',
-           'code_digest', 'run_digest', 'provenance', 'args_hash', 'check_writable', 'TimeUp', 'time_limit',
-           'zoo_digest', 'atomic_path', 'write_atomic', 'save_atomic', 'cached']
+           'backward_transfer', 'stream_metrics', 'register', 'draw', 'load_chapters', 'Registered', 'cache_root',
+           'cache_dir', 'code_digest', 'run_digest', 'provenance', 'args_hash', 'check_writable', 'TimeUp',
+           'time_limit', 'zoo_digest', 'atomic_path', 'write_atomic', 'save_atomic', 'environment_key', 'Store',
+           'cached']
 
 # %% ../nbs/00_core.ipynb #08e225f1
 def _available() -> str:
@@ -744,8 +745,8 @@ class Results:
 
     def mean(self, over: str = 'seed', by: Sequence[str] = ()) -> Results:
         """Rows averaged over `over` (default: seeds), grouped by method, role, the knob (`meta['knob']`) and `by`.
-        Each numeric column `c` becomes its mean, with the sample standard deviation as `c_sd` (0 for a single
-        row); other columns are kept where the group agrees; `n` counts the rows and `<over>s` lists their values.
+        Each numeric column `c` becomes its mean, with the sample standard deviation as `c_sd` (NaN for a single
+        row: one seed has no spread, and 0 would claim one); other columns are kept where the group agrees; `n` counts the rows and `<over>s` lists their values.
         Learning curves are averaged point-wise on the first row's checkpoints (`curve_acc_sd` beside them)."""
         knob = self.meta.get('knob')
         keys = list(dict.fromkeys(['method', 'role'] + ([knob] if knob else []) + list(by)))
@@ -758,14 +759,14 @@ class Results:
                 vals = [r.get(c) for r in g]
                 if all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in vals):
                     row[c] = float(np.mean(vals))
-                    row[c + '_sd'] = float(np.std(vals, ddof=1)) if len(vals) > 1 else 0.0
+                    row[c + '_sd'] = float(np.std(vals, ddof=1)) if len(vals) > 1 else math.nan
                 elif all(_same(v, vals[0]) for v in vals): row[c] = vals[0]
             if all(r.get('curve_examples') for r in g):
                 grid = np.array(g[0]['curve_examples'], dtype=float)
                 accs = np.array([np.interp(grid, r['curve_examples'], r['curve_acc']) for r in g])
                 secs = np.array([np.interp(grid, r['curve_examples'], r['curve_seconds']) for r in g])
                 row |= {'curve_examples': g[0]['curve_examples'], 'curve_seconds': secs.mean(0),
-                        'curve_acc': accs.mean(0), 'curve_acc_sd': accs.std(0, ddof=1) if len(g) > 1 else accs[0] * 0}
+                        'curve_acc': accs.mean(0), 'curve_acc_sd': accs.std(0, ddof=1) if len(g) > 1 else accs[0] * math.nan}
             out.add(**row)
         return out
 
@@ -1021,9 +1022,13 @@ class Registered(Mapping):
 
 
 # %% ../nbs/00_core.ipynb #53a56a1c
+def cache_root() -> Path:
+    "The root of everything the book caches and fetches: `$ADAPTBOOK_CACHE`, else ~/.cache/adaptbook (read when called)."
+    return Path(os.environ.get('ADAPTBOOK_CACHE') or '~/.cache/adaptbook').expanduser()
+
 def cache_dir(kind: str = 'features') -> Path:
-    "The folder for cached `kind` ('features', 'encoders', 'results', ...): `$ADAPTBOOK_CACHE/<kind>`, else ~/.cache/adaptbook/<kind>."
-    return Path(os.environ.get('ADAPTBOOK_CACHE') or '~/.cache/adaptbook').expanduser() / kind
+    "The folder for cached `kind` ('features', 'encoders', 'results', ...): `cache_root()/<kind>`."
+    return cache_root() / kind
 
 def _git_commit() -> str | None:
     "The commit of the checkout adaptbook runs from (with '+dirty' if it has changes), or None outside git."
@@ -1172,23 +1177,117 @@ def save_atomic(obj, path: str | os.PathLike) -> Path:
     """`obj` saved by torch into `path` through `write_atomic`. Its bytes do not depend on the temporary name: torch names
     the archive inside a file after the file, so the object is serialised to a buffer (a fixed name) first, and the
     same tensors give the same sha256. Returns `path`."""
+    return write_atomic(path, lambda tmp: _torch_save(obj, tmp))
+
+def environment_key() -> dict:
+    """What moves a computed number's last bits besides the code, the settings and the data: adaptbook's version,
+    torch's version, the CPU kernels torch uses, the device and the thread count (`default_threads`)."""
+    import adaptbook
+    return dict(version=adaptbook.__version__, torch=torch.__version__, cpu=torch.backends.cpu.get_cpu_capability(),
+                device=str(get_device()), threads=default_threads())
+
+class Store:
+    """One folder of keyed entries, the one way the book keeps what it computes: `run()` results, teacher features,
+    encoders, the zoo's trained weights. An entry is a file `<name>-<key><suffix>` whose key (`key`) hashes everything
+    that determines it: the parts the caller gives (the producing code's digest, settings, data, zoo weights used) and
+    `environment_key()`. Every store behaves the same way:
+
+    - `check()`, before any work: the folder can be written and has `need` bytes free, else one `OSError` naming it
+      and the fix (`ADAPTBOOK_CACHE`);
+    - `lock(path)`: processes that ask for one entry at once take turns, so it is computed once;
+    - `read(path, load)`: a missing entry is None; a damaged, partial or foreign one (`load` raises, or `valid`
+      rejects what it returns) is None too, with a warning, and is computed again;
+    - `write(path, save)`: through `atomic_path`, a temporary name of its own, synced and renamed in one step, and
+      removed on any exception (SIGINT, and SIGTERM in the CLI, included): a reader never sees half an entry.
+
+    `get` puts them together. `kind` names the folder `cache_dir(kind)` (or `folder`, e.g. the package's zoo weights);
+    `what` names the store in messages."""
+    def __init__(self, kind: str, need: int = 10 * 2**20, *, folder: str | os.PathLike | None = None,
+                 what: str | None = None):
+        self.kind, self.need, self._folder = kind, check_int('need', need, 0), folder
+        self.what = what or f'the {kind} cache'
+
+    def __repr__(self) -> str: return f'Store({self.kind!r} at {self.folder})'
+
+    @property
+    def folder(self) -> Path:
+        "Where the entries live: `folder` if given, else `cache_dir(kind)` (read when used: `ADAPTBOOK_CACHE` may change)."
+        return Path(self._folder).expanduser() if self._folder is not None else cache_dir(self.kind)
+
+    def key(self, **parts) -> str:
+        "sha256 (16 hex digits) of `parts` and `environment_key()`: an entry's identity."
+        return args_hash(**parts, **environment_key())
+
+    def path(self, name: str, key: str, suffix: str = '.pt') -> Path:
+        "The file of entry `name` with `key`: `<folder>/<name>-<key><suffix>`."
+        return self.folder / f'{name}-{key}{suffix}'
+
+    def check(self) -> Path:
+        "`check_writable(folder, need, what)`: call it before the work whose result will be written."
+        return check_writable(self.folder, self.need, self.what)
+
+    def lock(self, path: str | os.PathLike):
+        "An exclusive lock for entry `path` (the file `<path>.lock` beside it); a context manager."
+        return _locked(Path(path).with_suffix('.lock'))
+
+    def read(self, path: str | os.PathLike, load: Callable[[Path], object], valid: Callable[[object], bool] | None = None):
+        """`load(path)`, or None if the entry is missing, damaged, partial or foreign (`load` raises, or `valid(value)`
+        is false); a damaged entry gives a warning naming it."""
+        path = Path(path)
+        if not path.exists(): return None
+        try:
+            value = load(path)
+            if valid is not None and not valid(value): raise ValueError('not an entry of this store')
+            return value
+        except Exception as e:            # truncated, empty, not the format, other keys or shapes: computed again
+            import warnings
+            why = str(e).replace(str(path), 'the file')[:100]
+            warnings.warn(f"{self.what}: {path} cannot be read ({type(e).__name__}: {why}); it is computed again",
+                          stacklevel=3)
+            return None
+
+    def write(self, path: str | os.PathLike, save: Callable[[Path], object]) -> Path:
+        "Write entry `path` all at once: `save(tmp)` fills a temporary file that then replaces `path` (`write_atomic`)."
+        return write_atomic(path, save)
+
+    def get(self, name: str, parts: dict, make: Callable[[], object], *, suffix: str = '.pt',
+            load: Callable[[Path], object] | None = None, save: Callable[[object, Path], object] | None = None,
+            valid: Callable[[object], bool] | None = None, fresh: bool = False, reread: bool = False):
+        """Entry `name` keyed by `parts`: read if present and sound (no lock: a read-only store serves what it holds),
+        else, after `check()` and under `lock`, `make()` once, written by `save(value, tmp)`. `load`/`save` default to
+        torch's (weights only). `fresh`: make it even if present (and write it). `reread`: return what was written, read
+        back, so that every caller sees what the store holds. Returns the value."""
+        load = load or (lambda p: torch.load(p, map_location='cpu', weights_only=True))
+        save = save or _torch_save
+        path = self.path(name, self.key(**parts), suffix)
+        if not fresh and (hit := self.read(path, load, valid)) is not None: return hit
+        self.check()
+        with self.lock(path):
+            if not fresh and (hit := self.read(path, load, valid)) is not None: return hit   # made meanwhile
+            value = make()
+            self.write(path, lambda tmp: save(value, tmp))
+        return load(path) if reread else value
+
+def _torch_save(obj, tmp: Path) -> None:
+    "torch.save through a buffer, so that the bytes do not depend on the temporary file's name (see `save_atomic`)."
     import io
     buf = io.BytesIO()
     torch.save(obj, buf)
-    return write_atomic(path, lambda tmp: tmp.write_bytes(buf.getvalue()))
+    tmp.write_bytes(buf.getvalue())
+
+RESULTS = Store('results', what='the results cache')
 
 def cached(name: str, module: str | None = None) -> Callable:
-    """Decorator for a chapter's `run(mode=None, seed=0) -> Results`: keep each result on disk under
-    `cache_dir('results')`, keyed by `name`, mode, seed, adaptbook's version and `run_digest(name)` (the code of core,
-    data, models and the chapter: a change to the widgets or to another chapter does not invalidate it), the thread
-    count, torch's version, the CPU kernels and the device (another build may move the last bits), the zoo's weights
-    (`zoo_digest`: a retrained entry is not served results computed from the old one), and add
-    `meta['provenance']` (`provenance()` with mode, seed, seconds, args hash and cache key). `fn.uncached` is the
-    plain function. `$ADAPTBOOK_NO_CACHE=1` always recomputes (and still writes); a truncated or damaged entry is
-    computed again. `module`: the chapter whose code keys the result (default `name`), for a chapter's second cached
-    experiment, named apart from its `run` (e.g. `cached('aft-aligned', module='aft')`); without it, a `name` that is
-    no module of adaptbook (your own experiment) is keyed by core, data and models only. Raises `ValueError` if
-    `module` is not a module of adaptbook."""
+    """Decorator for a chapter's `run(mode=None, seed=0) -> Results`: keep each result in the store `RESULTS`
+    (`cache_dir('results')`), keyed by `name`, mode, seed, `run_digest(name)` (the code of core, data, models and the
+    chapter: a change to the widgets or to another chapter does not invalidate it), the zoo's weights (`zoo_digest`: a
+    retrained entry is not served results computed from the old one) and `environment_key()` (version, torch build,
+    CPU kernels, device, threads: another build may move the last bits), and add `meta['provenance']` (`provenance()`
+    with mode, seed, seconds, args hash and cache key). `fn.uncached` is the plain function. `$ADAPTBOOK_NO_CACHE=1`
+    always recomputes (and still writes); a truncated or damaged entry is computed again. `module`: the chapter whose
+    code keys the result (default `name`), for a chapter's second cached experiment, named apart from its `run` (e.g.
+    `cached('aft-aligned', module='aft')`); without it, a `name` that is no module of adaptbook (your own experiment)
+    is keyed by core, data and models only. Raises `ValueError` if `module` is not a module of adaptbook."""
     import adaptbook
     if module is not None and not (Path(adaptbook.__file__).parent / f'{module}.py').exists():
         raise ValueError(f"module={module!r} is not one of adaptbook's modules, whose code keys the cache (e.g. 'aft' "
@@ -1196,25 +1295,21 @@ def cached(name: str, module: str | None = None) -> Callable:
     def deco(fn):
         @functools.wraps(fn)
         def wrapper(mode: str | None = None, seed: int = 0) -> Results:
-            import adaptbook
             mode = get_mode(mode)
             args = dict(name=name, mode=mode, seed=seed)
             code = run_digest(name if module is None else module)
-            key = args_hash(**args, version=adaptbook.__version__, code=code, threads=default_threads(),
-                           torch=torch.__version__, cpu=torch.backends.cpu.get_cpu_capability(), device=str(get_device()),
-                           zoo=zoo_digest())
-            path = check_writable(cache_dir('results'), what='the results cache') / f'{name}-{mode}-{seed}-{key}.json'
-            with _locked(path.with_suffix('.lock')):
-                if path.exists() and not os.environ.get('ADAPTBOOK_NO_CACHE'):
-                    try: return Results.from_json(path)
-                    except (OSError, ValueError, KeyError, TypeError): pass     # truncated or damaged: computed again
+            parts = dict(args, code=code, zoo=zoo_digest())
+            def make() -> Results:
                 t = time.perf_counter()
                 res = fn(mode=mode, seed=seed)
                 res.meta['provenance'] = provenance(mode=mode, seed=seed, seeds=sorted({r['seed'] for r in res}),
                                                     seconds=time.perf_counter() - t, args_hash=args_hash(**args),
-                                                    run_digest=code, cache_key=key, threads=default_threads())
-                write_atomic(path, res.to_json)
-            return Results.from_json(path)      # what the cache holds is what every caller sees
+                                                    run_digest=code, cache_key=RESULTS.key(**parts),
+                                                    threads=default_threads())
+                return res
+            return RESULTS.get(f'{name}-{mode}-{seed}', parts, make, suffix='.json', load=Results.from_json,
+                               save=lambda res, tmp: res.to_json(tmp), fresh=bool(os.environ.get('ADAPTBOOK_NO_CACHE')),
+                               reread=True)      # what the store holds is what every caller sees
         wrapper.uncached = fn
         return wrapper
     return deco

@@ -16,27 +16,34 @@ from typing import Callable, Sequence
 import numpy as np
 import torch
 import torch.nn.functional as F
-from .core import TimeUp, _locked, as_inputs, as_labels, atomic_path, time_limit
+from .core import TimeUp, _locked, as_inputs, as_labels, atomic_path, cache_root, time_limit
 
 # %% auto #0
-__all__ = ['CACHE', 'PACK', 'DATASETS', 'MANIFEST', 'TIMEOUT', 'DEADLINE', 'PACK_DATE', 'places', 'short_path', 'DatasetNotFound',
-           'ChecksumError', 'Spec', 'TensorData', 'sha256', 'spec', 'locate', 'DownloadError', 'ConversionError',
-           'download_files', 'fetch_torchvision', 'fetch', 'ensure', 'make_pack', 'load', 'read_usps_libsvm',
-           'convert_usps', 'read_omniglot_zip', 'convert_omniglot', 'torchvision_sources', 'convert', 'fetch_converted',
-           'resolve', 'check_tasks', 'split_classes', 'stream', 'add_split', 'remove_split', 'episode', 'subsample',
-           'select_classes', 'status']
+__all__ = ['CACHE', 'HOME_CACHE', 'PACK', 'DATASETS', 'MANIFEST', 'TIMEOUT', 'DEADLINE', 'PACK_DATE', 'data_cache', 'places',
+           'short_path', 'DatasetNotFound', 'ChecksumError', 'Spec', 'TensorData', 'sha256', 'spec', 'locate',
+           'DownloadError', 'ConversionError', 'download_files', 'fetch_torchvision', 'fetch', 'ensure', 'make_pack',
+           'load', 'read_usps_libsvm', 'convert_usps', 'read_omniglot_zip', 'convert_omniglot', 'torchvision_sources',
+           'convert', 'fetch_converted', 'resolve', 'check_tasks', 'split_classes', 'stream', 'add_split',
+           'remove_split', 'episode', 'subsample', 'select_classes', 'status']
 
 # %% ../nbs/01_data.ipynb #dfb590ac
-CACHE = Path('~/.cache/adaptbook').expanduser()
+CACHE: Path | None = None   # where `fetch` puts datasets; None: the cache root, `core.cache_root()` (read when used)
+HOME_CACHE = Path('~/.cache/adaptbook').expanduser()   # the default cache root, still searched when ADAPTBOOK_CACHE moves it
+
+def data_cache() -> Path:
+    "The folder `fetch` puts datasets into: `CACHE` if set, else `core.cache_root()` (`$ADAPTBOOK_CACHE` or ~/.cache/adaptbook)."
+    return Path(CACHE) if CACHE is not None else cache_root()
 PACK = Path(importlib.util.find_spec('adaptbook').origin).resolve().parent / 'pack'   # the data pack, in the package
 
 def places(root: str | os.PathLike | None = None) -> list[Path]:
-    """The places searched for data, in order: `root`, the data pack (`PACK`), `$ADAPTBOOK_DATA`,
-    `~/.cache/adaptbook`."""
+    """The places searched for data, in order: `root`, the data pack (`PACK`), `$ADAPTBOOK_DATA`, the cache
+    (`data_cache()`), then ~/.cache/adaptbook if ADAPTBOOK_CACHE moved the cache (what was fetched before stays
+    found)."""
     out = [Path(root).expanduser()] if root is not None else []
     out.append(PACK)
     if os.environ.get('ADAPTBOOK_DATA'): out.append(Path(os.environ['ADAPTBOOK_DATA']).expanduser())
-    out.append(CACHE)
+    out.append(data_cache())
+    if CACHE is None: out.append(HOME_CACHE)
     return list(dict.fromkeys(p.resolve() for p in out))
 
 def short_path(p: str | os.PathLike | None) -> str:
@@ -278,7 +285,7 @@ _CONVERTED = ('usps', 'omniglot')   # torchvision downloads them in another form
 
 def fetch_torchvision(name: str, root: str | os.PathLike | None = None, timeout: float = TIMEOUT) -> Path:
     """Download dataset `name` with `torchvision.datasets` (its mirrors, its md5 check, waiting at most `timeout`
-    seconds for an answer), copy the raw `.gz` files into `<root or ~/.cache/adaptbook>/<name>/` and check them
+    seconds for an answer), copy the raw `.gz` files into `<root or the cache>/<name>/` and check them
     against adaptbook's sha256 (`locate`). Returns that folder. Raises ValueError (a dataset torchvision does not ship
     as the same files), RuntimeError/OSError (no network: torchvision's own errors), ChecksumError (a file that is not
     the pinned one)."""
@@ -286,7 +293,7 @@ def fetch_torchvision(name: str, root: str | os.PathLike | None = None, timeout:
         raise ValueError(f"dataset {name!r} is not fetched through torchvision; these are: {', '.join(_TORCHVISION)}")
     import shutil, tempfile
     import torchvision.datasets as tvd
-    folder = (Path(root).expanduser() if root is not None else CACHE) / name
+    folder = (Path(root).expanduser() if root is not None else data_cache()) / name
     with _new_folder(folder):
         with tempfile.TemporaryDirectory(dir=folder) as tmp, _socket_timeout(timeout):
             getattr(tvd, _TORCHVISION[name])(tmp, train=True, download=True)      # downloads and md5-checks all 4 files
@@ -315,7 +322,7 @@ DEADLINE = 900.0   # seconds one dataset's whole fetch may take: a stalled or tr
 
 def fetch(name: str, root: str | os.PathLike | None = None, timeout: float = TIMEOUT,
           deadline: float = DEADLINE) -> Path | None:
-    """Fetch dataset `name` into `<root or ~/.cache/adaptbook>/<name>/` and check it: through torchvision's
+    """Fetch dataset `name` into `<root or the cache>/<name>/` and check it: through torchvision's
     downloaders for MNIST and Fashion-MNIST (`fetch_torchvision`), USPS and Omniglot (`fetch_converted`: downloaded,
     then converted once), else from its public address (torchvision's `download_url`). `timeout`: seconds a download
     waits for an answer; `deadline`: seconds the whole fetch of the dataset may take (a mirror that answers, but too
@@ -349,8 +356,8 @@ def _downloadable(name: str) -> bool:
     return name in _TORCHVISION or name in _CONVERTED or bool(spec(name).urls)
 
 def _target(name: str, root=None) -> Path:
-    "The folder `fetch` writes dataset `name` into: `<root>/<name>` or `~/.cache/adaptbook/<name>`."
-    return (Path(root).expanduser() if root is not None else CACHE) / name
+    "The folder `fetch` writes dataset `name` into: `<root>/<name>` or `<data_cache()>/<name>`."
+    return (Path(root).expanduser() if root is not None else data_cache()) / name
 
 def _reconvert(name: str, e: ChecksumError, root=None) -> bool:
     "Whether `e` is a damaged conversion that `fetch(name, root)` would redo in place."
@@ -799,7 +806,7 @@ def convert(name: str, raw: str | os.PathLike, folder: str | os.PathLike, progre
     return rec
 
 def fetch_converted(name: str, root: str | os.PathLike | None = None, timeout: float = TIMEOUT) -> Path:
-    """Fetch USPS or Omniglot into `<root or ~/.cache/adaptbook>/<name>/`: torchvision's files are downloaded with
+    """Fetch USPS or Omniglot into `<root or the cache>/<name>/`: torchvision's files are downloaded with
     its `download_url` (progress bar, md5 check, at most `timeout` seconds without an answer) into `<name>/raw/` and
     converted once (`convert`). Intact converted files are kept; damaged ones are converted again from `raw/` (no
     network needed). Returns the folder. Raises ValueError (a dataset that is not converted), DownloadError (no

@@ -22,7 +22,7 @@ from . import zoo
 from .core import (Curve, Ledger, Results, Settings, SolverError, cached, as_inputs, as_tuple, check_choice,
                             check_int, check_memory, check_task_stream, check_number, fit, get_device, get_mode, model_dtype, nbytes,
                             new_results, pin_threads, predict, register, retrain_vs_adapt, retrain_vs_adapt_curves,
-                            seed_everything, stream_metrics)
+                            run_digest, seed_everything, stream_metrics)
 from .data import check_tasks, load, resolve, subsample
 from .models import (PCAEncoder, as_images, features, find_head, mlp, replace_head, small_cnn,
                               torchvision_backbone)
@@ -393,7 +393,8 @@ def _cnn_train(net: nn.Sequential, seed: int, verbose: bool, *, epochs: int = 3,
     return out
 
 _ = zoo.register(zoo.Recipe(
-    ZOO_CNN, _cnn_trunk, _cnn_train, version=2, quick=dict(widths=[32, 64], hidden=128, epochs=3, lr=2e-3),
+    ZOO_CNN, _cnn_trunk, _cnn_train, version=2, depends=(small_cnn, Standardize, fit, predict),
+    quick=dict(widths=[32, 64], hidden=128, epochs=3, lr=2e-3),
     full=dict(widths=[32, 64], hidden=128, epochs=15, lr=1e-3),
     source="Fashion-MNIST's training split (60,000 images, 10 classes) and 90 % of Omniglot's background set "
            "(17,352 images, 964 classes); never digits",
@@ -458,7 +459,8 @@ def embed(encoder: str, X_train: torch.Tensor, X_test: torch.Tensor, pca_dim: in
             raise ValueError(f"encoder='cnn' needs grey images N×H×W or N×1×H×W; got shape {tuple(X_train.shape)} "
                              f"(use encoder='pca' or 'identity' for feature vectors)") from e
     net, tag = _frozen(encoder, mode)
-    return tuple(features(net, X, key=f'kvb|{encoder}|{tag}|{_digest(X)}', bs=bs, device=device) for X in (X_train, X_test))
+    key = f"kvb|{encoder}|{tag}|{run_digest('kvb')}"     # the weights and the code around them (the input transforms)
+    return tuple(features(net, X, key=f'{key}|{_digest(X)}', bs=bs, device=device) for X in (X_train, X_test))
 
 
 # %% ../nbs/50_kvb.ipynb #c0bf0ae1

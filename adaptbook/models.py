@@ -7,7 +7,6 @@ Docs: https://adaptbook.github.io/adaptbook/models.html.md"""
 
 # %% ../nbs/04_models.ipynb #eaa1163b
 from __future__ import annotations
-import hashlib
 from pathlib import Path
 from typing import Callable, Sequence
 
@@ -16,12 +15,12 @@ import torch
 from torch import nn
 import torch.nn.functional as F
 
-from .core import check_int, check_memory, fit, get_device, save_atomic
+from .core import RUN_DEPENDS, Store, check_int, check_memory, code_digest, fit, get_device
 from .data import load
 
 # %% auto #0
-__all__ = ['mlp', 'AddChannel', 'small_cnn', 'find_head', 'replace_head', 'Gray2RGB', 'torchvision_backbone', 'PCAEncoder',
-           'as_images', 'cnn_encoder', 'features']
+__all__ = ['ENCODERS', 'FEATURES', 'mlp', 'AddChannel', 'small_cnn', 'find_head', 'replace_head', 'Gray2RGB',
+           'torchvision_backbone', 'PCAEncoder', 'as_images', 'cnn_encoder', 'features']
 
 # %% ../nbs/04_models.ipynb #e61b4ea9
 def mlp(in_features: int, n_out: int, hidden: Sequence[int] = (256, 256), seed: int | None = 0) -> nn.Sequential:
@@ -106,8 +105,6 @@ def torchvision_backbone(name: str, weights: str | None = 'DEFAULT', n_out: int 
     return nn.Sequential(AddChannel(), Gray2RGB(), net)
 
 # %% ../nbs/04_models.ipynb #2059c7eb
-from .core import cache_dir   # one cache root for features, encoders and results (defined in core)
-
 class PCAEncoder(nn.Module):
     "A frozen linear encoder: the top `dim` principal directions of unlabelled inputs (N×...), fitted by `fit`."
     def __init__(self, dim: int = 64):
@@ -145,21 +142,25 @@ def as_images(X: torch.Tensor, size: int = 28) -> torch.Tensor:
     X = X.float()
     return X if X.shape[-2:] == (size, size) else F.interpolate(X, size=(size, size), mode='bilinear', align_corners=False)
 
+ENCODERS = Store('encoders', 20 * 2**20, what='the encoder cache')
+
 def cnn_encoder(source: str = 'fashion-mnist', n: int = 10000, epochs: int = 2, seed: int = 0, cache: bool = True,
                 root=None, verbose: bool = False) -> nn.Sequential:
     """A `small_cnn` ((16, 32) filters, 128-d features, no BatchNorm) pre-trained with labels on `n` images of the
-    dataset `source`, returned *without its head*: 1×28×28 images → N×128 features, in eval mode. Cached on disk
-    under `cache_dir('encoders')`, keyed by its settings; later calls load it."""
-    path = cache_dir('encoders') / f'cnn_{source}_n{n}_e{epochs}_s{seed}_v2.pt'
+    dataset `source`, returned *without its head*: 1×28×28 images → N×128 features, in eval mode. Kept in the store
+    `ENCODERS` (`cache_dir('encoders')`), keyed by its settings, the code that trains it (core, data, models) and the
+    environment; later calls load it, and a damaged file is trained again."""
     net = small_cnn((28, 28), 10, widths=(16, 32), hidden=128, batchnorm=False, seed=seed)
-    if cache and path.exists():
-        net.load_state_dict(torch.load(path, map_location='cpu', weights_only=True))
-    else:
+    def make() -> dict:
         X, y = load(source, 'train', root)
         idx = torch.randperm(len(X), generator=torch.Generator().manual_seed(seed))[:n]
         with torch.enable_grad():                                  # callers may be inside no_grad
             fit(net, as_images(X[idx]), y[idx], epochs=epochs, bs=128, lr=2e-3, seed=seed, device='cpu', verbose=verbose)
-        if cache: save_atomic(net.state_dict(), path)
+        return {k: v.detach().cpu() for k, v in net.state_dict().items()}
+    if cache:
+        parts = dict(source=source, n=n, epochs=epochs, seed=seed, code=code_digest(RUN_DEPENDS))
+        net.load_state_dict(ENCODERS.get(f'cnn-{source}', parts, make, valid=lambda s: net.load_state_dict(s) is not None))
+    else: make()
     replace_head(net, find_head(net), nn.Identity())
     return net.eval()
 
@@ -175,24 +176,25 @@ def _as_features(z, batch: int) -> torch.Tensor:
                         f"got {type(z).__name__}" + (f" of {z.dtype}" if hasattr(z, 'dtype') else ''))
     return z.detach().float().cpu()
 
+FEATURES = Store('features', 50 * 2**20, what='the features cache')
+
 def features(encoder: Callable, X: torch.Tensor, key: str | None = None, bs: int = 512, device=None,
              disk: bool = True) -> torch.Tensor:
     """`encoder(X)` (N×... → N×d) computed in batches on `device`, returned on the CPU as float32; the encoder may
-    return tensors or NumPy arrays. With `key` the result is cached in memory and (if `disk`) under
-    `cache_dir('features')`; a damaged cache file is computed again. Raises `ValueError` if the output is not 2-D,
-    `TypeError` if it is neither a tensor nor a NumPy array of real numbers."""
+    return tensors or NumPy arrays. With `key` (a string naming the encoder and the data) the result is kept in
+    memory and (if `disk`) in the store `FEATURES` (`cache_dir('features')`, keyed by `key`, N and the environment);
+    a damaged file is computed again. Raises `ValueError` if the output is not 2-D, `TypeError` if it is neither a
+    tensor nor a NumPy array of real numbers, `OSError` before computing if the cache cannot be written."""
     if key is not None and key in _FEATURES: return _FEATURES[key]
-    path = cache_dir('features') / (hashlib.sha256(key.encode()).hexdigest()[:24] + '.pt') if key else None
-    Z = None
-    if path is not None and disk and path.exists():
-        try: Z = torch.load(path, map_location='cpu', weights_only=True)
-        except Exception: Z = None                    # truncated or damaged: computed again and rewritten below
-        if not isinstance(Z, torch.Tensor) or Z.ndim != 2 or len(Z) != len(X): Z = None
-    if Z is None:
+    def make() -> torch.Tensor:
         dev = get_device(device)
         if isinstance(encoder, nn.Module): encoder.to(dev).eval()
         Z = torch.cat([_as_features(encoder(X[i:i + bs].to(dev)), i // bs) for i in range(0, len(X), bs)]) if len(X) else torch.zeros(0, 0)
         if Z.ndim != 2: raise ValueError(f"the encoder's output must be N×d features; got shape {tuple(Z.shape)}")
-        if path is not None and disk: save_atomic(Z, path)
+        return Z
+    if key is None or not disk: Z = make()
+    else:
+        Z = FEATURES.get('features', dict(key=key, n=len(X)), make,
+                         valid=lambda Z: isinstance(Z, torch.Tensor) and Z.ndim == 2 and len(Z) == len(X))
     if key is not None: _FEATURES[key] = Z
     return Z

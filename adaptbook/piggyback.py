@@ -343,7 +343,7 @@ def _zoo_train(net: nn.Sequential, seed: int, verbose: bool, *, epochs: int, lr:
             'heldout': "Fashion-MNIST's test split (10,000 images, 10 classes)"}
 
 _ = zoo.register(zoo.Recipe(
-    ZOO_NAME, _zoo_build, _zoo_train, quick=ZOO_QUICK, full=ZOO_FULL,
+    ZOO_NAME, _zoo_build, _zoo_train, quick=ZOO_QUICK, full=ZOO_FULL, depends=(source_data, small_cnn, fit),
     source="Fashion-MNIST train (60,000 clothes) + Omniglot background (19,280 characters, 964 classes): no digits",
     doc='A small ConvNet (two conv-BatchNorm-ReLU-pool blocks, a 128-unit layer) for 28×28 grey images: the '
         "Piggyback chapter's frozen backbone"))

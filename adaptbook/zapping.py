@@ -7,7 +7,7 @@ Docs: https://adaptbook.github.io/adaptbook/zapping.html.md"""
 
 # %% ../nbs/20_zapping.ipynb #7b67dfe6
 from __future__ import annotations
-import contextlib, copy, hashlib, json, math, warnings
+import contextlib, copy, hashlib, json, math
 from dataclasses import dataclass, replace
 from typing import Callable, Sequence
 
@@ -18,21 +18,21 @@ import torch.nn.functional as F
 import matplotlib.pyplot as plt
 from tqdm.auto import tqdm
 
-from .core import (Curve, Ledger, Results, Settings, as_inputs, as_tuple, cached, check_choice, check_int, check_number, check_writable,
+from .core import (Curve, Ledger, Results, Settings, as_inputs, as_tuple, cached, check_choice, check_int, check_number,
                             check_task_stream, evaluate, model_dtype,
                             fit, get_device, get_mode, new_results, pin_threads, reach, register, retrain_vs_adapt_curves,
-                            run_digest, save_atomic, seed_everything, train_step)
+                            run_digest, seed_everything, train_step, Store)
 from .data import DATASETS, load, resolve, select_classes
-from .models import AddChannel, as_images, cache_dir, features, small_cnn
+from .models import AddChannel, as_images, features, small_cnn
 from . import zoo
 
 # %% auto #0
-__all__ = ['FANS', 'ARCHS', 'PRETRAININGS', 'ZOO_QUICK', 'ZOO_FULL', 'ZOO_ENTRIES', 'METHODS', 'ALL_LAYERS', 'LRS', 'QUICK',
-           'FULL', 'TRAIN_OPTIONS', 'STANDARDISE_IMAGES', 'COMPARE', 'zap_', 'convnet', 'pretrain_iid', 'asb_episode',
-           'pretrain_asb', 'pretrain_data', 'pretrained', 'zoo_name', 'fresh_head', 'train_head', 'lstsq_readout',
-           'encoder_shift', 'train_all', 'ZappingSettings', 'transfer_tasks', 'transfer_data', 'Standardise',
-           'standardiser', 'experiment', 'plot_sequential', 'plot_final', 'plot_rapid', 'examples_to', 'figure',
-           'summary', 'run', 'widget']
+__all__ = ['FANS', 'ARCHS', 'PRETRAININGS', 'ENCODERS', 'ZOO_QUICK', 'ZOO_FULL', 'ZOO_ENTRIES', 'METHODS', 'ALL_LAYERS', 'LRS',
+           'QUICK', 'FULL', 'TRAIN_OPTIONS', 'STANDARDISE_IMAGES', 'COMPARE', 'zap_', 'convnet', 'pretrain_iid',
+           'asb_episode', 'pretrain_asb', 'pretrain_data', 'pretrained', 'zoo_name', 'fresh_head', 'train_head',
+           'lstsq_readout', 'encoder_shift', 'train_all', 'ZappingSettings', 'transfer_tasks', 'transfer_data',
+           'Standardise', 'standardiser', 'experiment', 'plot_sequential', 'plot_final', 'plot_rapid', 'examples_to',
+           'figure', 'summary', 'run', 'widget']
 
 # %% ../nbs/20_zapping.ipynb #0ea8f7bf
 FANS = ('row', 'stacked')
@@ -211,9 +211,10 @@ def _images(X: torch.Tensor, name: str) -> torch.Tensor:
 
 # %% ../nbs/20_zapping.ipynb #99cd7378
 _NETS: dict = {}
+ENCODERS = Store('encoders/zapping', 20 * 2**20, what='the encoder cache')   # the pre-trained nets, keyed below
 
-def _key(st: 'ZappingSettings', kind: str, zap_every: int, seed: int, pretrain) -> str:
-    "A file name for the pre-trained net: every setting that affects it, hashed."
+def _parts(st: 'ZappingSettings', kind: str, zap_every: int, seed: int, pretrain) -> tuple[str, dict]:
+    "The store name and key parts of a pre-trained net: every setting that affects it, its data and the code that trains it."
     s = {k: getattr(st, k) for k in ('pretrain_classes', 'widths', 'hidden', 'pretrain_lr', 'pretrain_bs')}
     s |= {k: getattr(st, k) for k in ('zap_rows', 'fan')} if zap_every else {}
     s |= {'pretrain_epochs': st.pretrain_epochs} if kind == 'iid' else {k: getattr(st, k) for k in ('episodes', 'inner_lr', 'memory')}
@@ -222,42 +223,41 @@ def _key(st: 'ZappingSettings', kind: str, zap_every: int, seed: int, pretrain) 
     s |= {'kind': kind, 'zap_every': zap_every, 'seed': seed, 'pretrain': pretrain if isinstance(pretrain, str) else 'tensors', 'v': 1}
     s |= {'arch': st.arch} if st.arch != 'bn' else {}
     s['code'] = run_digest('zapping')          # the code that trains it: a change to it trains the encoder again
-    h = hashlib.sha256(json.dumps(s, sort_keys=True, default=str).encode()).hexdigest()[:16]
-    return f'{kind}_zap{zap_every}_s{seed}_{h}.pt'
+    return f'{kind}-zap{zap_every}-s{seed}', s
+
+def _key(st: 'ZappingSettings', kind: str, zap_every: int, seed: int, pretrain) -> str:
+    "The file name of the pre-trained net in `ENCODERS`."
+    name, parts = _parts(st, kind, zap_every, seed, pretrain)
+    return ENCODERS.path(name, ENCODERS.key(**parts)).name
 
 # %% ../nbs/20_zapping.ipynb #e906be32
 def pretrained(kind: str, zap_every: int, settings: 'ZappingSettings | None' = None, seed: int = 0, pretrain='omniglot', device=None,
                verbose: bool = False, cache: bool = True) -> tuple[nn.Sequential, dict]:
     """The network pre-trained by `kind` ('iid' or 'asb') with zap setting `zap_every` and `settings` (a
-    `ZappingSettings`; None: the current mode's; options left None take the mode's `QUICK`/`FULL` values), and its info: held-out accuracy `acc`, loss history, cost, `cached` (True if it was not trained now). Cached in memory and on disk under
-    `cache_dir('encoders')/zapping`, keyed by every setting that affects it, so a rerun skips pre-training."""
+    `ZappingSettings`; None: the current mode's; options left None take the mode's `QUICK`/`FULL` values), and its
+    info: held-out accuracy `acc`, loss history, cost, `cached` (True if it was not trained now). Kept in memory and
+    in the store `ENCODERS` (`cache_dir('encoders/zapping')`), keyed by every setting that affects it, its data, the
+    chapter's code and the environment, so a rerun skips pre-training; a damaged file is trained again, with a
+    warning. Raises `OSError` before any training if the cache cannot be written."""
     st = _filled(settings or ZappingSettings(), get_mode())
-    name = _key(st, kind, zap_every, seed, pretrain)
-    path = cache_dir('encoders') / 'zapping' / name
-    if cache and name in _NETS: return _NETS[name][0], _NETS[name][1] | {'cached': True}
+    name, parts = _parts(st, kind, zap_every, seed, pretrain)
+    fname = _key(st, kind, zap_every, seed, pretrain)
+    if cache and fname in _NETS: return _NETS[fname][0], _NETS[fname][1] | {'cached': True}
     Xtr, ytr, Xho, yho = pretrain_data(pretrain, st.pretrain_classes, seed) if isinstance(pretrain, str) else pretrain
     net = convnet(int(ytr.max()) + 1, st.widths, st.hidden, seed, st.arch)
-    info = _read_encoder(net, path) if cache and path.exists() else None
-    if info is None and cache: check_writable(path.parent, 20 * 2**20, what='the encoder cache')   # before training
-    if info is None:
+    made = []
+    def make() -> dict:
         info = _pretrain(net, kind, zap_every, st, Xtr, ytr, seed, device, verbose)
         info['acc'] = evaluate(net, Xho, yho, device=device)['acc']
-        if cache:
-            blob = {'state': net.state_dict(), 'info': json.dumps(info)}
-            save_atomic(blob, path)
-        info['cached'] = False
-    _NETS[name] = (net.cpu().eval(), info)
-    return _NETS[name]
-
-def _read_encoder(net: nn.Module, path) -> dict | None:
-    "Load a cached encoder file into `net` and return its info; None (with a warning) if the file is damaged or foreign."
-    try:
-        blob = torch.load(path, map_location='cpu', weights_only=True)
+        made.append(True)
+        return {'state': {k: v.detach().cpu() for k, v in net.state_dict().items()}, 'info': json.dumps(info)}
+    def fits(blob) -> bool:               # other keys or shapes raise here, and the store trains it again
         net.load_state_dict(blob['state'])
-        return json.loads(blob['info']) | {'cached': True}
-    except Exception as e:                # truncated, not a torch file, other keys or shapes: trained again
-        warnings.warn(f"zapping: the cached encoder {path} cannot be read ({type(e).__name__}); it is trained again")
-        return None
+        return isinstance(json.loads(blob['info']), dict)
+    blob = ENCODERS.get(name, parts, make, valid=fits) if cache else make()
+    info = json.loads(blob['info']) | {'cached': not made}
+    _NETS[fname] = (net.cpu().eval(), info)
+    return _NETS[fname]
 
 # %% ../nbs/20_zapping.ipynb #da8c6d1f
 def _pretrain(net, kind, zap_every, st, X, y, seed, device, verbose) -> dict:
@@ -279,7 +279,8 @@ ZOO_QUICK = dict(classes=964, widths=(32, 32, 32), hidden=128, lr=1e-3, bs=128, 
 ZOO_FULL = ZOO_QUICK | dict(widths=(64, 64, 64), hidden=256, epochs=30, episodes=9000)
 ZOO_ENTRIES = (('iid', 0, 'stacked', 'bn'), ('iid', 1, 'stacked', 'bn'), ('iid', 3, 'stacked', 'bn'),
                ('iid', 1, 'row', 'bn'), ('asb', 0, 'stacked', 'bn'), ('asb', 1, 'stacked', 'bn'),
-               ('iid', 0, 'stacked', 'in'), ('iid', 1, 'stacked', 'in'))     # (kind, zap_every, fan, arch)
+               ('iid', 0, 'stacked', 'in'), ('iid', 1, 'stacked', 'in'),
+               ('asb', 0, 'stacked', 'in'), ('asb', 1, 'stacked', 'in'))     # (kind, zap_every, fan, arch)
 
 def _fan_of(kind: str, zap_every: int, fan: str) -> str:
     "The fan that matters: only i.i.d. zaps of many rows depend on it (ASB zaps one row, where both fans agree)."
@@ -325,6 +326,8 @@ for _kind, _z, _fan, _arch in ZOO_ENTRIES:
     zoo.register(zoo.Recipe(
         zoo_name(_kind, _z, _fan, _arch), _zoo_build, _zoo_train, quick=_zoo_settings(ZOO_QUICK, _kind, _z, _fan, _arch),
         full=_zoo_settings(ZOO_FULL, _kind, _z, _fan, _arch), source='Omniglot background set, 964 classes, drawers 0-14',
+        depends=(convnet, zap_, pretrain_data, _omniglot, _images, pretrain_iid, pretrain_asb, asb_episode, _step, _bn_eval,
+                 train_step),
         doc=f"{_NET_WORDS[_arch]} pre-trained {'i.i.d.' if _kind == 'iid' else 'by ASB'}, "
             + (f"zapping every {'' if _z == 1 else f'{_z} '}{'epoch' if _kind == 'iid' else 'episode'}{'s' if _z > 1 else ''}"
                + (f" ({_fan} fan)" if _kind == 'iid' else '') if _z else 'never zapped')))

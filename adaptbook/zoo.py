@@ -7,21 +7,21 @@ Docs: https://adaptbook.github.io/adaptbook/zoo.html.md"""
 
 # %% ../nbs/07_zoo.ipynb #f25c6a86
 from __future__ import annotations
-import contextlib, dataclasses, hashlib, importlib, json, os, time, warnings
+import ast, contextlib, dataclasses, hashlib, importlib, inspect, json, os, textwrap, time, warnings
 from pathlib import Path
 from typing import Callable, Sequence
 
 import torch
 from torch import nn
 
-from .core import (_locked, args_hash, as_tuple, cache_dir, check_int, evaluate, fit, get_mode,
-                            check_writable, provenance, save_atomic, threads, write_atomic)
+from .core import (Store, _torch_save, args_hash, as_tuple, check_int, evaluate, fit, get_mode, provenance,
+                            threads)
 from .data import resolve
 from .models import mlp
 
 # %% auto #0
-__all__ = ['RECIPES', 'PROVIDERS', 'Recipe', 'register', 'names', 'get', 'shipped_dir', 'user_dir', 'sha256', 'pretrain', 'load',
-           'record', 'table', 'imagenet']
+__all__ = ['RECIPES', 'PROVIDERS', 'USER', 'Recipe', 'register', 'names', 'get', 'shipped_dir', 'user_dir', 'sha256', 'pretrain',
+           'load', 'record', 'table', 'imagenet']
 
 # %% ../nbs/07_zoo.ipynb #0fd7f664
 @dataclasses.dataclass(frozen=True)
@@ -29,7 +29,9 @@ class Recipe:
     """A zoo entry's recipe. `build(seed, **settings) -> nn.Module` makes the untrained network; `train(net, seed,
     verbose, **settings) -> dict` trains it in place with the book's own code and returns its measurements (at least
     `acc`, held-out accuracy in [0, 1], and `examples`, examples processed); `quick`/`full`: the settings per mode;
-    `source`: the data it learns from, in words; `version`: raised when the code changes what the recipe produces."""
+    `source`: the data it learns from, in words; `version`: raised when the code changes what the recipe produces;
+    `depends`: the functions `build` and `train` call whose code decides the weights (e.g. the network's builder and
+    the training loop); their code and that of `build` and `train` make `code()`, recorded with every entry."""
     name: str
     build: Callable[..., nn.Module]
     train: Callable[..., dict]
@@ -38,6 +40,7 @@ class Recipe:
     source: str
     doc: str = ''
     version: int = 1
+    depends: tuple = ()
 
     def settings(self, mode: str | None = None) -> dict:
         "The settings of `mode` ('quick' or 'full'; None: `core.get_mode()`)."
@@ -46,6 +49,37 @@ class Recipe:
     def signature(self, mode: str | None = None) -> str:
         "sha256 (16 hex digits) of the settings of `mode` and the version: what the weights are kept under."
         return args_hash(settings=self.settings(mode), version=self.version)
+
+    def code(self) -> str:
+        """sha256 (16 hex digits) of the code that makes the weights: `build`, `train` and `depends`, each as its parsed
+        syntax tree without docstrings or comments, so rewording a docstring does not change it, and changing a line
+        that computes does. A cached entry trained by other code is trained again (see `load`)."""
+        return _code_digest((self.build, self.train, *self.depends))
+
+def _code_digest(fns, module_source: Callable[[str], str] | None = None) -> str:
+    """sha256 (16 hex digits) of functions (or classes) `fns`: each one's syntax tree without docstrings (comments and
+    layout are not in it), named by module and name. `module_source(module) -> str`: the module's text to find each
+    top-level definition in (e.g. an older commit's); default, the code running now. Code without a source file
+    (typed at `python -c`) is digested by its bytecode instead."""
+    h = hashlib.sha256()
+    for f in fns:
+        f = inspect.unwrap(f)
+        try:
+            if module_source is None: node = ast.parse(textwrap.dedent(inspect.getsource(f))).body[0]
+            else: node = next(n for n in ast.parse(module_source(f.__module__)).body
+                              if isinstance(n, (ast.FunctionDef, ast.ClassDef)) and n.name == f.__name__)
+        except (OSError, TypeError):
+            code = getattr(f, '__code__', None)
+            h.update(f.__name__.encode() + (code.co_code if code is not None else repr(f).encode()))
+            continue
+        for n in ast.walk(node):
+            body = getattr(n, 'body', None)
+            if (isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)) and body
+                    and isinstance(body[0], ast.Expr) and isinstance(body[0].value, ast.Constant)
+                    and isinstance(body[0].value.value, str)):
+                n.body = body[1:] or [ast.Pass()]
+        h.update(f.__name__.encode() + ast.dump(node).encode())
+    return h.hexdigest()[:16]
 
 RECIPES: dict[str, Recipe] = {}
 PROVIDERS = ('zapping', 'piggyback', 'aft', 'kvb')    # chapter modules that register zoo entries when imported
@@ -77,7 +111,7 @@ def _train_digits_mlp(net: nn.Module, seed: int, verbose: bool, epochs: int = 30
     return {'acc': evaluate(net, Xte, yte, device='cpu')['acc'], 'examples': epochs * len(Xtr), 'loss': loss[-1],
             'heldout': "the digits' test split (360 images)"}
 
-_ = register(Recipe('digits-mlp', _digits_mlp, _train_digits_mlp, quick=dict(hidden=64, epochs=30, lr=3e-3),
+_ = register(Recipe('digits-mlp', _digits_mlp, _train_digits_mlp, depends=(mlp, fit), quick=dict(hidden=64, epochs=30, lr=3e-3),
                 full=dict(hidden=256, epochs=100, lr=1e-3), source="scikit-learn's digits, train split (1,437 images)",
                 doc='A one-hidden-layer MLP on 8×8 digits: the smallest entry, retrained by the tests.'))
 
@@ -86,9 +120,11 @@ def shipped_dir() -> Path:
     "The folder of the weights shipped inside the package: `adaptbook/zoo_weights`."
     return Path(importlib.import_module('adaptbook').__file__).parent / 'zoo_weights'
 
+USER = Store('zoo', 100 * 2**20, what='the zoo cache')     # the entries trained on this machine
+
 def user_dir() -> Path:
-    "The user cache of trained entries: `cache_dir('zoo')` (`$ADAPTBOOK_CACHE/zoo` or ~/.cache/adaptbook/zoo)."
-    return cache_dir('zoo')
+    "The user cache of trained entries, the store `USER`: `cache_dir('zoo')` (`$ADAPTBOOK_CACHE/zoo` or ~/.cache/adaptbook/zoo)."
+    return USER.folder
 
 def sha256(path: str | os.PathLike) -> str:
     "The sha256 of a file's bytes, as 64 hex digits."
@@ -100,20 +136,24 @@ def sha256(path: str | os.PathLike) -> str:
 def _stem(name: str, mode: str, seed: int, sig: str) -> str:
     return f'{name}-{mode}-s{seed}-{sig}'
 
-def _write(net: nn.Module, record: dict, folder: Path) -> Path:
-    """Save `net`'s state dict and `record` (with the sha256 added) into `folder`, each file atomically through a
-    temporary file of its own (`core.write_atomic`), the weights first: the record, written last, names their
-    sha256, so a reader never takes a half-written pair for an entry. Returns the .pt path."""
+def _write(net: nn.Module, record: dict, store: Store) -> Path:
+    """Save `net`'s state dict and `record` (with the sha256 added) into `store`'s folder, each file whole through
+    `Store.write`, the weights first: the record, written last, names their sha256, so a reader never takes a
+    half-written pair for an entry. Returns the .pt path."""
     stem = _stem(record['name'], record['mode'], record['seed'], record['signature'])
-    pt, js = folder / f'{stem}.pt', folder / f'{stem}.json'
+    pt, js = store.folder / f'{stem}.pt', store.folder / f'{stem}.json'
     state = {k: v.detach().cpu() for k, v in net.state_dict().items()}
-    save_atomic(state, pt)
+    store.write(pt, lambda tmp: _torch_save(state, tmp))
     record = record | {'sha256': sha256(pt), 'bytes': pt.stat().st_size}
-    write_atomic(js, lambda tmp: tmp.write_text(json.dumps(record, indent=1, sort_keys=True, default=str)))
+    store.write(js, lambda tmp: tmp.write_text(json.dumps(record, indent=1, sort_keys=True, default=str)))
     return pt
 
 def _find(name: str, mode: str, seed: int, sig: str) -> tuple[Path, dict] | None:
-    "The (.pt path, record) of an entry, shipped first, then cached; None if neither has it."
+    """The (.pt path, record) of an entry, shipped first, then cached; None if neither has it. A cached entry whose
+    record names other code than the recipe's `code()` (or none: trained before records named it) is stale: removed,
+    with a warning, so that it is trained again. A shipped one warns with the command that retrains it (a test keeps
+    the package free of them)."""
+    code = get(name).code()
     for folder in (shipped_dir(), user_dir()):
         js = folder / f'{_stem(name, mode, seed, sig)}.json'
         if not js.exists(): continue
@@ -121,7 +161,18 @@ def _find(name: str, mode: str, seed: int, sig: str) -> tuple[Path, dict] | None
         try: rec = json.loads(js.read_text())
         except (ValueError, UnicodeDecodeError): rec = {}
         if not isinstance(rec, dict): rec = {}             # valid JSON but not a record: damaged too
-        if pt.exists() and rec.get('sha256') == sha256(pt): return pt, rec | {'where': str(folder)}
+        if pt.exists() and rec.get('sha256') == sha256(pt):
+            if rec.get('code') == code: return pt, rec | {'where': str(folder)}
+            if folder == shipped_dir():
+                if 'code' in rec:
+                    warnings.warn(f"zoo: the shipped {pt.name} was trained by other code than today's recipe of {name!r} "
+                                  f"(code {rec['code']}, today {code}); retrain it with `adaptbook pretrain {name} --mode "
+                                  f"{mode} --seed {seed} --ship --force`")
+                return pt, rec | {'where': str(folder)}
+            warnings.warn(f"zoo: the cached {pt.name} was trained by other code than today's recipe of {name!r} (code "
+                          f"{rec.get('code')}, today {code}); it is removed and trained again")
+            for f in (pt, js): f.unlink(missing_ok=True)
+            continue
         if folder == shipped_dir():
             raise RuntimeError(f"the shipped weights {pt.name} (in {folder}) do not match their record {js.name}: the "
                                f"package is damaged. Restore them (`git checkout -- adaptbook/zoo_weights` in a clone of "
@@ -136,13 +187,13 @@ def pretrain(name: str, seed: int = 0, mode: str | None = None, *, out: str | os
              verbose: bool = True) -> nn.Module:
     """Train zoo entry `name` with `seed` and the settings of `mode`, write its weights and record into `out`
     (default: the user cache, `user_dir()`) and return the trained network (eval mode, on the CPU) with the record in
-    its attribute `zoo_record`. The record holds the settings, held-out `acc`, `examples`, `seconds` and
-    `core.provenance()` (adaptbook, commit, torch, device, threads). Raises `ValueError` for an unknown name or a
+    its attribute `zoo_record`. The record holds the settings, held-out `acc`, `examples`, `seconds`, the
+    recipe's `code()` and `core.provenance()` (adaptbook, commit, torch, device, threads). Raises `ValueError` for an unknown name or a
     negative seed."""
     r, mode, seed = get(name), get_mode(mode), check_int('seed', seed, 0)
     settings = r.settings(mode)
-    check_writable(Path(out) if out is not None else user_dir(), 100 * 2**20,
-                   what='the zoo cache' if out is None else 'the zoo output folder')   # before the training, not after
+    store = USER if out is None else Store('zoo', USER.need, folder=out, what='the zoo output folder')
+    store.check()                                         # writable, with room: before the training, not after
     with threads():
         net = r.build(seed, **settings)
         t = time.perf_counter()
@@ -152,9 +203,9 @@ def pretrain(name: str, seed: int = 0, mode: str | None = None, *, out: str | os
         prov = provenance(mode=mode, seed=seed)
     if not {'acc', 'examples'} <= set(info): raise ValueError(f"recipe {name!r} must return 'acc' and 'examples'")
     record = {'name': name, 'mode': mode, 'seed': seed, 'settings': settings, 'version': r.version,
-              'signature': r.signature(mode), 'source': r.source, 'doc': r.doc, 'seconds': seconds, **info,
+              'signature': r.signature(mode), 'code': r.code(), 'source': r.source, 'doc': r.doc, 'seconds': seconds, **info,
               'provenance': prov, 'created': time.strftime('%Y-%m-%d %H:%M:%S %z')}
-    pt = _write(net.cpu(), record, Path(out) if out is not None else user_dir())
+    pt = _write(net.cpu(), record, store)
     net.zoo_record = json.loads(pt.with_suffix('.json').read_text()) | {'where': str(pt.parent)}
     return net.eval()
 
@@ -176,7 +227,7 @@ def load(name: str, seed: int = 0, mode: str | None = None, *, train: bool = Tru
                 f"{shipped_dir()} nor cached in {user_dir()}; train it with `adaptbook pretrain {name} --mode {mode} "
                 f"--seed {seed}` or zoo.load(..., train=True)")
         with contextlib.ExitStack() as held:
-            try: held.enter_context(_locked(user_dir() / f'{_stem(name, mode, seed, sig)}.lock'))
+            try: held.enter_context(USER.lock(user_dir() / f'{_stem(name, mode, seed, sig)}.pt'))
             except OSError as e:
                 raise OSError(f"zoo entry {name!r} must be trained, but the cache folder {user_dir()} is not writable "
                               f"({e.strerror}); set ADAPTBOOK_CACHE to a writable folder") from e

@@ -401,3 +401,13 @@ def test_settings_refuse_a_misspelt_option_and_travel_in_provenance():
     with pytest.raises(TypeError, match="'shot' is not an option of ZappingSettings"):
         Z.experiment('omniglot', shot=5)
     assert core._arg_id(st) == {'ZappingSettings': core._arg_id(st.as_dict())}
+
+
+def test_one_seed_has_no_spread_so_its_sd_is_nan_not_zero():
+    res = core.new_results('t', 'memory', 'digits', seed=0, mode='quick')
+    res.record('adapt', 'adapt', 0.5, seed=0, memory=0.1)
+    res.record('adapt', 'adapt', 0.7, seed=1, memory=0.2)
+    m = res.mean()
+    assert all(math.isnan(r['acc_sd']) and r['n'] == 1 for r in m)
+    back = core.Results.from_json(m.to_json())                     # NaN survives the JSON
+    assert math.isnan(back[0]['acc_sd']) and 'nan' in m.table()

@@ -216,3 +216,109 @@ def test_sizes_that_would_not_fit_are_refused_before_allocating(monkeypatch):
         with no_training(), pytest.raises(ValueError, match=msg): make()
     monkeypatch.setattr(core, 'memory_bytes', lambda: None)                  # unknown memory: nothing refused
     assert kvb.Codebooks(8, codebooks=2, keys=4).keys.shape == (2, 4, 8)
+
+
+# --- the one Store: every cache of the book is one, and each behaves the same way ---
+
+def _stores():
+    "Every store the library keeps, by where it lives (a new store is covered by being found here)."
+    from adaptbook import models
+    import adaptbook, importlib, pkgutil
+    found = {}
+    for m in pkgutil.iter_modules(adaptbook.__path__):
+        if m.name.startswith('_'): continue
+        mod = importlib.import_module(f'adaptbook.{m.name}')
+        for k, v in vars(mod).items():
+            if isinstance(v, core.Store): found[f'{m.name}.{k}'] = v
+    assert models.FEATURES in found.values()
+    return found
+
+
+def test_every_cache_of_the_library_is_a_store_under_the_cache_folder(tmp_path, monkeypatch):
+    monkeypatch.setenv('ADAPTBOOK_CACHE', str(tmp_path))
+    stores = _stores()
+    assert {'core.RESULTS', 'models.FEATURES', 'models.ENCODERS', 'zapping.ENCODERS', 'zoo.USER'} <= set(stores)
+    for name, s in stores.items():
+        assert s.folder.is_relative_to(tmp_path), name        # ADAPTBOOK_CACHE moves every one of them
+    assert len({s.folder for s in stores.values()}) == len(set(stores.values()))   # no two share a folder
+
+
+TORCH_DAMAGE = {'truncated': lambda p: p.write_bytes(p.read_bytes()[:50]), 'empty': lambda p: p.write_bytes(b''),
+                'not torch': lambda p: p.write_text('{"a": 1}'), 'foreign': lambda p: torch.save({'other': 1}, p)}
+
+
+@pytest.mark.parametrize('damage', sorted(TORCH_DAMAGE))
+def test_a_damaged_store_entry_is_computed_again_with_a_warning_and_rewritten_whole(tmp_path, damage):
+    s = core.Store('things', folder=tmp_path)
+    made = []
+    make = lambda: made.append(1) or torch.arange(6.).reshape(2, 3)
+    valid = lambda v: isinstance(v, torch.Tensor) and v.shape == (2, 3)
+    a = s.get('t', {'x': 1}, make, valid=valid)
+    assert s.get('t', {'x': 1}, make, valid=valid).equal(a) and made == [1]
+    path, = tmp_path.glob('t-*.pt')
+    TORCH_DAMAGE[damage](path)
+    with pytest.warns(UserWarning, match='cannot be read'):
+        b = s.get('t', {'x': 1}, make, valid=valid)
+    assert b.equal(a) and made == [1, 1]
+    assert s.get('t', {'x': 1}, make, valid=valid).equal(a) and made == [1, 1]     # rewritten whole
+    assert sorted(p.name for p in tmp_path.iterdir() if not p.name.endswith('.lock')) == [path.name]
+
+
+def test_a_store_keys_by_its_parts_and_the_environment_and_serves_a_read_only_folder(tmp_path, monkeypatch):
+    s = core.Store('things', folder=tmp_path)
+    made = []
+    make = lambda: made.append(1) or torch.zeros(1)
+    s.get('t', {'x': 1}, make), s.get('t', {'x': 2}, make)
+    assert made == [1, 1]
+    monkeypatch.setattr(core, 'default_threads', lambda: 7)             # another thread count: another entry
+    s.get('t', {'x': 1}, make)
+    assert made == [1, 1, 1]
+    monkeypatch.undo()
+    def refuse(*a, **k): raise OSError(30, 'read-only file system')
+    monkeypatch.setattr(core, 'check_writable', refuse)
+    s.get('t', {'x': 1}, make)                                        # a hit needs no writable folder
+    assert made == [1, 1, 1]
+    with pytest.raises(OSError, match='read-only'):                   # a miss is refused before make() runs
+        s.get('t', {'x': 3}, make)
+    assert made == [1, 1, 1]
+
+
+def test_two_threads_asking_for_one_entry_compute_it_once(tmp_path):
+    import threading, time
+    s = core.Store('things', folder=tmp_path)
+    made, out = [], []
+    def make():
+        made.append(1)
+        time.sleep(0.3)
+        return torch.ones(2)
+    ts = [threading.Thread(target=lambda: out.append(s.get('t', {}, make))) for _ in range(2)]
+    [t.start() for t in ts]
+    [t.join() for t in ts]
+    assert made == [1] and len(out) == 2 and all(o.equal(torch.ones(2)) for o in out)
+
+
+@pytest.mark.parametrize('damage', sorted(TORCH_DAMAGE))
+def test_damaged_cached_features_are_computed_again(tmp_path, monkeypatch, damage):
+    from adaptbook import models
+    monkeypatch.setenv('ADAPTBOOK_CACHE', str(tmp_path))
+    monkeypatch.setattr(models, '_FEATURES', {})
+    X = torch.rand(10, 4)
+    enc = nn_linear = torch.nn.Linear(4, 3)
+    a = models.features(enc, X, key='toy-linear')
+    path, = (tmp_path / 'features').glob('features-*.pt')
+    TORCH_DAMAGE[damage](path)
+    models._FEATURES.clear()
+    with pytest.warns(UserWarning, match='cannot be read'):
+        b = models.features(nn_linear, X, key='toy-linear')
+    assert torch.equal(a, b)
+
+
+def test_the_dataset_cache_follows_ADAPTBOOK_CACHE_and_still_finds_the_home_cache(tmp_path, monkeypatch):
+    from adaptbook import data
+    monkeypatch.setenv('ADAPTBOOK_CACHE', str(tmp_path))
+    monkeypatch.delenv('ADAPTBOOK_DATA', raising=False)
+    monkeypatch.setattr(data, 'CACHE', None)
+    assert data.data_cache() == tmp_path and data._target('mnist') == tmp_path / 'mnist'
+    assert data.places()[-2:] == [tmp_path.resolve(), data.HOME_CACHE.resolve()]   # fetched before: still found
+    monkeypatch.delenv('ADAPTBOOK_CACHE')
+    assert data.data_cache() == data.HOME_CACHE and data.places()[-1] == data.HOME_CACHE.resolve()
