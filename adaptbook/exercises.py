@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses, inspect, math, traceback
 from typing import Callable
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -59,10 +60,15 @@ def _close(what: str, got: torch.Tensor, want: torch.Tensor, tol: float = 1e-5, 
     bad = _shape(what, got, tuple(want.shape))
     if bad: return bad
     if not torch.isfinite(got).all(): return f"{what}: NaN or inf entries"
-    err = (got.detach().double() - want.detach().double()).abs().max().item()
+    diff = got.detach().double() - want.detach().double()
     scale = max(want.detach().double().abs().max().item(), floor)
-    if err > tol * scale:
-        return f"{what}: the right shape but wrong values (largest difference {err:.3g})"
+    wrong = diff.abs() > tol * scale
+    if wrong.any():
+        i = int(diff.abs().argmax())
+        at = tuple(int(k) for k in np.unravel_index(i, tuple(diff.shape))) if diff.ndim else ()
+        return (f"{what}: the right shape but wrong values in {int(wrong.sum())} of {diff.numel()} entries; the largest "
+                f"difference, {diff.abs().max().item():.3g}, is at index {at}, where yours is too "
+                f"{'large' if diff.reshape(-1)[i] > 0 else 'small'}")
     return None
 
 def _grad(out: torch.Tensor, wrt: torch.Tensor) -> torch.Tensor | None:
@@ -277,9 +283,10 @@ _register(Exercise(
 def _masked_case(i: int) -> dict:
     g = torch.Generator().manual_seed(6000 + i)
     n, d_in, d_out = 4 + i, 3 + 2 * i, 2 + i
+    scores = 0.01 * torch.randn(d_out, d_in, generator=g) + 5e-3
+    scores[0, :2] = 5e-3                                              # exactly at the threshold: switched off
     return dict(x=torch.randn(n, d_in, generator=g), weight=torch.randn(d_out, d_in, generator=g),
-                scores=0.01 * torch.randn(d_out, d_in, generator=g) + 5e-3, threshold=5e-3,
-                bias=torch.randn(d_out, generator=g))
+                scores=scores, threshold=5e-3, bias=torch.randn(d_out, generator=g))
 
 def _masked_compare(fn, c) -> str | None:
     from adaptbook.piggyback import Binarize

@@ -98,6 +98,7 @@ WRONG = [   # (exercise, a wrong answer, what the verdict must say)
     ('binarize', lambda s, t: (s > t).float() + (s - s.detach()).float(), 'dtype'),
     ('masked_linear', lambda x, W, s, t, b: x @ W.T + b, 'wrong values'),
     ('masked_linear', lambda x, W, s, t, b: x @ (W * (s > t).float()).T + b, 'no gradient'),
+    ('masked_linear', lambda x, W, s, t, b: x @ (W * ((s >= t).float() + s - s.detach())).T + b, 'wrong values in'),  # the >= slip
     ('centred_kernel', lambda Z: F.normalize(Z, dim=1) @ F.normalize(Z, dim=1).T, 'wrong values'),
     ('centred_kernel', lambda Z: (Z - Z.mean(0)) @ (Z - Z.mean(0)).T, 'wrong values'),
     ('centred_kernel', lambda Z: centred_kernel(Z).detach(), 'no gradient'),
@@ -124,7 +125,8 @@ def test_the_verdict_never_prints_the_expected_values(capsys):
     def off_by_one(P): return (P * (1 - P)).sum(1) + 1.0
     r = check('memorability', off_by_one)
     out = capsys.readouterr().out
-    assert out.startswith('✗ memorability: case 1:') and 'largest difference 1' in out
+    assert out.startswith('✗ memorability: case 1:') and 'the largest difference, 1, is at index' in out
+    assert 'yours is too large' in out and 'wrong values in' in out        # where, and which sign
     P = EXERCISES['memorability'].cases(0)['P']
     for v in (P * (1 - P)).sum(1)[:3]:                        # none of the right scores appears in the message
         assert f'{v.item():.3g}' not in r.message
