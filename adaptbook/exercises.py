@@ -14,10 +14,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .core import TimeUp, time_limit
+from .core import Results, TimeUp, check_choice, time_limit
 
 # %% auto #0
-__all__ = ['EXERCISES', 'TIME_LIMIT', 'Check', 'Exercise', 'check', 'exercise']
+__all__ = ['EXERCISES', 'TIME_LIMIT', 'PREDICTIONS', 'CHANGES', 'Check', 'Exercise', 'check', 'exercise', 'Prediction', 'Change',
+           'predict', 'outcome', 'check_experiment']
 
 # %% ../nbs/08_exercises.ipynb #b669cc64
 @dataclasses.dataclass
@@ -174,8 +175,8 @@ def _kprior_compare(fn, c) -> str | None:
 
 _register(Exercise(
     'kprior_gradient', 'kprior_gradient(X, w, w_star, delta) -> g',
-    "Binary logistic regression, no bias. X: M×D memory inputs; w, w_star: (D,) current and old weights; delta: the "
-    "L2 strength. Return the gradient (D,) of the K-prior K(w) = Σ_i BCE(σ(x_i·w_star), x_i·w) + delta/2 ‖w − w_star‖².",
+    "Binary logistic regression, no bias. X: M×d memory inputs; w, w_star: (d,) current and old weights; delta: the "
+    "L2 strength. Return the gradient (d,) of the K-prior K(w) = Σ_i BCE(σ(x_i·w_star), x_i·w) + delta/2 ‖w − w_star‖².",
     _kprior_case, _kprior_compare))
 
 def _memorability_case(i: int) -> dict:
@@ -396,3 +397,233 @@ _register(Exercise(
     'fetch', 'fetch(idx, values) -> v',
     "idx: N×C key indices (from key_lookup); values: C×J×dv, the trainable values. Return v (N×C×dv) with "
     "v[n, c] = values[c, idx[n, c]], differentiable with respect to the values.", _fetch_case, _fetch_compare))
+
+# %% ../nbs/08_exercises.ipynb #798bc42d
+@dataclasses.dataclass(frozen=True)
+class Prediction:
+    """A predict-then-run exercise: `choices` maps a letter to an answer (a few words each); `run()` runs the
+    experiment and returns (the letter its numbers support, the numbers in a sentence)."""
+    name: str
+    choices: dict
+    run: Callable[[], tuple]
+
+@dataclasses.dataclass(frozen=True)
+class Change:
+    """A change-the-experiment exercise: `task` says what to run; `differs(res)` returns None when the `Results` are
+    the experiment asked for, else what differs; `report(res)` says what they show."""
+    name: str
+    task: str
+    differs: Callable
+    report: Callable
+
+PREDICTIONS: dict[str, Prediction] = {}
+CHANGES: dict[str, Change] = {}
+
+def predict(name: str, guess: str | None, *, quiet: bool = False) -> Check:
+    """Predict, then run exercise `name`: commit to `guess` (a letter of its `choices`) first; this runs the experiment
+    and says which answer its numbers support and whether it is yours (`Check.ok`). With `guess` None it runs nothing
+    and says how to commit. Prints the verdict unless `quiet`. Raises `ValueError` for an unknown name or a guess that
+    is not one of the letters."""
+    check_choice('name', name, sorted(PREDICTIONS))
+    p = PREDICTIONS[name]
+    if guess is None:
+        r = Check(name, False, f"commit to a guess first: set guess to one of {', '.join(repr(k) for k in p.choices)} "
+                               f"and run this cell again (nothing was run)")
+    else:
+        check_choice('guess', guess, list(p.choices))
+        right, said = p.run()
+        r = Check(name, guess == right, (f"your guess ({guess}) is what the run says: " if guess == right else
+                                         f"the run says ({right}) {p.choices[right]}, not ({guess}): ") + said)
+    if not quiet: print(repr(r))
+    return r
+
+def outcome(name: str) -> str:
+    "What predict-then-run exercise `name`'s experiment shows: the answer's letter and words, and the numbers."
+    check_choice('name', name, sorted(PREDICTIONS))
+    p = PREDICTIONS[name]
+    right, said = p.run()
+    return f"({right}) {p.choices[right]}: {said}"
+
+def check_experiment(name: str, res, *, quiet: bool = False) -> Check:
+    """Check a change-the-experiment exercise: `res` must be the `Results` of the run `CHANGES[name].task` asks for
+    (else ✗ with what differs, or 'not run yet' for None); if it is, ✓ with what it shows. Prints the verdict unless
+    `quiet`. Raises `ValueError` for an unknown name."""
+    check_choice('name', name, sorted(CHANGES))
+    c = CHANGES[name]
+    if res is None: r = Check(name, False, f"not run yet: {c.task}")
+    elif not isinstance(res, Results): r = Check(name, False, f"res must be the Results of an experiment; got {type(res).__name__}")
+    else:
+        bad = c.differs(res)
+        r = Check(name, False, bad) if bad else Check(name, True, c.report(res))
+    if not quiet: print(repr(r))
+    return r
+
+def _rows(res, **cond) -> list:
+    "Rows of `res` matching `cond` (for the exercises' checks)."
+    return [r for r in res if all(r.get(k) == v for k, v in cond.items())]
+
+def _want(res, what: str, got, want) -> str | None:
+    "None if `got == want`, else a sentence naming the setting."
+    return None if got == want else f"this is not the experiment asked for: {what} is {got!r}, the task asks for {want!r}"
+
+# %% ../nbs/08_exercises.ipynb #a4cef45f
+def _seeds_text(xs) -> str: return ', '.join(f'{x:.1f}' for x in xs)
+
+def _kprior_remove() -> tuple:
+    from adaptbook import kprior
+    rep, kp = [], []
+    for s in range(3):
+        r = kprior.experiment('a7a', task='remove', remove=5, subset=0.01, memory=(0.1,), seed=s,
+                              methods=('batch', 'kprior', 'replay'))
+        b = _rows(r, method='batch')[0]['acc']
+        rep.append(100 * (b - _rows(r, method='replay')[0]['acc']))
+        kp.append(100 * (b - _rows(r, method='kprior')[0]['acc']))
+    g = float(np.mean(rep))
+    return ('a' if g <= 1 else 'b' if g <= 10 else 'c'), (
+        f"over 3 seeds Replay lands {g:.1f} pt below Batch (per seed {_seeds_text(rep)}) and K-prior {np.mean(kp):.1f} pt "
+        f"below, with the same 10 % memory: the most uncertain points with their true labels alone describe a "
+        f"skewed problem, while the old model's predictions on them carry what the rest of the data said")
+
+_register_p = lambda p: PREDICTIONS.__setitem__(p.name, p)
+_register_c = lambda c: CHANGES.__setitem__(c.name, c)
+_register_p(Prediction('kprior_replay_remove', {'a': 'within 1 point of Batch', 'b': '1 to 10 points below Batch',
+                                                'c': 'more than 10 points below Batch'}, _kprior_remove))
+
+def _kprior_random_differs(res) -> str | None:
+    m = res.meta
+    mems = sorted({r['memory'] for r in _rows(res, method='kprior')})
+    return (_want(res, 'the data', m.get('data'), 'a7a') or _want(res, 'the task', m.get('task'), 'add')
+            or _want(res, 'the memory rule (select)', m.get('select'), 'random')
+            or _want(res, 'the old rows (subset 0.01 gives 145)', m.get('n_old'), 145)
+            or _want(res, "K-prior's memory fractions", mems, [0.02, 1.0])
+            or (None if _rows(res, method='batch') and _rows(res, method='replay') else "Batch's and Replay's rows are missing"))
+
+def _kprior_random_report(res) -> str:
+    k = {r['memory']: r for r in _rows(res, method='kprior')}
+    b, rp = _rows(res, method='batch')[0], {r['memory']: r for r in _rows(res, method='replay')}
+    return (f"with a random memory K-prior's weights are {k[1.0]['weight_err']:.1e} (relative) from Batch's at 100 % "
+            f"(exact recovery needs all the data, not a good choice of it) and {k[0.02]['weight_err']:.3f} at 2 %; "
+            f"test accuracy at 2 %: K-prior {k[0.02]['acc']:.3f}, Replay {rp[0.02]['acc']:.3f}, Batch {b['acc']:.3f}")
+
+_register_c(Change('kprior_random_memory', "run the headline's add task with a random memory at 2 % and 100 %: "
+                   "experiment('a7a', subset=0.01, select='random', memory=(0.02, 1.0))",
+                   _kprior_random_differs, _kprior_random_report))
+
+def _zapping_all_layers() -> tuple:
+    from adaptbook import zapping
+    r = zapping.experiment('omniglot', n_classes=10, val_classes=10, zap_every=(0,), pretraining=('iid',),
+                           methods=('seq_head', 'seq_all_layers'))
+    head, full = (_rows(r, protocol=p)[0]['acc'] for p in ('seq_head', 'seq_all_layers'))
+    d = 100 * (full - head)
+    return ('a' if d > 5 else 'b' if d >= -5 else 'c'), (
+        f"on 10 new classes, one image at a time, the head alone reaches {head:.2f} and fine-tuning every layer "
+        f"{full:.2f} (chance 0.10; each with its learning rate chosen on validation classes): single-image steps "
+        f"through the whole network overwrite the features the earlier classes were learned on")
+
+_register_p(Prediction('zapping_all_layers', {'a': 'every layer does better, by more than 5 points',
+                                              'b': 'about the same, within 5 points',
+                                              'c': 'every layer does worse, by more than 5 points'}, _zapping_all_layers))
+
+def _zapping_shots_differs(res) -> str | None:
+    zs = sorted({r['zap_every'] for r in _rows(res, protocol='iid_head', pretraining='iid')})
+    return (_want(res, 'the images per new class (shots)', res.meta.get('shots'), 3)
+            or _want(res, 'the encoders of the i.i.d. head (zap_every)', zs, [0, 3]))
+
+def _zapping_shots_report(res) -> str:
+    a = {r['zap_every']: r['acc'] for r in _rows(res, protocol='iid_head', pretraining='iid')}
+    return (f"the i.i.d. head on {res.meta['n_classes']} new classes with 3 images each: {a[0]:.3f} never zapped, "
+            f"{a[3]:.3f} zapped every 3 epochs ({100 * (a[3] - a[0]):+.1f} pt; one seed, so run seeds 1 and 2 "
+            f"before calling it a gain)")
+
+_register_c(Change('zapping_shots', "compare the never-zapped encoder with the one zapped every 3 epochs in i.i.d. "
+                   "transfer with 3 images per new class instead of 15: experiment('omniglot', zap_every=(0, 3), "
+                   "pretraining=('iid',), methods=('iid_head',), shots=3)", _zapping_shots_differs,
+                   _zapping_shots_report))
+
+def _piggyback_threshold() -> tuple:
+    from adaptbook import piggyback
+    r = piggyback.experiment('mnist', methods=('piggyback',), thresholds=(2.5e-3, 5e-3), epochs=2)
+    lo, hi = sorted(_rows(r, method='piggyback'), key=lambda x: x['threshold'])
+    drop = [100 * (x['acc_old_before'] - x['acc_old_after']) for x in (lo, hi)]
+    same = lo['old_identical'] and hi['old_identical']
+    return ('c' if same else 'a' if drop[1] > drop[0] else 'b'), (
+        f"the first task's test logits after the second task are "
+        f"{'bit for bit those it had right after it was learned, at both thresholds' if same else 'not the same'} "
+        f"(accuracy {lo['acc_old_before']:.3f} → {lo['acc_old_after']:.3f} and {hi['acc_old_before']:.3f} → "
+        f"{hi['acc_old_after']:.3f}); what doubling the threshold changes is the share of weights a task switches off: "
+        f"{lo['masked_off']:.1%} → {hi['masked_off']:.1%}")
+
+_register_p(Prediction('piggyback_threshold', {'a': "forgetting of the first task grows",
+                                               'b': "forgetting of the first task shrinks",
+                                               'c': "nothing: the first task is not forgotten at either threshold"},
+                       _piggyback_threshold))
+
+def _piggyback_labels_differs(res) -> str | None:
+    return (_want(res, 'the labels per task (n_labels)', res.meta.get('n_labels'), 200)
+            or _want(res, 'the methods', sorted({r['method'] for r in res if r['role'] != 'setup'}),
+                     ['classifier', 'piggyback']))
+
+def _piggyback_labels_report(res) -> str:
+    a = {r['method']: r['acc'] for r in res if r['role'] != 'setup'}
+    return (f"with 200 labels per task, mean accuracy over the two tasks: Piggyback {a['piggyback']:.3f}, the "
+            f"classifier alone on the frozen backbone {a['classifier']:.3f} ({100 * (a['piggyback'] - a['classifier']):+.1f} pt)")
+
+_register_c(Change('piggyback_labels', "run Piggyback and the classifier alone with 200 labels per task (a fifth of "
+                   "the headline's): experiment('mnist', methods=('piggyback', 'classifier'), n_labels=200, epochs=2)",
+                   _piggyback_labels_differs, _piggyback_labels_report))
+
+def _aft_noise() -> tuple:
+    from adaptbook import aft
+    n = max(aft.LABELS)
+    g = {x['teacher']: x for x in aft.gains(aft.run()) if x['n_labels'] == n}
+    noise, real = g['noise'], g[aft.TEACHER]
+    return ('a' if noise['gain'] < -1 else 'b' if noise['gain'] <= 1 else 'c'), (
+        f"at {n} labels, over {noise['seeds']} seeds (the chapter's headline run), AFT with the noise control moves "
+        f"the student {noise['gain']:+.1f} ± {noise['gain_sd']:.1f} pt from STL, and with the teacher `{aft.TEACHER}` "
+        f"{real['gain']:+.1f} ± {real['gain_sd']:.1f} pt: whatever the noise control gains, the regulariser gains "
+        f"without any knowledge, and only the rest is the teacher's")
+
+_register_p(Prediction('aft_noise_teacher', {'a': 'below STL, by more than 1 point', 'b': 'within 1 point of STL',
+                                             'c': 'above STL, by more than 1 point'}, _aft_noise))
+
+def _aft_broad_differs(res) -> str | None:
+    from adaptbook import aft
+    teachers = sorted({str(r.get('teacher')) for r in _rows(res, method='aft')})
+    return (_want(res, 'the labels (n_labels)', res.meta.get('n_labels'), 100)
+            or _want(res, "AFT's teacher", teachers, [aft.BROAD_TEACHER])
+            or (None if _rows(res, method='stl', chosen=True) else "STL's rows are missing"))
+
+def _aft_broad_report(res) -> str:
+    from adaptbook import aft
+    stl, a = _rows(res, method='stl', chosen=True)[0], _rows(res, method='aft', chosen=True)[0]
+    return (f"at 100 labels (one seed), STL {stl['acc']:.3f}, AFT with `{aft.BROAD_TEACHER}` {a['acc']:.3f} "
+            f"({100 * (a['acc'] - stl['acc']):+.1f} pt, β = {a['beta']:g} chosen on validation)")
+
+_register_c(Change('aft_broad_teacher', "run AFT with the broad teacher at 100 labels against STL: "
+                   "experiment('mnist', n_labels=100, teacher=BROAD_TEACHER, methods=('stl', 'aft'))",
+                   _aft_broad_differs, _aft_broad_report))
+
+def _kvb_forgetting() -> tuple:
+    from adaptbook import kvb
+    res = kvb.run()
+    f = {m: 100 * np.array([r['forgetting'] for r in res if r['method'] == m]) for m in ('kvb', 'linear')}
+    d = f['linear'].mean() - f['kvb'].mean()
+    return ('c' if d > 5 else 'a' if d < -5 else 'b'), (
+        f"over {len(f['kvb'])} seeds (the chapter's headline run) the streamed linear probe forgets {f['linear'].mean():.1f} pt "
+        f"of its accuracy on earlier tasks and KVB {f['kvb'].mean():.1f} pt: a class's gradient reaches only the values "
+        f"its inputs fetch, while the linear probe's last classes pull every weight toward themselves")
+
+_register_p(Prediction('kvb_forgetting', {'a': 'KVB forgets more, by more than 5 points',
+                                          'b': 'both forget about as much, within 5 points',
+                                          'c': 'the linear probe forgets more, by more than 5 points'}, _kvb_forgetting))
+
+def _kvb_keys_differs(res) -> str | None:
+    return _want(res, "KVB's keys per codebook", sorted({r['keys'] for r in _rows(res, method='kvb')}), [16, 256])
+
+def _kvb_keys_report(res) -> str:
+    a = {r['keys']: r['acc'] for r in _rows(res, method='kvb')}
+    return (f"accuracy on all classes after the last task: {a[16]:.3f} with 16 keys per codebook, {a[256]:.3f} with "
+            f"256: fewer keys means more classes share each value, and the last task's training overwrites them")
+
+_register_c(Change('kvb_keys', "run KVB alone with 16 and 256 keys per codebook: "
+                   "experiment('mnist', keys=(16, 256), methods=('kvb',))", _kvb_keys_differs, _kvb_keys_report))

@@ -88,7 +88,7 @@ def soft_labels(model: nn.Module, X: torch.Tensor) -> torch.Tensor:
 def kprior_loss(model: nn.Module, X_mem: torch.Tensor, P_mem: torch.Tensor, old: nn.Module | torch.Tensor,
                 delta: float, delta_new: float | None = None) -> torch.Tensor:
     """K(w; w_*, M) = sum_M CE(P_mem, f(X_mem; w)) + delta_new/2 ||w - (delta/delta_new) w_*||^2 (a scalar).
-    X_mem: M×D, P_mem: M×C old-model probabilities, `old`: the old model or its flat weights (P,); `delta`: the old
+    X_mem: M×d, P_mem: M×C old-model probabilities, `old`: the old model or its flat weights (P,); `delta`: the old
     regularizer; `delta_new` (default `delta`): the new one. Up to a constant the weight term is
     delta_new/2 ||w||^2 - delta w_*^T w. Raises `ValueError` if delta_new <= 0. (Khan & Swaroop 2021, eq. 6.)"""
     w_old = flat(old) if isinstance(old, nn.Module) else old

@@ -468,7 +468,7 @@ class ZappingSettings(Settings):
     `n_test` test images per class (None: all), `iid_epochs`/`bs` of the i.i.d. head, `block` classes between the
     sequential checkpoints, `scratch_epochs`/`scratch_lr` of the network trained from scratch, `ridge` of the
     least-squares readout. `arch`: the encoders' `convnet` architecture, 'bn' (the chapter's) or 'in' (the
-    authors' kind; the zoo has i.i.d. encoders zapped never and every epoch). `standardise`: the transfers read the encoder's features standardised by their mean and
+    authors' kind; the zoo has its encoders pre-trained i.i.d. and by ASB, zapped never and every epoch or episode). `standardise`: the transfers read the encoder's features standardised by their mean and
     standard deviation on its pre-training images (`standardiser`; False: raw features, where a sequential head sits
     at chance). Encoders: `encoders` 'zoo' (the zoo's Omniglot encoders) or 'train' (pre-trained here on
     `pretrain` with the `TRAIN_OPTIONS`: `pretrain_classes`, `pretrain_epochs`, `episodes`, `widths`, `hidden`,

@@ -170,24 +170,50 @@ CHAPTERS = ['10_kprior', '20_zapping', '30_piggyback', '40_aft', '50_kvb']
 
 
 @pytest.mark.parametrize('chapter', CHAPTERS)
-def test_every_method_chapter_ends_with_exercises(chapter):
+def test_every_method_chapter_has_exercises_that_teach_in_the_reading_order(chapter):
     import json, re
+    from adaptbook.exercises import CHANGES, PREDICTIONS
     cells = json.loads((ROOT / 'nbs' / f'{chapter}.ipynb').read_text())['cells']
     src = [''.join(c['source']) for c in cells]
-    start = next(i for i, s in enumerate(src) if cells[i]['cell_type'] == 'markdown' and s.startswith('## Exercises'))
-    end = next((i for i in range(start + 1, len(src)) if src[i].startswith('## ')), len(src))
+    h2 = [(i, s.splitlines()[0]) for i, s in enumerate(src) if cells[i]['cell_type'] == 'markdown' and s.startswith('## ')]
+    order = [t for _, t in h2]
+    at = lambda pat: next(k for k, t in enumerate(order) if re.match(pat, t))
+    # idea -> method -> experiment -> exercises -> summary -> what to try -> references, and nothing to read after them
+    assert at(r'## \d+ Retrain vs adapt') < at('## Exercises') < at(r'## \d+ Summary') < at(r'## \d+ What to try') \
+        < at(r'## \d+ References'), order
+    refs = h2[at(r'## \d+ References')][0]
+    notes = next((i for i, t in h2 if t.startswith('## Implementation notes')), len(src))   # the plumbing's appendix
+    assert all(cells[i]['cell_type'] == 'code' and '#| hide' in src[i] for i in range(refs + 1, notes)), \
+        'a section to read sits between the references and the implementation notes'
+    start = h2[at('## Exercises')][0]
+    end = next(i for i, _ in h2 if i > start)
     heads = [i for i in range(start, end) if re.match(r'### Exercise \d+', src[i])]
-    checked = [i for i in heads if '(checked)' in src[i].splitlines()[0]]
-    assert len(heads) >= 4 and len(checked) >= 2, (len(heads), len(checked))
-    for i in checked:                  # a stub that raises NotImplementedError and calls check, then a folded solution
+    kind = {i: ('predict' if 'predict, then run' in src[i].splitlines()[0] else
+                'change' if 'change the experiment' in src[i].splitlines()[0] else
+                'checked' if '(checked)' in src[i].splitlines()[0] else 'question') for i in heads}
+    count = {k: sum(v == k for v in kind.values()) for k in ('checked', 'question', 'predict', 'change')}
+    assert count['checked'] >= 2 and count['question'] >= 2 and count['predict'] >= 1 and count['change'] >= 1, count
+    for i, k in kind.items():
         stub, sol = src[i + 1], src[i + 2]
-        name = re.search(r"check\('(\w+)'", stub).group(1)
-        assert name in EXERCISES and 'raise NotImplementedError' in stub
-        assert sol.startswith('#| code-fold: true') and f"assert check('{name}'" in sol
         outs = ''.join(''.join(o.get('text', [])) for o in cells[i + 1].get('outputs', []))
-        assert not outs or 'not written yet' in outs     # the stored run shows the stub's verdict
-    for i in set(heads) - set(checked):                  # a question with its answer folded below
-        assert '<details>' in src[i] and '<summary>Answer</summary>' in src[i]
+        if k == 'checked':         # a stub that raises NotImplementedError and calls check, then a folded solution
+            name = re.search(r"check\('(\w+)'", stub).group(1)
+            assert name in EXERCISES and 'raise NotImplementedError' in stub
+            assert sol.startswith('#| code-fold: true') and f"assert check('{name}'" in sol
+            assert not outs or 'not written yet' in outs     # the stored run shows the stub's verdict
+        elif k == 'predict':       # a guess of None (so the stored page reveals nothing), the answer folded in <details>
+            name = re.search(r"predict\('(\w+)', guess\)", stub).group(1)
+            assert name in PREDICTIONS and 'guess = None' in stub
+            assert all(f'({c})' in src[i] for c in PREDICTIONS[name].choices), 'the question lists every choice'
+            assert not outs or 'nothing was run' in outs
+            assert sol.startswith('#| code-fold: true') and f"outcome('{name}')" in sol and '<details>' in sol
+        elif k == 'change':        # a stub that checks None, then a folded solution that passes the check
+            name = re.search(r"check_experiment\('(\w+)', res_change\)", stub).group(1)
+            assert name in CHANGES and 'res_change = None' in stub
+            assert not outs or 'not run yet' in outs
+            assert sol.startswith('#| code-fold: true') and f"assert check_experiment('{name}', res_change)" in sol
+        else:                      # a question with its answer folded below
+            assert '<details>' in src[i] and '<summary>Answer</summary>' in src[i]
 
 
 def test_reading_order_puts_the_chapters_before_the_library():
@@ -237,3 +263,24 @@ def test_the_time_limit_holds_outside_the_main_thread_too():
 @pytest.mark.parametrize('bad', [0, -1.0, float('nan'), float('inf'), '5', True])
 def test_a_bad_time_limit_is_refused(bad):
     with pytest.raises(ValueError, match='time_limit='): check('binarize', _forever, time_limit=bad)
+
+
+def test_predict_runs_nothing_without_a_guess_and_check_experiment_names_what_differs(monkeypatch):
+    from adaptbook import exercises as E, kprior
+    ran = []
+    monkeypatch.setitem(E.PREDICTIONS, 'toy', E.Prediction('toy', {'a': 'up', 'b': 'down'}, lambda: ran.append(1) or ('b', 'it went down')))
+    r = E.predict('toy', None, quiet=True)
+    assert not r and 'nothing was run' in r.message and ran == []
+    with pytest.raises(ValueError, match="guess='c'"): E.predict('toy', 'c')
+    assert ran == []
+    assert E.predict('toy', 'b', quiet=True) and ran == [1]
+    r = E.predict('toy', 'a', quiet=True)
+    assert not r and r.message.startswith('the run says (b) down, not (a)')
+    assert E.outcome('toy') == '(b) down: it went down'
+    with pytest.raises(ValueError, match="name='toys'"): E.outcome('toys')
+    assert 'not run yet' in E.check_experiment('kprior_random_memory', None, quiet=True).message
+    assert 'got dict' in E.check_experiment('kprior_random_memory', {}, quiet=True).message
+    r = E.check_experiment('kprior_random_memory', kprior.experiment('a7a', subset=0.01, select='random', memory=(0.02, 0.5)), quiet=True)
+    assert not r and "memory fractions is [0.02, 0.5], the task asks for [0.02, 1.0]" in r.message
+    r = E.check_experiment('kprior_random_memory', kprior.experiment('a7a', subset=0.02, select='random', memory=(0.02, 1.0)), quiet=True)
+    assert not r and 'old rows' in r.message
