@@ -8,12 +8,9 @@ Modules:
 - `adaptbook.core`: Devices, seeding, modes, a small training loop, the cost ledger, results and the shared retrain-vs-adapt figure.
 - `adaptbook.data`: Offline-first datasets as tensors, and the task builders every chapter uses: class-incremental streams, add/remove splits and few-shot episodes.
 - `adaptbook.intro`: The first retrain-vs-adapt experiment: retrain on everything so far, or fine-tune on the newest chunk.
-- `adaptbook.kprior`: Knowledge-adaptation priors (Khan & Swaroop, NeurIPS 2021): adapt a trained model when data is added or removed, the regularizer changes or the architecture changes, using the old model and a small memory instead of all the old data.
-- `adaptbook.kvb`: Class-incremental learning that does not forget: a frozen encoder, frozen keys, and values that change only where the input looks.
 - `adaptbook.models`: The networks every chapter builds on: an MLP, a small CNN, torchvision backbones with one weights policy, heads found and replaced by name, frozen encoders (PCA, a pre-trained CNN) and one feature cache.
 - `adaptbook.piggyback`: One binary mask per task over a frozen network: 1 bit per weight, old tasks untouched.
 - `adaptbook.widgets`: `explore`: sliders for a method's knobs, the experiment rerun on release, the figure redrawn in place; and `curves_widget`, the chapters' widget built on it.
-- `adaptbook.zapping`: Re-initialise the last layer again and again during pre-training, so that the features learn to serve a fresh head: new classes then arrive faster.
 - `adaptbook.zoo`: The book's pre-trained starting points: each entry is a recipe (the book's own code, its settings and a seed) and its result (weights, a sha256 and the record of the run that made them)."""
 
 __version__ = "0.0.1"

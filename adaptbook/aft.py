@@ -1,5 +1,4 @@
-"""Move a big model's useful features into a small model: a kernel regulariser toward the teacher's stored features,
-re-weighted by learned weights ρ (one per teacher feature) that switch off the features the task does not need.
+"""Move a big model's useful features into a small model: a kernel regulariser toward the teacher's stored features, re-weighted by learned weights ρ (one per teacher feature) that switch off the features the task does not need.
 
 Adaptive Feature Transfer (Qiu et al., ICML 2024) trains a small model on its few labels plus β (the regulariser's
 strength) times a kernel regulariser that pulls the similarities of its features φ toward those of a big pre-trained

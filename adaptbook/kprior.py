@@ -1,6 +1,4 @@
-"""Knowledge-adaptation priors (Khan & Swaroop, NeurIPS 2021): adapt a trained model when data is added or removed,
-the regularizer changes or the architecture changes, using the old model and a small memory instead of all the
-old data.
+"""Knowledge-adaptation priors (Khan & Swaroop, NeurIPS 2021): adapt a trained model when data is added or removed, the regularizer changes or the architecture changes, using the old model and a small memory instead of all the old data.
 
 Docs: https://adaptbook.github.io/adaptbook/kprior.html.md"""
 

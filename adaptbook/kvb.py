@@ -1,5 +1,4 @@
-"""Class-incremental learning that does not forget: a frozen encoder, frozen keys, and values that change only
-where the input looks.
+"""Class-incremental learning that does not forget: a frozen encoder, frozen keys, and values that change only where the input looks.
 
 Docs: https://adaptbook.github.io/adaptbook/kvb.html.md"""
 

@@ -1,5 +1,4 @@
-"""Re-initialise the last layer again and again during pre-training, so that the features learn to serve a fresh
-head: new classes then arrive faster.
+"""Re-initialise the last layer again and again during pre-training, so that the features learn to serve a fresh head: new classes then arrive faster.
 
 Docs: https://adaptbook.github.io/adaptbook/zapping.html.md"""
 

@@ -63,3 +63,16 @@ def test_no_typed_results(name):
     from conftest import typed_result
     hit = typed_result(name)
     assert hit is None, f'{name}: a result typed by hand into markdown: {hit}'
+
+
+@pytest.mark.parametrize('name', CHAPTERS + ['05_intro', '90_compare'])
+def test_the_subtitle_is_whole_and_no_test_import_is_on_the_page(name):
+    "The site shows the title cell's `> ` line as the page's subtitle: one line, a whole sentence (issue #34)."
+    cells = json.loads((NBS / f'{name}.ipynb').read_text())['cells']
+    title = next(''.join(c['source']) for c in cells if c['cell_type'] == 'markdown' and ''.join(c['source']).startswith('# '))
+    desc = title.split('\n\n')[1]
+    assert desc.startswith('> ') and '\n' not in desc.strip() and desc.rstrip().endswith('.'), desc[:120]
+    for c in cells:                                    # the tests' imports are plumbing: hidden from the page
+        src = ''.join(c['source'])
+        if c['cell_type'] == 'code' and 'from fastcore.test import' in src and 'export' not in src:
+            assert src.startswith('#| hide'), src[:80]
