@@ -69,9 +69,14 @@ def experiment(data='digits', *, chunks: int = 8, methods=METHODS, seed: int = 0
 def figure(res: Results) -> plt.Figure:
     "Two panels: accuracy after each chunk against data seen; the learning curves against examples processed."
     fig, (a, b) = plt.subplots(1, 2, figsize=(11, 3.6))
-    for r in res:
-        a.plot(r['seen_by_chunk'], r['acc_by_chunk'], marker='o', label=r['method'],
-               color='k' if r['role'] == 'retrain' else 'C0')
+    for method in dict.fromkeys(r['method'] for r in res):     # one line and one legend entry per method
+        rows = [r for r in res if r['method'] == method]
+        color = 'k' if rows[0]['role'] == 'retrain' else 'C0'
+        for r in rows if len(rows) > 1 else ():                # each seed, faint, under the mean
+            a.plot(r['seen_by_chunk'], r['acc_by_chunk'], color=color, alpha=0.25, lw=1)
+        mean = torch.tensor([r['acc_by_chunk'] for r in rows], dtype=torch.float64).mean(0)
+        a.plot(rows[0]['seen_by_chunk'], mean.tolist(), marker='o', color=color,
+               label=method + (f' (mean of {len(rows)} seeds)' if len(rows) > 1 else ''))
     a.set(xlabel='training examples seen', ylabel='test accuracy', title='accuracy as data arrives')
     a.grid(alpha=.3)
     a.legend()

@@ -96,3 +96,13 @@ def test_curves_widget_reruns_adaptation_only():
     assert calls == [(('retrain',), (1,)), (('finetune',), (1,)), (('finetune',), (4,))]   # retrain ran once
     w.set(epochs=1)
     assert len(calls) == 3                                   # a setting seen before comes from the cache
+
+
+def test_the_intro_figure_has_one_legend_entry_per_method_whatever_the_seeds():
+    import matplotlib.pyplot as plt
+    from adaptbook import intro
+    res = core.Results.merge(*[intro.experiment('digits', chunks=3, epochs=2, seed=s) for s in (0, 1)])
+    fig = intro.figure(res)
+    labels = [t.get_text() for t in fig.axes[0].get_legend().get_texts()]
+    assert labels == ['retrain (mean of 2 seeds)', 'finetune (mean of 2 seeds)'], labels
+    plt.close(fig)
