@@ -135,10 +135,27 @@ def summarize(results: dict[str, Results]) -> Results:
     return out
 
 # %% ../nbs/90_compare.ipynb #a2db908f
+from matplotlib.ticker import FuncFormatter
+
+def _dodge(xs, near: float = 0.03, step: float = 0.045) -> list[float]:
+    """A factor per x of a log axis that draws points within `near` decades of each other side by side, `step`
+    decades apart around their place (1.0 for a point alone)."""
+    order = sorted(range(len(xs)), key=lambda i: xs[i])
+    out, group = [1.0] * len(xs), []
+    for i in order + [None]:
+        if i is not None and group and math.log10(xs[i]) - math.log10(xs[group[0]]) < near:
+            group.append(i)
+            continue
+        for j, g in enumerate(group): out[g] = 10 ** ((j - (len(group) - 1) / 2) * step)
+        group = [] if i is None else [i]
+    return out
+
 def figure(summary: Results) -> plt.Figure:
     """The comparison chart: per method, the accuracy gap to its reference (points, y, symmetric-log: linear within
     ±1 pt, so small gaps and a large one both show) against the cost ratio in examples processed (x, log); error bars
-    = sd over seeds; marker area ∝ the bytes kept (`state_bytes`). A hollow marker joined by a dotted line is the
+    = sd over seeds; marker area ∝ the bytes kept (`state_bytes`), the discs see-through so that the bars show;
+    methods at (nearly) the same cost ratio are drawn side by side (a note says so); names are in the legend, not on
+    the data. A hollow marker joined by a dotted line is the
     same method with its one-off setup (pre-training, a base network, a teacher's pass) added to its cost. Seconds
     are in `table`, not here: one cost unit per chart. A method whose reference is not above chance (its accuracy
     minus two sd at or below `chance`) is not drawn, and a note under the chart names it: a gap to a reference at
@@ -148,16 +165,17 @@ def figure(summary: Results) -> plt.Figure:
     top = max(r['state_bytes'] for r in summary) or 1
     xs, ys, hollow = [], [], False
     at_chance = [r['name'] for r in summary if not above_chance(r)]
-    for i, r in enumerate(summary):
-        if not above_chance(r): continue
+    drawn = [(i, r) for i, r in enumerate(summary) if above_chance(r)]
+    shift = _dodge([r['examples_ratio'] for _, r in drawn])
+    for (i, r), k in zip(drawn, shift):
         x, y, size = r['examples_ratio'], r['gap_pt'], 60 + 900 * math.sqrt(r['state_bytes'] / top)
-        ax.errorbar(x, y, xerr=r['examples_ratio_sd'], yerr=r['gap_pt_sd'], fmt='none', ecolor=f'C{i}', alpha=.8,
-                    elinewidth=2, capsize=5, capthick=2, zorder=2)
-        ax.scatter(x, y, s=size, color=f'C{i}', alpha=.75, edgecolor='k', clip_on=False, zorder=3,
-                   label=f"{r['name']} ({r['state_bytes'] / 1024:,.0f} KiB kept)")
-        off = math.sqrt(size) / 2 + 2                  # the marker's radius in points, and a little more
-        ax.annotate(r['name'], (x, y), xytext=(-off, off), textcoords='offset points', fontsize=9, ha='right')
-        xs += [max(x - r['examples_ratio_sd'], x / 2), x + r['examples_ratio_sd']]
+        x_drawn = x * k                 # points at (nearly) one x side by side; the error bar keeps its width
+        ax.errorbar(x_drawn, y, xerr=[[x_drawn - max(x - r['examples_ratio_sd'], 1e-12) * k],
+                                      [r['examples_ratio_sd'] * k]], yerr=r['gap_pt_sd'], fmt='none', ecolor=f'C{i}',
+                    elinewidth=2, capsize=5, capthick=2, zorder=4)
+        ax.scatter(x_drawn, y, s=size, color=f'C{i}', alpha=.45, edgecolor='k', clip_on=False, zorder=3,
+                   label=f"{r['name']} ({r['state_bytes'] / 1024:,.0f} KiB kept)")   # see-through: the bars show
+        xs += [max(x - r['examples_ratio_sd'], x / 2) * k, (x + r['examples_ratio_sd']) * k]
         ys += [y - r['gap_pt_sd'], y + r['gap_pt_sd']]
         if (r.get('setup_ratio') or 0) > 0:      # the same point with its one-off setup added: a hollow marker
             total = x + r['setup_ratio']
@@ -171,21 +189,25 @@ def figure(summary: Results) -> plt.Figure:
         ax.scatter([], [], s=50, facecolor='none', edgecolor='0.4', lw=1.5, label='hollow: with its one-off setup')
     ax.set_xscale('log')
     ax.set_yscale('symlog', linthresh=1)
+    ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f'{v:g}'))      # 10, 1, -1: not 10⁰ and −10⁰
     for axis, vals, lim in ((ax.xaxis, xs + [1], ax.set_xlim), (ax.yaxis, ys + [0], ax.set_ylim)):
         t = axis.get_transform()                  # pad in the drawn (log, symlog) scale: room for the largest marker
         lo, hi = t.transform(np.array([min(vals), max(vals)], float))
         pad = 0.18 * (hi - lo) + 0.3
         lim(*t.inverted().transform(np.array([lo - pad, hi + pad])))
     ax.set(xlabel="examples processed by the adaptation / by its reference (log)",
-           ylabel='accuracy gap to the reference (points, symlog)')
+           ylabel='accuracy gap to the reference (points;\nlinear within ±1, logarithmic beyond)')
     ax.grid(alpha=.3, which='both')
     leg = ax.legend(fontsize=8, loc='upper left', bbox_to_anchor=(1.01, 1), title='marker area: bytes kept',
                     title_fontsize=8)
     for handle in getattr(leg, 'legend_handles', None) or leg.legendHandles: handle.set_sizes([50])     # legend symbols one size; the chart shows the areas
     ax.set_title('Retrain or adapt? Left of the dotted line: cheaper than the reference; above 0: more accurate',
                  fontsize=10)
-    if at_chance:
-        fig.text(0.01, 0.01, f"not drawn, their reference is at chance: {', '.join(at_chance)}", fontsize=8)
+    notes = ([f"not drawn, their reference is at chance: {', '.join(at_chance)}"] if at_chance else []) + (
+        ["points at the same cost ratio are drawn side by side"] if any(k != 1 for k in shift) else [])
+    if notes:
+        fig.text(0.01, 0.01, '; '.join(notes), fontsize=8)
+    at_chance = notes                            # the bottom margin below is for the note
     fig.tight_layout(rect=(0, 0.04 if at_chance else 0, 1, 1))
     return fig
 

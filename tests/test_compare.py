@@ -95,6 +95,26 @@ def test_chart_keeps_every_marker_inside_its_axes_and_uses_one_cost_unit():
         C.figure(Results())
 
 
+def test_the_chart_draws_points_of_one_cost_apart_reads_plainly_and_names_each_method_once():
+    "Issue #34's figure defects, each a check: stacked points and labels, '−10⁰' ticks, discs that hide the bars."
+    S = C.summarize(fake())
+    S = Results([dict(r, examples_ratio=1.0) if r['chapter'] in ('zapping', 'aft', 'piggyback') else r for r in S], S.meta)
+    fig = C.figure(S)
+    ax, = fig.axes
+    fig.canvas.draw()
+    filled = [c for c in ax.collections if isinstance(c, PathCollection) and c.get_label() in
+              [t.get_text() for t in ax.get_legend().get_texts()] and len(c.get_offsets())]
+    xy = ax.transData.transform(np.concatenate([c.get_offsets() for c in filled]))
+    d = np.hypot(*(xy[:, None, :] - xy[None, :, :]).transpose(2, 0, 1))
+    assert d[~np.eye(len(xy), dtype=bool)].min() > 5, 'two methods drawn on one spot'
+    assert all(c.get_alpha() < 0.6 for c in filled)             # see-through: an error bar behind a disc shows
+    ticks = [t.get_text() for t in ax.get_yticklabels() if t.get_text()]
+    assert ticks and not any('10^' in t or '{' in t for t in ticks), ticks
+    labels = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert len(labels) == len(set(labels)) and not ax.texts       # names in the legend, once; none on the data
+    assert any('side by side' in t.get_text() for t in fig.texts)
+
+
 def test_a_method_whose_reference_is_at_chance_is_not_drawn_and_the_chart_says_so():
     res = fake()
     z = res['zapping']
@@ -106,7 +126,7 @@ def test_a_method_whose_reference_is_at_chance_is_not_drawn_and_the_chart_says_s
     assert all(C.above_chance(r) for r in S if r['chapter'] != 'zapping')
     fig = C.figure(S)
     ax, = fig.axes
-    names = [t.get_text() for t in ax.texts]
+    names = ' '.join(t.get_text() for t in ax.get_legend().get_texts())
     assert C.NAMES['zapping'] not in names and C.NAMES['kvb'] in names
     assert any('reference is at chance' in t.get_text() and C.NAMES['zapping'] in t.get_text() for t in fig.texts)
     assert C.above_chance(dict(zrow, chance=None))             # no classes: nothing to be at chance against
