@@ -7,7 +7,7 @@ Docs: https://adaptbook.github.io/adaptbook/zoo.html.md"""
 
 # %% ../nbs/07_zoo.ipynb #f25c6a86
 from __future__ import annotations
-import ast, contextlib, dataclasses, hashlib, importlib, inspect, json, os, textwrap, time, warnings
+import ast, contextlib, dataclasses, functools, hashlib, importlib, inspect, json, os, textwrap, time, warnings
 from pathlib import Path
 from typing import Callable, Sequence
 
@@ -59,27 +59,31 @@ class Recipe:
 def _code_digest(fns, module_source: Callable[[str], str] | None = None) -> str:
     """sha256 (16 hex digits) of functions (or classes) `fns`: each one's syntax tree without docstrings (comments and
     layout are not in it), named by module and name. `module_source(module) -> str`: the module's text to find each
-    top-level definition in (e.g. an older commit's); default, the code running now. Code without a source file
-    (typed at `python -c`) is digested by its bytecode instead."""
+    top-level definition in (e.g. an older commit's); default, the code running now (each function parsed once per
+    session). Code without a source file (typed at `python -c`) is digested by its bytecode instead."""
     h = hashlib.sha256()
     for f in fns:
         f = inspect.unwrap(f)
-        try:
-            if module_source is None: node = ast.parse(textwrap.dedent(inspect.getsource(f))).body[0]
-            else: node = next(n for n in ast.parse(module_source(f.__module__)).body
-                              if isinstance(n, (ast.FunctionDef, ast.ClassDef)) and n.name == f.__name__)
-        except (OSError, TypeError):
-            code = getattr(f, '__code__', None)
-            h.update(f.__name__.encode() + (code.co_code if code is not None else repr(f).encode()))
-            continue
-        for n in ast.walk(node):
-            body = getattr(n, 'body', None)
-            if (isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)) and body
-                    and isinstance(body[0], ast.Expr) and isinstance(body[0].value, ast.Constant)
-                    and isinstance(body[0].value.value, str)):
-                n.body = body[1:] or [ast.Pass()]
-        h.update(f.__name__.encode() + ast.dump(node).encode())
+        h.update(_tree_bytes(f) if module_source is None else _tree_bytes(f, module_source(f.__module__)))
     return h.hexdigest()[:16]
+
+@functools.lru_cache(maxsize=None)
+def _tree_bytes(f, source: str | None = None) -> bytes:
+    "The name and docstring-free syntax tree of `f`, from its current code or from the module text `source`."
+    try:
+        if source is None: node = ast.parse(textwrap.dedent(inspect.getsource(f))).body[0]
+        else: node = next(n for n in ast.parse(source).body
+                          if isinstance(n, (ast.FunctionDef, ast.ClassDef)) and n.name == f.__name__)
+    except (OSError, TypeError):
+        code = getattr(f, '__code__', None)
+        return f.__name__.encode() + (code.co_code if code is not None else repr(f).encode())
+    for n in ast.walk(node):
+        body = getattr(n, 'body', None)
+        if (isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)) and body
+                and isinstance(body[0], ast.Expr) and isinstance(body[0].value, ast.Constant)
+                and isinstance(body[0].value.value, str)):
+            n.body = body[1:] or [ast.Pass()]
+    return f.__name__.encode() + ast.dump(node).encode()
 
 RECIPES: dict[str, Recipe] = {}
 PROVIDERS = ('zapping', 'piggyback', 'aft', 'kvb')    # chapter modules that register zoo entries when imported
