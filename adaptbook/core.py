@@ -33,7 +33,7 @@ __all__ = ['MODES', 'VOLATILE', 'ROLES', 'COST', 'CURVE', 'ROW_SCHEMA', 'COLUMNS
            'memory_bytes', 'check_memory', 'as_tuple', 'Settings', 'check_data', 'as_labels', 'model_dtype',
            'as_inputs', 'check_task_stream', 'default_threads', 'threads', 'pin_threads', 'SolverError', 'Ledger',
            'nbytes', 'Curve', 'train_step', 'fit', 'predict', 'evaluate', 'Results', 'retrain_vs_adapt', 'reach',
-           'retrain_vs_adapt_curves', 'check_rows', 'new_results', 'average_accuracy', 'forgetting',
+           'retrain_vs_adapt_curves', 'figure_problems', 'check_rows', 'new_results', 'average_accuracy', 'forgetting',
            'backward_transfer', 'stream_metrics', 'register', 'draw', 'load_chapters', 'Registered', 'cache_root',
            'cache_dir', 'code_digest', 'run_digest', 'provenance', 'args_hash', 'check_writable', 'TimeUp',
            'time_limit', 'zoo_digest', 'atomic_path', 'write_atomic', 'save_atomic', 'environment_key', 'Store',
@@ -826,11 +826,18 @@ def retrain_vs_adapt(results: Results | Iterable[dict], x: str, y: str, by: str 
 
 # %% ../nbs/00_core.ipynb #30b4b65d
 def reach(examples: Sequence[float], acc: Sequence[float], within: float = 0.005,
-          target: float | None = None) -> tuple[float, float] | None:
+          target: float | None = None, stay: bool = False) -> tuple[float, float] | None:
     """The first checkpoint `(examples, acc)` of a learning curve within `within` (accuracy, 0.005 = 0.5 points) of
-    `target` (default: the curve's own final accuracy), or None if it never gets there."""
+    `target` (default: the curve's own final accuracy), or None if it never gets there. `stay=True`: the first
+    checkpoint from which the curve stays within `within` of `target`, above and below (where it settles: on a curve
+    that rises, peaks and falls back, the peak does not count)."""
     if len(examples) != len(acc) or not len(acc): raise ValueError("reach needs two equal-length, non-empty lists")
     target = acc[-1] if target is None else target
+    if stay:
+        ok = [abs(a - target) <= within for a in acc]
+        i = len(ok)
+        while i > 0 and ok[i - 1]: i -= 1
+        return (float(examples[i]), float(acc[i])) if i < len(ok) else None
     for x, a in zip(examples, acc):
         if a >= target - within: return float(x), float(a)
     return None
@@ -843,7 +850,7 @@ def retrain_vs_adapt_curves(results: Results, ax=None, within: float = 0.005, ti
                             labels: dict | None = None):
     """Accuracy against examples processed (log x) for every row of `results` that has a learning curve, averaged
     over seeds; retrain rows black and thick, adapt rows in colour, baselines dashed. A star marks where each curve
-    first comes within `within` of its final accuracy. `methods` limits what is drawn; `colors` (legend entry or method ->
+    settles: the first checkpoint from which it stays within `within` of its final accuracy. `methods` limits what is drawn; `colors` (legend entry or method ->
     colour) and `labels` (method -> legend entry in words) override the defaults. Returns the axes."""
     rows = [r for r in results if r.get('curve_examples') and (methods is None or r['method'] in methods)]
     if not rows: raise ValueError("no rows with a learning curve to draw (curve_examples); was the experiment run "
@@ -871,7 +878,7 @@ def retrain_vs_adapt_curves(results: Results, ax=None, within: float = 0.005, ti
         if r.get('curve_acc_sd') is not None and np.any(np.asarray(r['curve_acc_sd']) > 0):
             sd = np.asarray(r['curve_acc_sd'], float)
             ax.fill_between(x, y - sd, y + sd, color=line.get_color(), alpha=0.12, lw=0)
-        hit = reach(r['curve_examples'], r['curve_acc'], within)
+        hit = reach(r['curve_examples'], r['curve_acc'], within, stay=True)
         if hit is not None:
             ax.plot(max(hit[0], left), hit[1], marker='*', ms=11, color=line.get_color(), mec='k', mew=0.6, zorder=5)
     ax.set_xscale('log')
@@ -881,6 +888,77 @@ def retrain_vs_adapt_curves(results: Results, ax=None, within: float = 0.005, ti
     ax.grid(alpha=0.3, which='both')
     if legend: ax.legend(fontsize=7, loc='lower right')
     return ax
+
+# %% ../nbs/00_core.ipynb #figcd01
+def _boxes_overlap(a, b, pad: float = 1.0) -> bool:
+    "Two display-space boxes overlap by more than `pad` pixels each way."
+    return (min(a.x1, b.x1) - max(a.x0, b.x0) > pad) and (min(a.y1, b.y1) - max(a.y0, b.y0) > pad)
+
+def _data_points(ax) -> np.ndarray:
+    "Display coordinates (K×2) of the data a reader looks at in `ax`: lines (every 4 px), markers, error-bar ends."
+    from matplotlib.collections import LineCollection, PathCollection
+    pts = []
+    for line in ax.lines:
+        if line.get_visible() and line.get_transform() == ax.transData and len(line.get_xydata()):
+            xy = ax.transData.transform(np.asarray(line.get_xydata(), float))
+            pts.append(xy)
+            if line.get_linestyle() not in ('None', '', ' ') and len(xy) > 1:   # the segments too, every 4 px
+                for a, b in zip(xy[:-1], xy[1:]):
+                    n = int(min(np.nan_to_num(np.hypot(*(b - a)) / 4), 500))
+                    if n > 1: pts.append(a + np.linspace(0, 1, n)[:, None] * (b - a))
+    for c in ax.collections:
+        if not c.get_visible(): continue
+        if isinstance(c, PathCollection) and len(c.get_offsets()):
+            pts.append(c.get_offset_transform().transform(np.asarray(c.get_offsets(), float)))
+        elif isinstance(c, LineCollection):
+            for seg in c.get_segments():
+                if len(seg): pts.append(c.get_transform().transform(np.asarray(seg, float)))
+    pts = [p[np.isfinite(p).all(1)] for p in pts]
+    return np.concatenate(pts) if pts else np.zeros((0, 2))
+
+def figure_problems(fig) -> list[str]:
+    """What makes matplotlib figure `fig` hard to read or trust, one message per finding, each naming its panel: a
+    text label outside its axes or on another label, a legend on the data (a line vertex, a marker, an error bar's
+    end or a bar), the same legend entry twice, a panel whose points all sit at one x value (a sweep needs two), tick
+    labels under 6 pt or on each other. [] for a clean figure. The figure is drawn (not shown) to measure it."""
+    from matplotlib.patches import Rectangle
+    fig.canvas.draw()
+    r, out = fig.canvas.get_renderer(), []
+    for k, ax in enumerate(fig.axes):
+        if not ax.get_visible() or not ax.axison: continue
+        name = f"panel {k + 1} ({ax.get_title() or ax.get_ylabel() or 'untitled'})"
+        box = ax.get_window_extent(r)
+        texts = [(t, t.get_window_extent(r)) for t in ax.texts if t.get_visible() and t.get_text().strip()]
+        for t, b in texts:
+            if b.x0 < box.x0 - 1 or b.x1 > box.x1 + 1 or b.y0 < box.y0 - 1 or b.y1 > box.y1 + 1:
+                out.append(f"{name}: the label {t.get_text()!r} leaves the axes")
+        for i, (t, b) in enumerate(texts):
+            for u, c in texts[i + 1:]:
+                if _boxes_overlap(b, c): out.append(f"{name}: the labels {t.get_text()!r} and {u.get_text()!r} overlap")
+        leg = ax.get_legend()
+        if leg is not None and leg.get_visible():
+            lb = leg.get_window_extent(r)
+            if _boxes_overlap(lb, box, pad=2):
+                inner = lb.padded(-2)
+                pts = _data_points(ax)
+                hit = int(((pts[:, 0] > inner.x0) & (pts[:, 0] < inner.x1) & (pts[:, 1] > inner.y0)
+                           & (pts[:, 1] < inner.y1)).sum())
+                bars = sum(_boxes_overlap(p.get_window_extent(r), inner) for p in ax.patches
+                           if isinstance(p, Rectangle) and p.get_visible() and p.get_height() != 0)
+                if hit or bars: out.append(f"{name}: the legend lies on the data ({hit} points, {bars} bars)")
+            labels = [t.get_text() for t in leg.get_texts()]
+            twice = sorted({x for x in labels if labels.count(x) > 1})
+            if twice: out.append(f"{name}: the legend names {twice} more than once")
+        xs = {round(float(x), 12) for line in ax.lines if line.get_transform() == ax.transData
+              for x in np.asarray(line.get_xdata(), float).ravel() if np.isfinite(x)}
+        if len(xs) == 1 and not ax.patches: out.append(f"{name}: every point sits at x = {xs.pop():g}; a sweep needs two x values")
+        for axis in (ax.xaxis, ax.yaxis):
+            ticks = [(t, t.get_window_extent(r)) for t in axis.get_ticklabels() if t.get_visible() and t.get_text().strip()]
+            small = [t.get_text() for t, _ in ticks if t.get_fontsize() < 6]
+            if small: out.append(f"{name}: tick labels under 6 pt: {small[:3]}")
+            for (t, b), (u, c) in zip(ticks, ticks[1:]):
+                if _boxes_overlap(b, c): out.append(f"{name}: the tick labels {t.get_text()!r} and {u.get_text()!r} overlap")
+    return out
 
 # %% ../nbs/00_core.ipynb #0ab837c5
 ROW_SCHEMA = ('method', 'role', 'acc', 'seed') + COST + CURVE
@@ -1054,10 +1132,13 @@ def code_digest(modules: Sequence[str] | None = None) -> str:
     return h.hexdigest()[:16]
 
 def run_digest(name: str) -> str:
-    """`code_digest` of what chapter `name`'s `run` depends on: core, data, models and the chapter's module
-    `adaptbook/<name>.py` (the same digest whether `run` was imported or defined in the chapter's notebook: the
-    notebook is the module's source)."""
-    return code_digest(RUN_DEPENDS + (name,))
+    """`code_digest` of what chapter `name`'s `run` depends on: core, data, models, the chapter's method
+    `adaptbook/<name>_method.py` (where there is one) and its harness `adaptbook/<name>.py` (the same digest whether
+    `run` was imported or defined in a notebook: the notebook is the module's source)."""
+    import adaptbook
+    method = f'{name}_method'
+    here = Path(adaptbook.__file__).parent
+    return code_digest(RUN_DEPENDS + (name,) + ((method,) if (here / f'{method}.py').exists() else ()))
 
 def provenance(**extra) -> dict:
     """Where a result comes from: versions, commit, device, the CPU kernels torch uses (`cpu`: AVX2, AVX512...; the

@@ -363,7 +363,7 @@ def _lookup_case(i: int) -> dict:
     return dict(h=torch.randn(N, C, dk, generator=g), keys=torch.randn(C, J, dk, generator=g))
 
 def _lookup_compare(fn, c) -> str | None:
-    from adaptbook.kvb import _nearest
+    from adaptbook.kvb_method import _nearest
     out, want = fn(c['h'].clone(), c['keys'].clone()), _nearest(c['h'], c['keys'], 1)[0][..., 0]
     bad = _shape('the indices', out, tuple(want.shape))
     if bad: return bad

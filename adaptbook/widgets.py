@@ -273,10 +273,15 @@ def curves_widget(experiment: Callable, data, *, knob: str, control, adapt: Sequ
         parts.append(experiment(data, methods=tuple(adapt), **{arg: v}, **other, **fixed))
         return Results.merge(*parts, **parts[-1].meta)          # retrain rows, then the adaptation's
 
+    shown = dict(zip(control._options_values, control._options_labels)) if hasattr(control, '_options_values') else {}
+
     def plot(res, ax):
         axes = np.atleast_1d(ax)
         value = res.where(role='adapt').col(knob)
-        retrain_vs_adapt_curves(res, ax=axes[0], colors=colors, title=f'{knob} = {value[0]:g}' if value and isinstance(value[0], (int, float)) else None)
+        v = value[0] if value else None
+        title = (f'{knob} = {shown[v]}' if v in shown else          # the panel says it as the tab does ('10%')
+                 f'{knob} = {v:g}' if isinstance(v, (int, float)) else None)
+        retrain_vs_adapt_curves(res, ax=axes[0], colors=colors, title=title)
         if labels:                                            # method names in words, in the legend only
             for line in axes[0].get_lines():
                 if line.get_label() in labels: line.set_label(labels[line.get_label()])

@@ -145,8 +145,9 @@ def test_experiment_logit_kd_rows_store_logits():
 # --- #23: one training loop, typed settings -------------------------------------------------------------------------
 def test_train_student_goes_through_core_fit(monkeypatch):
     calls = []
-    real = A.fit
-    monkeypatch.setattr(A, 'fit', lambda *a, **k: calls.append(k) or real(*a, **k))
+    from adaptbook import aft_method                  # train_student is the method's (adaptbook/aft_method.py)
+    real = aft_method.fit
+    monkeypatch.setattr(aft_method, 'fit', lambda *a, **k: calls.append(k) or real(*a, **k))
     X, psi, _ = _feats(n=64)
     prior = AFTPrior(20)
     train_student(mlp(8, 3, hidden=(6,), seed=0), X, torch.arange(64) % 3, psi, prior, beta=1.0, epochs=2, bs=16)

@@ -10,7 +10,7 @@ from torch import nn
 from hypothesis import given, settings, strategies as st
 import hypothesis.extra.numpy as hnp
 
-from adaptbook import cli, core, data, kprior, kvb, piggyback
+from adaptbook import cli, core, data, kprior, kprior_method, kvb, piggyback
 from conftest import no_training
 from adaptbook.core import SolverError
 
@@ -199,10 +199,10 @@ def test_newton_raises_when_it_runs_out_of_iterations():
 
 def test_newton_damping_is_bounded():
     with pytest.raises(SolverError, match='NaN or inf'):
-        kprior._solve_pd(torch.full((3, 3), float('nan'), dtype=torch.float64), torch.ones(3, 1, dtype=torch.float64))
+        kprior_method._solve_pd(torch.full((3, 3), float('nan'), dtype=torch.float64), torch.ones(3, 1, dtype=torch.float64))
     H = -torch.eye(3, dtype=torch.float64)                       # never positive definite within 1e-3 × |H|
     with pytest.raises(SolverError, match='not positive definite even with damping'):
-        kprior._solve_pd(H, torch.ones(3, 1, dtype=torch.float64), max_damping=1e-3)
+        kprior_method._solve_pd(H, torch.ones(3, 1, dtype=torch.float64), max_damping=1e-3)
 
 # Threads: one place, and what the determinism promise covers.
 def test_experiments_restore_the_thread_count():

@@ -411,3 +411,13 @@ def test_one_seed_has_no_spread_so_its_sd_is_nan_not_zero():
     assert all(math.isnan(r['acc_sd']) and r['n'] == 1 for r in m)
     back = core.Results.from_json(m.to_json())                     # NaN survives the JSON
     assert math.isnan(back[0]['acc_sd']) and 'nan' in m.table()
+
+
+def test_reach_stay_skips_a_peak_the_curve_falls_back_from():
+    "#34: the star sat on a peak (0.91) of a curve that ends at 0.77; where the curve settles is the last stretch."
+    from adaptbook.core import reach
+    x, acc = [10, 20, 40, 80, 160], [0.50, 0.91, 0.80, 0.772, 0.77]
+    assert reach(x, acc) == (20.0, 0.91)                       # first within 0.5 pt of (or above) the end
+    assert reach(x, acc, stay=True) == (80.0, 0.772)           # from here on it stays within 0.5 pt, both ways
+    assert reach(x[:3], [0.5, 0.6, 0.7], stay=True) == (40.0, 0.7) == reach(x[:3], [0.5, 0.6, 0.7])
+    assert reach([1, 2], [0.9, 0.5], within=0.01, target=0.95, stay=True) is None

@@ -314,6 +314,9 @@ def test_widget_reruns_on_the_toy():
     assert ex.png != first and len(ex.cache) == 2
     ex.set(task='remove')
     assert ex.png != first
+    # the panel names the value as its tab does (#34: tabs read 'memory = 10%' over a panel titled 'memory = 0.1')
+    html = ex.static_html()
+    assert 'memory = 2%' in html and ex.figure.axes[0].get_title() == 'memory = 2%'
 
 
 def test_memory_picture_needs_2d():

@@ -216,11 +216,12 @@ def test_keys_never_see_the_stream(monkeypatch):
 def test_train_values_steps_through_core_fit(monkeypatch):
     "#23: the values are trained by the library's one loop, `core.fit`, with the official SGD on the values."
     calls = []
-    real = kvb_module.fit
+    from adaptbook import kvb_method                  # train_values is the method's (adaptbook/kvb_method.py)
+    real = kvb_method.fit
     def spy(model, X, y, **kw):
         calls.append(kw)
         return real(model, X, y, **kw)
-    monkeypatch.setattr(kvb_module, 'fit', spy)
+    monkeypatch.setattr(kvb_method, 'fit', spy)
     kvb = _kvb()
     X, y = _toy(n=60, d=8, classes=(0, 1, 2))
     train_values(kvb, X, y, epochs=2, bs=16)

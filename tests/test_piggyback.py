@@ -136,7 +136,7 @@ def test_merge_uses_remove_parametrizations(monkeypatch):
     def spy(module, name, leave_parametrized=True):
         calls.append((name, leave_parametrized))
         return orig(module, name, leave_parametrized=leave_parametrized)
-    monkeypatch.setattr(pg.parametrize, 'remove_parametrizations', spy)
+    monkeypatch.setattr(torch.nn.utils.parametrize, 'remove_parametrizations', spy)
     pb = pg.Piggyback(_mlp())
     pb.add_task('a', 2)
     pg.merge(pb, 'a')

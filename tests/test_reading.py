@@ -65,7 +65,7 @@ def test_no_typed_results(name):
     assert hit is None, f'{name}: a result typed by hand into markdown: {hit}'
 
 
-@pytest.mark.parametrize('name', CHAPTERS + ['05_intro', '90_compare'])
+@pytest.mark.parametrize('name', CHAPTERS + ['05_intro', '90_compare'] + [f'{int(c[:2]) + 1:02d}_{c[3:]}_harness' for c in CHAPTERS])
 def test_the_subtitle_is_whole_and_no_test_import_is_on_the_page(name):
     "The site shows the title cell's `> ` line as the page's subtitle: one line, a whole sentence (issue #34)."
     cells = json.loads((NBS / f'{name}.ipynb').read_text())['cells']
@@ -76,3 +76,99 @@ def test_the_subtitle_is_whole_and_no_test_import_is_on_the_page(name):
         src = ''.join(c['source'])
         if c['cell_type'] == 'code' and 'from fastcore.test import' in src and 'export' not in src:
             assert src.startswith('#| hide'), src[:80]
+
+
+# --- #34: the method and its harness in separate rooms ---------------------------------------------------------------
+STEMS = [c.split('_', 1)[1] for c in CHAPTERS]
+MAX_HARNESS = 0.35
+PKG = NBS.parent / 'adaptbook'
+
+
+def defined_names(path: Path) -> set[str]:
+    "Top-level names a module defines (functions, classes, assignments), not the ones it imports."
+    import ast
+    out = set()
+    for n in ast.parse(path.read_text()).body:
+        if isinstance(n, (ast.FunctionDef, ast.ClassDef)): out.add(n.name)
+        elif isinstance(n, (ast.Assign, ast.AnnAssign)):
+            for t in (n.targets if isinstance(n, ast.Assign) else [n.target]):
+                out |= {x.id for x in ast.walk(t) if isinstance(x, ast.Name)}
+    return out - {'__all__', '_', '_all_'}
+
+
+def harness_share(nb: dict, harness: set[str], harness_module: str) -> tuple[int, int]:
+    """(harness lines, code lines) of a notebook as Jupyter shows it (every code cell, folded or not; blank lines and
+    `#|` directives not counted). A line is harness if its cell exports to `harness_module`, or if it lies in a
+    top-level definition of a name the harness module defines (plumbing re-typed on the page)."""
+    import ast
+    total = harness_lines = 0
+    for c in nb['cells']:
+        if c['cell_type'] != 'code': continue
+        lines = ''.join(c['source']).split('\n')
+        body = [i for i, line in enumerate(lines) if line.strip() and not line.startswith('#|')]
+        total += len(body)
+        m = next((re.match(r'#\|\s*export\s*(\S*)', line) for line in lines if re.match(r'#\|\s*export\b', line)), None)
+        if m and m.group(1) == harness_module:
+            harness_lines += len(body)
+            continue
+        code = '\n'.join('' if (line.startswith('#|') or line.lstrip().startswith(('%', '!'))) else line for line in lines)
+        try: tree = ast.parse(code)
+        except SyntaxError: continue
+        spans = set()
+        for n in tree.body:
+            names = ({n.name} if isinstance(n, (ast.FunctionDef, ast.ClassDef)) else
+                     {x.id for t in getattr(n, 'targets', []) for x in ast.walk(t) if isinstance(x, ast.Name)})
+            if names & harness: spans |= set(range(n.lineno - 1, n.end_lineno))
+        harness_lines += len(spans & set(body))
+    return harness_lines, total
+
+
+@pytest.mark.parametrize('name,stem', list(zip(CHAPTERS, STEMS)))
+def test_the_chapter_is_mostly_method(name, stem):
+    "Issue #34: of the code a student sees in Jupyter (nothing folded), at most 35 % is the experiment's harness."
+    nb = json.loads((NBS / f'{name}.ipynb').read_text())
+    h, total = harness_share(nb, defined_names(PKG / f'{stem}.py'), stem)
+    assert total > 0 and h / total <= MAX_HARNESS, f'{name}: {h} of {total} code lines are harness ({h / total:.0%})'
+    default = next(''.join(c['source']).split()[-1] for c in nb['cells'] if ''.join(c['source']).startswith('#| default_exp'))
+    assert default == f'{stem}_method', f'{name} exports to {default}; the chapter is the method: {stem}_method'
+
+
+def test_harness_share_counts_plumbing():
+    "The measure itself: harness exported from the page, or a harness name re-defined there, counts; a call does not."
+    cell = lambda src: dict(cell_type='code', source=src, metadata={}, outputs=[])
+    nb = dict(cells=[cell('#| export\ndef loss(x):\n    return x\n'), cell('#| export kp\ndef experiment():\n    pass\n'),
+                     cell('def run():\n    return 1\nres = run()\n'), cell('experiment()\n')])
+    assert harness_share(nb, {'experiment', 'run'}, 'kp') == (2 + 2, 2 + 2 + 3 + 1)
+
+
+@pytest.mark.parametrize('stem', STEMS)
+def test_method_and_harness_are_separate_modules(stem):
+    """`adaptbook/<m>_method.py` is the method (its building blocks) and imports nothing of the harness;
+    `adaptbook/<m>.py` is the harness (experiment, run, figure, widget) and re-exports the whole method, so
+    `from adaptbook import <m>` is unchanged for its users."""
+    import ast
+    import importlib
+    src = (PKG / f'{stem}_method.py').read_text()
+    for n in ast.walk(ast.parse(src)):
+        if isinstance(n, ast.ImportFrom):
+            assert n.module not in (stem, f'adaptbook.{stem}'), f'{stem}_method imports its harness'
+            assert not (n.level == 1 and n.module is None and any(a.name == stem for a in n.names))
+    method_defs, harness_defs = defined_names(PKG / f'{stem}_method.py'), defined_names(PKG / f'{stem}.py')
+    api = {'experiment', 'run', 'figure', 'widget', 'COMPARE'}
+    assert not method_defs & api, f'{stem}_method defines harness entry points {method_defs & api}'
+    assert api <= harness_defs, f'{stem}.py lacks {api - harness_defs}'
+    assert not method_defs & harness_defs, f'defined in both rooms: {sorted(method_defs & harness_defs)}'
+    method, public = importlib.import_module(f'adaptbook.{stem}_method'), importlib.import_module(f'adaptbook.{stem}')
+    missing = [x for x in method.__all__ if getattr(public, x, None) is not getattr(method, x)]
+    assert not missing, f'adaptbook.{stem} does not re-export {missing}'
+    assert set(method.__all__) <= set(public.__all__), sorted(set(method.__all__) - set(public.__all__))
+
+
+@pytest.mark.parametrize('name,stem', list(zip(CHAPTERS, STEMS)))
+def test_the_chapter_links_its_harness_and_the_sidebar_lists_it(name, stem):
+    harness = f'{int(name[:2]) + 1:02d}_{stem}_harness.ipynb'
+    assert (NBS / harness).exists()
+    md = '\n'.join(''.join(c['source']) for c in json.loads((NBS / f'{name}.ipynb').read_text())['cells']
+                   if c['cell_type'] == 'markdown')
+    assert f']({harness})' in md, f'{name} does not link {harness}'
+    assert harness in (NBS / 'sidebar.yml').read_text()

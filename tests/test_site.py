@@ -8,7 +8,7 @@ landing page first and its links resolve. On the widgets chapter, clicking a sta
 Screenshots (test artifacts): `test-artifacts/site/<page>.png` for every page, plus `kprior_figure.png` (the K-priors
 chapter's first figure) and `static_slider.png` (a static grid after a tab was clicked). The site is rebuilt unless
 `_site/` is newer than every notebook and tools/site.py (set ADAPTBOOK_SITE_REBUILD=1 to force)."""
-import functools, http.server, json, os, shutil, subprocess, sys, threading, urllib.request
+import functools, html, http.server, json, os, shutil, subprocess, sys, threading, urllib.request
 from pathlib import Path
 import pytest
 
@@ -149,5 +149,10 @@ def test_pager_and_folded_setup(site):
         else: assert 'ab-prev' not in pager, pager
         if i + 1 < len(pages): assert f'href="{pages[i + 1]}"' in pager and 'ab-next' in pager, (name, pager)
         else: assert 'ab-next' not in pager, pager
-    with urllib.request.urlopen(f'{base}/10_kprior.html', timeout=10) as r: text = r.read().decode()
-    assert '<summary>Set-up: the data this chapter reads</summary>' in text
+    for name in ('10_kprior', '20_zapping', '30_piggyback', '40_aft', '50_kvb'):   # one set-up fold per chapter (#34)
+        with urllib.request.urlopen(f'{base}/{name}.html', timeout=10) as r: text = r.read().decode()
+        assert text.count('<summary>Set-up: the data this chapter reads</summary>') == 1, name
+        nb = json.loads((ROOT / 'nbs' / f'{name}.ipynb').read_text())
+        title = next(''.join(c['source']) for c in nb['cells'] if ''.join(c['source']).startswith('# '))
+        desc = title.split('> ', 1)[1].strip()                # the subtitle, whole, on the page
+        assert html.escape(desc, quote=False) in text or desc in text, (name, desc)

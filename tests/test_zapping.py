@@ -248,6 +248,8 @@ def test_bad_input_raises_before_training(kw, err, msg, cache, monkeypatch):
     def boom(*a, **k): raise AssertionError('training started before the input was checked')
     monkeypatch.setattr(Z, 'pretrain_iid', boom)
     monkeypatch.setattr(Z, 'fit', boom)
+    from adaptbook import zapping_method              # the pre-training loops are the method's
+    for f in ('pretrain_iid', 'pretrain_asb', 'fit'): monkeypatch.setattr(zapping_method, f, boom)
     kw = dict(kw)
     data = kw.pop('data', None) or _data()
     with pytest.raises(err, match=msg):

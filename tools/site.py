@@ -76,7 +76,7 @@ def _pandoc_attrs(md: str) -> str:
 def clean_notebook(nb: dict, doc_url: str) -> tuple[dict, str, str]:
     "A `_proc` notebook made valid for nbconvert and closer to what Quarto shows; returns (nb, title, description)."
     title, desc = '', ''
-    cells = []
+    cells, last_fold = [], None            # last_fold: (index in cells, summary, bodies) of the last folded cell
     for c in nb['cells']:
         src = ''.join(c['source']) if isinstance(c['source'], list) else c['source']
         if c['cell_type'] == 'raw' and src.startswith('---'):         # the frontmatter nbdev wrote from `# title\n> ...`
@@ -95,8 +95,14 @@ def clean_notebook(nb: dict, doc_url: str) -> tuple[dict, str, str]:
         if c['cell_type'] == 'code' and opts.get('code-fold') in ('true', 'show') and 'hide' not in opts \
                 and opts.get('echo') != 'false':           # Quarto's folded code: a <details> the reader opens
             summary = html.escape(opts.get('code-summary', 'code').strip('"\'')).capitalize()
-            cells.append({'cell_type': 'markdown', 'metadata': {}, 'source': f'<details class="ab-fold"{" open" if opts["code-fold"] == "show" else ""}>'
-                          f'<summary>{summary}</summary>\n\n```python\n{body}\n```\n\n</details>'})
+            fold = lambda code: {'cell_type': 'markdown', 'metadata': {}, 'source': f'<details class="ab-fold"{" open" if opts["code-fold"] == "show" else ""}>'
+                                 f'<summary>{summary}</summary>\n\n```python\n{code}\n```\n\n</details>'}
+            if last_fold is not None and last_fold[1] == summary and len(cells) == last_fold[0] + 2:
+                last_fold[2].append(body)                          # consecutive set-up cells: one fold, not two alike
+                cells[last_fold[0]] = fold('\n\n'.join(last_fold[2]))
+            else:
+                last_fold = (len(cells), summary, [body])
+                cells.append(fold(body))
             opts['echo'] = 'false'
         if c['cell_type'] == 'code':
             tags = []

@@ -34,5 +34,5 @@ start=$(date +%s)
 OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 python -m pytest tests/ -q -rs -n 2 --dist loadfile
 echo "pytest: $(( $(date +%s) - start )) s"
 
-echo "== regression guard: headline numbers against tests/expected (the notebooks above filled the results cache)"
-python -m pytest tests/ -q -rs -m regression
+echo "== regression guard and figures: headline numbers against tests/expected, every saved figure's layout (the notebooks above filled the results cache)"
+python -m pytest tests/ -q -rs -m "regression or figures"
