@@ -18,7 +18,7 @@ import matplotlib.pyplot as plt
 from tqdm.auto import tqdm
 
 from . import zoo
-from .core import (Curve, Ledger, Results, Settings, as_inputs, as_tuple, cached, check_choice, check_data,
+from .core import (legend_below, Curve, Ledger, Results, Settings, as_inputs, as_tuple, cached, check_choice, check_data,
                             check_int, check_number, check_task_stream, evaluate, fit, get_device, get_mode,
                             new_results, pin_threads, register, retrain_vs_adapt, retrain_vs_adapt_curves,
                             seed_everything)
@@ -577,14 +577,13 @@ _XLABEL = {'probe': "linear probe's test accuracy on the teacher's features",
 def plot_gain(res: Results, ax=None, method: str = 'aft', x: str = 'alignment', also: Results | None = None):
     """`gains(res, method)` drawn: the gain over STL (points, ± sd) against `x` ('alignment': the teacher's
     kernel-label alignment, or 'probe': the probe's accuracy), one colour per budget; the points of the largest
-    budget are labelled with their teacher and the other measure. `also`: another experiment's results (its own
+    budget get a marker per teacher, named (with the other measure) in the legend under the axes. `also`: another experiment's results (its own
     labelled rows and STL, e.g. `run_aligned()`), whose gains are drawn as squares, apart from the line."""
     x = check_choice('x', x, tuple(_XLABEL))
     other = 'probe' if x == 'alignment' else 'alignment'
     if ax is None: _, ax = plt.subplots(figsize=(5.5, 3.5))
     mine, extra = gains(res, method), ([] if also is None else gains(also, method))
     ns = sorted({g['n_labels'] for g in mine + extra})
-    right = max(g[x] for g in mine + extra)
     for i, n in enumerate(ns):
         gs = sorted((g for g in mine if g['n_labels'] == n), key=lambda g: g[x])
         xs = sorted((g for g in extra if g['n_labels'] == n), key=lambda g: g[x])
@@ -592,15 +591,14 @@ def plot_gain(res: Results, ax=None, method: str = 'aft', x: str = 'alignment', 
                            capsize=3, color=f'C{i + 3}', label=f'{n} labels')
         if xs: ax.errorbar([g[x] for g in xs], [g['gain'] for g in xs], yerr=[g['gain_sd'] for g in xs], marker='s',
                            ls='none', capsize=3, color=f'C{i + 3}', mec='k', label=f'{n} labels, its own rows and STL')
-        for g in (gs + xs) if n == ns[-1] else ():            # the rightmost label reads leftwards, inside the axes
-            last = g[x] == right
-            ax.annotate(f"{g['teacher']} ({other} {g[other]:.2f})", (g[x], g['gain']), xytext=(-6 if last else 4, 4),
-                        textcoords='offset points', fontsize=7, ha='right' if last else 'left')
+        for j, g in enumerate((gs + xs) if n == ns[-1] else ()):   # each teacher a marker of its own, named below
+            ax.plot(g[x], g['gain'], marker='DP^vXh*<>'[j % 9], ms=8, ls='none', color=f'C{i + 3}', mec='k', zorder=4,
+                    label=f"{g['teacher']} ({other} {g[other]:.2f})")
     ax.axhline(0, color='k', lw=1)
     ax.set(xlabel=_XLABEL[x], ylabel=f'{method.upper()} − STL (points)',
            title=f"{method.upper()}'s gain against the teacher's features")
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=8)
+    legend_below(ax, ncol=2)                  # teachers sit close on x: names under the axes, not on the points
     return ax
 
 def plot_rho(res: Results, ax=None, teacher: str = TEACHER, n_labels: int | None = None):
@@ -636,7 +634,8 @@ def figure(res: Results, also: Results | None = None) -> plt.Figure:
     keep = [r | {'beta': None} for r in res if r.get('chosen') and r['n_labels'] == ns[-1] and r.get('teacher') in (None, t)]
     retrain_vs_adapt_curves(Results(keep, res.meta), ax=axs[0], colors=_COLORS,
                             title=f'retrain (STL) vs adapt (AFT), {ns[-1]} labels, chosen on validation')
-    _in_words(axs[0], fontsize=7, loc='lower right')
+    _in_words(axs[0], fontsize=7)
+    legend_below(axs[0], ncol=2)                 # under the curves, not on them
     plot_beta(res, ns[-1], t, axs[1])
     plot_gain(res, axs[2], also=also)
     plot_rho(res, axs[3], teacher=t, n_labels=ns[-1])

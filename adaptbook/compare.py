@@ -220,7 +220,7 @@ def curves(results: dict[str, Results]) -> plt.Figure:
     """Each chapter's headline learning curves on one scale: test accuracy (y, 0 to 1, shared) against examples
     processed as a fraction of its reference's total (x, log, shared: 1 is the reference's whole cost; a curve's
     start at 0 examples is drawn at the left edge). Reference black, adaptation in colour, mean over seeds with a
-    ± sd band. Raises `ValueError` naming a chapter whose rows have no learning curve."""
+    ± sd band; a panel whose curves all stay within 1 point says it is flat. Raises `ValueError` naming a chapter whose rows have no learning curve."""
     results = _chapters(results)
     fig, axs = plt.subplots(1, len(results), figsize=(3.5 * len(results) + 0.5, 3.4), sharex=True, sharey=True,
                             squeeze=False)
@@ -241,6 +241,11 @@ def curves(results: dict[str, Results]) -> plt.Figure:
         x = np.maximum(x, left)
         ax.plot(x, y, color=color, lw=lw, label=label)
         ax.fill_between(x, y - sd, y + sd, color=color, alpha=.12, lw=0)
+    for ax in axs[0]:                                 # flat curves are a finding, not a broken panel: say so
+        ys = [y for a, x, y, *_ in drawn if a is ax]
+        if ys and all(np.ptp(y) < 0.01 for y in ys):
+            ax.text(0.5, 0.45, 'flat: each curve starts within\n1 point of where it ends', transform=ax.transAxes,
+                    ha='center', va='center', fontsize=7, color='0.35')
     for ax in axs[0]:
         ax.set_xscale('log')
         ax.set_ylim(0, 1.02)

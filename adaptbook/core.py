@@ -33,11 +33,11 @@ __all__ = ['MODES', 'VOLATILE', 'ROLES', 'COST', 'CURVE', 'ROW_SCHEMA', 'COLUMNS
            'memory_bytes', 'check_memory', 'as_tuple', 'Settings', 'check_data', 'as_labels', 'model_dtype',
            'as_inputs', 'check_task_stream', 'default_threads', 'threads', 'pin_threads', 'SolverError', 'Ledger',
            'nbytes', 'Curve', 'train_step', 'fit', 'predict', 'evaluate', 'Results', 'retrain_vs_adapt', 'reach',
-           'retrain_vs_adapt_curves', 'figure_problems', 'check_rows', 'new_results', 'average_accuracy', 'forgetting',
-           'backward_transfer', 'stream_metrics', 'register', 'draw', 'load_chapters', 'Registered', 'cache_root',
-           'cache_dir', 'code_digest', 'run_digest', 'provenance', 'args_hash', 'check_writable', 'TimeUp',
-           'time_limit', 'zoo_digest', 'atomic_path', 'write_atomic', 'save_atomic', 'environment_key', 'Store',
-           'cached']
+           'retrain_vs_adapt_curves', 'figure_problems', 'legend_below', 'check_rows', 'new_results',
+           'average_accuracy', 'forgetting', 'backward_transfer', 'stream_metrics', 'register', 'draw', 'load_chapters',
+           'Registered', 'cache_root', 'cache_dir', 'code_digest', 'run_digest', 'provenance', 'args_hash',
+           'check_writable', 'TimeUp', 'time_limit', 'zoo_digest', 'atomic_path', 'write_atomic', 'save_atomic',
+           'environment_key', 'Store', 'cached']
 
 # %% ../nbs/00_core.ipynb #08e225f1
 def _available() -> str:
@@ -918,8 +918,8 @@ def _data_points(ax) -> np.ndarray:
 
 def figure_problems(fig) -> list[str]:
     """What makes matplotlib figure `fig` hard to read or trust, one message per finding, each naming its panel: a
-    text label outside its axes or on another label, a legend on the data (a line vertex, a marker, an error bar's
-    end or a bar), the same legend entry twice, a panel whose points all sit at one x value (a sweep needs two), tick
+    text label outside its axes or on another label, a legend on the data (a line, a marker, an error bar's end, a
+    bar or a label), the same legend entry twice, a panel whose points all sit at one x value (a sweep needs two), tick
     labels under 6 pt or on each other. [] for a clean figure. The figure is drawn (not shown) to measure it."""
     from matplotlib.patches import Rectangle
     fig.canvas.draw()
@@ -946,6 +946,8 @@ def figure_problems(fig) -> list[str]:
                 bars = sum(_boxes_overlap(p.get_window_extent(r), inner) for p in ax.patches
                            if isinstance(p, Rectangle) and p.get_visible() and p.get_height() != 0)
                 if hit or bars: out.append(f"{name}: the legend lies on the data ({hit} points, {bars} bars)")
+                for t, b in texts:
+                    if _boxes_overlap(b, inner): out.append(f"{name}: the legend lies on the label {t.get_text()!r}")
             labels = [t.get_text() for t in leg.get_texts()]
             twice = sorted({x for x in labels if labels.count(x) > 1})
             if twice: out.append(f"{name}: the legend names {twice} more than once")
@@ -959,6 +961,29 @@ def figure_problems(fig) -> list[str]:
             for (t, b), (u, c) in zip(ticks, ticks[1:]):
                 if _boxes_overlap(b, c): out.append(f"{name}: the tick labels {t.get_text()!r} and {u.get_text()!r} overlap")
     return out
+
+# %% ../nbs/00_core.ipynb #figlb01
+def legend_below(ax, ncol: int = 2, fontsize: float = 7, **kw):
+    """Move `ax`'s legend under its x label, outside the data (`figure_problems` finds a legend on the data), kept
+    there when `tight_layout` resizes the axes: its place is an offset in points from the axes' bottom. `kw`: more
+    `ax.legend` options (e.g. `title`). Call it after the panel is drawn, before `fig.tight_layout()`. Returns the
+    legend, or None if `ax` has nothing labelled. An existing legend keeps its entries' words and its title."""
+    from matplotlib.transforms import ScaledTranslation
+    leg = ax.get_legend()
+    if leg is not None:                              # keep what the legend says (entries renamed in words, its title)
+        handles = list(getattr(leg, 'legend_handles', None) or leg.legendHandles)
+        labels = [t.get_text() for t in leg.get_texts()]
+        if leg.get_title().get_text(): kw.setdefault('title', leg.get_title().get_text())
+        leg.remove()
+    else: handles, labels = ax.get_legend_handles_labels()
+    if not handles: return None
+    fig = ax.figure
+    fig.canvas.draw()
+    r = fig.canvas.get_renderer()
+    below = (ax.get_window_extent(r).y0 - ax.get_tightbbox(r).y0) * 72 / fig.dpi + 4     # points under the axes
+    where = ax.transAxes + ScaledTranslation(0, -below / 72, fig.dpi_scale_trans)
+    return ax.legend(handles, labels, loc='upper center', bbox_to_anchor=(0.5, 0), bbox_transform=where, ncol=ncol,
+                     fontsize=fontsize, frameon=False, **kw)
 
 # %% ../nbs/00_core.ipynb #0ab837c5
 ROW_SCHEMA = ('method', 'role', 'acc', 'seed') + COST + CURVE

@@ -16,7 +16,7 @@ from torch import nn
 import torch.nn.functional as F
 import matplotlib.pyplot as plt
 
-from .core import (Curve, Ledger, Results, cached, as_tuple, check_choice, check_number, get_device,
+from .core import (legend_below, Curve, Ledger, Results, cached, as_tuple, check_choice, check_number, get_device,
                             get_mode, new_results, pin_threads, reach, register, retrain_vs_adapt,
                             retrain_vs_adapt_curves)
 from .data import add_split, remove_split, resolve, subsample
@@ -362,8 +362,10 @@ def figure(res: Results, memory: float = 0.1, title: str | None = None) -> plt.F
         ax[3].legend(fontsize=7)
     ax[3].set_yscale('log')
     fig.suptitle(title or res.meta.get('setting', 'K-prior vs Replay vs Batch'))
+    in_words(fig)
+    for a in ax[1:]: legend_below(a)            # the sweeps' legends under them, off the curves
     fig.tight_layout()
-    return in_words(fig)
+    return fig
 
 def reach_fraction(res: Results, memory: float = 0.1, method: str = 'kprior', within: float = 0.005) -> dict:
     """Where `method`'s mean learning curve at `memory` first comes within `within` of Batch's final accuracy

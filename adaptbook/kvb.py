@@ -18,7 +18,7 @@ import matplotlib.pyplot as plt
 from tqdm.auto import tqdm
 
 from . import zoo
-from .core import (Curve, Ledger, Results, Settings, SolverError, cached, as_inputs, as_tuple,
+from .core import (legend_below, Curve, Ledger, Results, Settings, SolverError, cached, as_inputs, as_tuple,
                             check_choice, check_int, check_task_stream, check_number, fit, get_device, get_mode,
                             model_dtype, nbytes, new_results, pin_threads, predict, register, retrain_vs_adapt,
                             retrain_vs_adapt_curves, run_digest, seed_everything, stream_metrics)
@@ -667,6 +667,7 @@ def figure(res: Results) -> plt.Figure:
         retrain_vs_adapt(res, 'keys', 'acc', ax=axs[3], logx=True, title='keys per codebook',
                          ylabel='accuracy on all classes at the end')
         _in_words(axs[3])
+    for a in axs: legend_below(a, ncol=2)          # under each panel: the curves and bars stay in view
     fig.tight_layout()
     return fig
 

@@ -442,12 +442,19 @@ def _panel_old(avg: Results, thr: float | None, ax) -> None:
     ax.set_ylim(max(0, min(r['acc_old_after'] for r in rows) - 0.05), 1.0)
     ax.set_xticks(xs, [textwrap.fill(LABELS[r['method']], 12) for r in rows], fontsize=6)
     ax.set(ylabel='first task: test accuracy', title='first task: when learned / at the end')
-    ax.legend(fontsize=7)
+    ax.legend(fontsize=7, ncol=2, loc='lower center', bbox_to_anchor=(0.5, 1.07), frameon=False)  # above: off the bars
 
 def _panel_off(res: Results, ax) -> None:
-    "Share of weights switched off per masked layer against the threshold."
+    "Share of weights switched off per masked layer against the threshold (as bars per layer when only one was run)."
     ts = sorted({r['threshold'] for r in res if r['method'] == 'piggyback'})
     offs = [_off_by_layer(res, t) for t in ts]
+    if len(ts) == 1:                                  # one threshold is no sweep: the share per layer, as bars
+        off = offs[0]
+        ax.bar(range(len(off)), list(off.values()), color=COLORS['piggyback'])
+        ax.set_xticks(range(len(off)), [f'masked layer {j + 1}' for j in range(len(off))], fontsize=8)
+        ax.set(ylabel='share of weights switched off', title=f'Piggyback masks at τ = {ts[0]:g}')
+        ax.grid(alpha=.3, axis='y')
+        return
     for j, layer in enumerate(offs[0] if offs else {}):
         ax.plot(ts, [o[layer] for o in offs], marker='o', label=f'masked layer {j + 1}')
     ax.set(xlabel='threshold τ (scores start at 1e-2)', ylabel='share of weights switched off', title='Piggyback masks')
