@@ -32,10 +32,11 @@ _all_ = ['BETA_WARN', 'centred_kernel', 'kernel_alignment', 'aft_regularizer', '
 
 # %% auto #0
 __all__ = ['TEACHER', 'WEAK_TEACHER', 'BROAD_TEACHER', 'STUDENT', 'METHODS', 'ROLES', 'LABELS', 'TEACHERS', 'BETAS', 'ALIGNED',
-           'COMPARE', 'train_mlp_teacher', 'add_noise', 'inference_cost', 'AFTSettings', 'split_labels', 'split_pools',
-           'NoiseTeacher', 'teacher_encoder', 'experiment', 'chosen', 'gains', 'plot_beta', 'plot_gain', 'plot_rho',
-           'figure', 'run', 'run_aligned', 'widget', 'BETA_WARN', 'centred_kernel', 'kernel_alignment',
-           'aft_regularizer', 'AFTPrior', 'KDPrior', 'LogitKD', 'student_forward', 'check_beta', 'train_student']
+           'CONTROL', 'COMPARE', 'train_mlp_teacher', 'add_noise', 'inference_cost', 'AFTSettings', 'split_labels',
+           'split_pools', 'NoiseTeacher', 'PixelTeacher', 'teacher_encoder', 'experiment', 'chosen', 'gains',
+           'plot_beta', 'plot_gain', 'plot_rho', 'figure', 'run', 'run_aligned', 'widget', 'BETA_WARN',
+           'centred_kernel', 'kernel_alignment', 'aft_regularizer', 'AFTPrior', 'KDPrior', 'LogitKD', 'student_forward',
+           'check_beta', 'train_student']
 
 # %% ../nbs/41_aft_harness.ipynb #7a93c723
 def train_mlp_teacher(X: torch.Tensor, y: torch.Tensor, hidden: Sequence[int] = (512, 512), epochs: int = 10,
@@ -194,14 +195,14 @@ class AFTSettings(Settings):
 # %% ../nbs/41_aft_harness.ipynb #2679c14b
 def _check_teacher(t):
     if isinstance(t, str):
-        if t in ('noise', 'mlp', 'auto') or t in zoo.RECIPES: return t
+        if t in ('noise', 'pixels', 'mlp', 'auto') or t in zoo.RECIPES: return t
         import torchvision                                  # only for a torchvision teacher
         if t not in torchvision.models.list_models():
-            raise ValueError(f"teacher={t!r} is not known; use a zoo entry ({', '.join(sorted(zoo.RECIPES))}), 'noise', 'mlp', 'auto', a "
+            raise ValueError(f"teacher={t!r} is not known; use a zoo entry ({', '.join(sorted(zoo.RECIPES))}), 'noise', 'pixels', 'mlp', 'auto', a "
                              f"torchvision model name (e.g. 'resnet18'), an nn.Module or a callable mapping inputs to N×d features")
         return t
     if not callable(t):
-        raise TypeError(f"teacher must be a zoo entry, 'noise', a torchvision name, an nn.Module or a callable; "
+        raise TypeError(f"teacher must be a zoo entry, 'noise', 'pixels', a torchvision name, an nn.Module or a callable; "
                         f"got {type(t).__name__}")
     return t
 
@@ -328,6 +329,13 @@ class NoiseTeacher(nn.Module):
         self.dim, self.g = check_int('teacher_dim', dim), torch.Generator().manual_seed(seed)
     def forward(self, x): return torch.randn(len(x), self.dim, generator=self.g).to(x.device)
 
+class PixelTeacher(nn.Module):
+    """The control that knows nothing beyond the input: the raw pixels as the teacher's 'features' (N×... → N×D, D the
+    input's size, 784 for MNIST). A teacher is worth its cost only by what AFT gains over this control: the
+    regulariser alone, pulling the student's kernel toward the input's, may help a student (a from-scratch CNN gained
+    almost as much from it as from an ImageNet teacher on a held-out set, issue #31)."""
+    def forward(self, x): return x.flatten(1).float()
+
 def teacher_encoder(net: nn.Sequential) -> nn.Sequential:
     """The feature map ψ of a zoo teacher (a `small_cnn`): its convolutional trunk up to the flattened 4×4 pooled
     maps (N×1×28×28 → N×16·c for c channels), the input of the small MLP that classified its own source's classes."""
@@ -348,6 +356,8 @@ def _teacher(t, D: _Data, o: AFTSettings, mode: str, seed: int) -> _Teacher:
     rec = None
     if isinstance(t, str) and t == 'noise':
         enc, name = NoiseTeacher(o.teacher_dim, seed + 7907), 'noise'
+    elif isinstance(t, str) and t == 'pixels':
+        enc, name = PixelTeacher(), 'pixels'
     elif isinstance(t, str) and t == 'mlp':                              # trained here, on its own disjoint pool
         net, acc, led = train_mlp_teacher(D.Xt, D.yt, o.teacher_hidden, o.teacher_epochs, seed=seed)
         enc, name = net[:-1], 'mlp ' + '-'.join(map(str, (D.X[0].numel(), *o.teacher_hidden)))
@@ -645,7 +655,8 @@ def figure(res: Results, also: Results | None = None) -> plt.Figure:
 
 # %% ../nbs/41_aft_harness.ipynb #11b459d1
 LABELS = (100, 500)                          # run()'s label budgets in quick mode (full mode adds 1,000)
-TEACHERS = (TEACHER, BROAD_TEACHER, WEAK_TEACHER, 'noise')  # the default, one that saw USPS digits, a weak one, the control
+TEACHERS = (TEACHER, BROAD_TEACHER, WEAK_TEACHER, 'pixels', 'noise')  # the default, one that saw USPS digits, a weak one,
+                                                                     # and the two controls: the raw input, and noise
 BETAS = (1, 10)                              # the β grid validation chooses from (quick mode)
 
 @cached('aft')
@@ -654,7 +665,7 @@ def run(mode: str | None = None, seed: int = 0) -> Results:
     """The chapter's headline, seeds `seed`.. (3 in quick mode, 5 in full): MNIST with `LABELS` labels (a fifth held
     out for validation; full mode adds 1,000), the student `aft-student` (pre-trained on Fashion-MNIST, new head).
     With the teacher `aft-teacher`: STL, AFT, KD, logit distillation and the probe; with `aft-teacher-broad`,
-    `aft-teacher-weak` and the noise control: AFT and the probe, at the learning rate STL chose. β from `BETAS` (full: 1, 3, 10, 30), chosen
+    `aft-teacher-weak` and the two controls that know nothing (the raw pixels, noise): AFT and the probe, at the learning rate STL chose. β from `BETAS` (full: 1, 3, 10, 30), chosen
     on validation."""
     mode = get_mode(mode)
     seeds = range(seed, seed + (3 if mode == 'quick' else 5))
@@ -671,18 +682,21 @@ def run(mode: str | None = None, seed: int = 0) -> Results:
 
 # %% ../nbs/41_aft_harness.ipynb #18f5a16a
 ALIGNED = dict(teacher='mlp', teacher_pool=4000)   # the positive control: a teacher trained on 4,000 other MNIST labels
+CONTROL = 'pixels'                                 # beside it, on the same rows: the control that knows nothing
 
 @cached('aft-aligned', module='aft')
 @pin_threads
 def run_aligned(mode: str | None = None, seed: int = 0) -> Results:
     """The positive control: `run()`'s protocol at `max(LABELS)` (500) labels with the teacher `ALIGNED`, an MLP
     trained here on 4,000 labelled MNIST training images of the same ten classes, disjoint from the labelled rows (drawn
-    from the other training rows, so not `run()`'s rows): STL, AFT, KD, logit distillation and the probe, β from `BETAS` (full: 1, 3, 10, 30) chosen on
-    validation, seeds `seed`.. (3 in quick mode, 5 in full)."""
+    from the other training rows, so not `run()`'s rows), and on the same rows the control `CONTROL` (the raw pixels as
+    the teacher's features): STL, AFT, KD, logit distillation and the probe with each, β from `BETAS` (full: 1, 3, 10,
+    30) chosen on validation, seeds `seed`.. (3 in quick mode, 5 in full)."""
     mode = get_mode(mode)
     seeds = range(seed, seed + (3 if mode == 'quick' else 5))
     betas = BETAS if mode == 'quick' else (1, 3, 10, 30)
-    return Results.merge(*[experiment('mnist', mode=mode, seed=s, n_labels=max(LABELS), beta=betas, **ALIGNED)
+    both = ALIGNED | {'teacher': (ALIGNED['teacher'], CONTROL)}           # one draw of rows, one STL, two teachers
+    return Results.merge(*[experiment('mnist', mode=mode, seed=s, n_labels=max(LABELS), beta=betas, **both)
                            for s in seeds])
 
 # %% ../nbs/41_aft_harness.ipynb #a3236f4d

@@ -137,10 +137,12 @@ def build_model(model: str, in_shape: Sequence[int], n_out: int, seed: int = 0,
     return torchvision_backbone(model, weights=weights, n_out=n_out)
 
 # %% ../nbs/31_piggyback_harness.ipynb #fcca565a
-METHODS = ('piggyback', 'classifier', 'finetune', 'scratch')
-ROLES = {'piggyback': 'adapt', 'classifier': 'baseline', 'finetune': 'baseline', 'scratch': 'retrain'}
+METHODS = ('piggyback', 'classifier', 'finetune', 'scratch', 'individual')
+ROLES = {'piggyback': 'adapt', 'classifier': 'baseline', 'finetune': 'baseline', 'scratch': 'retrain',
+         'individual': 'baseline'}   # individual: the paper's reference, a fine-tuned copy of the network per task
 QUICK_THRESHOLDS = (1e-3, 5e-3, 9e-3)             # the widget's slider
-GRIDS = {'piggyback': 'lr_head', 'classifier': 'lr_classifier', 'finetune': 'lr_finetune', 'scratch': 'lr_scratch'}
+GRIDS = {'piggyback': 'lr_head', 'classifier': 'lr_classifier', 'finetune': 'lr_finetune', 'scratch': 'lr_scratch',
+         'individual': 'lr_individual'}
 
 @dataclasses.dataclass(frozen=True)
 class PiggybackSettings(Settings):
@@ -151,7 +153,8 @@ class PiggybackSettings(Settings):
     a torchvision ImageNet model or a trained `nn.Module` (`starting_point`); `kind`: 'binary' or 'ternary' masks; `epochs`, `bs`: every
     run's epochs and batch size; `lr_mask`: Adam's learning rate for the scores. The four grids are the learning
     rates tried, each chosen on the first task's validation split and kept for the later tasks: `lr_head`
-    (Piggyback's head), `lr_classifier` (the head-only baseline), `lr_finetune`, `lr_scratch`; one value: no search."""
+    (Piggyback's head), `lr_classifier` (the head-only baseline), `lr_finetune`, `lr_scratch`, `lr_individual` (a
+    fine-tuned copy per task, Mallya et al.'s "individual networks"); one value: no search."""
     tasks: tuple = ((0, 1, 2, 3, 4), (5, 6, 7, 8, 9))
     n_labels: int | None = 1000
     val_frac: float = 0.2
@@ -165,8 +168,10 @@ class PiggybackSettings(Settings):
     lr_classifier: tuple = (1e-2, 3e-2, 1e-1)
     lr_finetune: tuple = (1e-3, 3e-3)
     lr_scratch: tuple = (1e-3, 3e-3)
+    lr_individual: tuple = (1e-3, 3e-3)
     FULL = dict(backbone='resnet18', n_test=None, epochs=30, bs=64, lr_mask=1e-4, lr_head=(1e-3, 1e-2),
-                lr_classifier=(1e-3, 1e-2, 1e-1), lr_finetune=(1e-4, 1e-3), lr_scratch=(1e-3, 3e-3))
+                lr_classifier=(1e-3, 1e-2, 1e-1), lr_finetune=(1e-4, 1e-3), lr_scratch=(1e-3, 3e-3),
+                lr_individual=(1e-4, 1e-3))
 
     def checked(self) -> PiggybackSettings:
         "The settings with every value checked (grids as tuples); `ValueError` naming the option otherwise."
@@ -293,8 +298,24 @@ class _Scratch:
     def model(self, t: int) -> nn.Module: return self.nets[t]
     def stored(self) -> list: return self.nets           # a whole network per task
 
+class _Individual:
+    """A fine-tuned copy of the pre-trained network per task, every weight free (Mallya et al.'s "individual networks",
+    the paper's reference): the best a task can get from this starting point, at 32 bits per weight per task."""
+    def __init__(self, c: SimpleNamespace, thr=None):
+        self.c, self.nets = c, []
+    def add(self, t: int, lr: float):
+        c, T = self.c, self.c.T[t]
+        body = copy.deepcopy(c.net).requires_grad_(True)
+        d = replace_head(body, find_head(body), nn.Identity()).in_features
+        net = nn.Sequential(body, _new_head(d, T.k, c.seed + 1 + t))
+        self.nets.append(net)
+        return net, lambda led, curve: fit(net, T.X, T.y, epochs=c.s.epochs, bs=c.s.bs, lr=lr, ledger=led, curve=curve,
+                                           seed=c.seed + 1 + t, device=c.dev, verbose=False)
+    def model(self, t: int) -> nn.Module: return self.nets[t]
+    def stored(self) -> list: return self.nets           # a whole network per task
+
 LEARNERS = {'piggyback': lambda c, thr: _Masked(c, thr, True), 'classifier': lambda c, thr: _Masked(c, None, False),
-            'finetune': _Finetune, 'scratch': _Scratch}
+            'finetune': _Finetune, 'scratch': _Scratch, 'individual': _Individual}
 
 
 # %% ../nbs/31_piggyback_harness.ipynb #31bc209d
@@ -395,9 +416,11 @@ def run(mode: str | None = None, seed: int = 0) -> Results:
 
 
 # %% ../nbs/31_piggyback_harness.ipynb #62b2a2b8
-COLORS = {'piggyback': 'tab:blue', 'classifier': 'tab:orange', 'finetune': 'tab:red', 'scratch': 'k'}
+COLORS = {'piggyback': 'tab:blue', 'classifier': 'tab:orange', 'finetune': 'tab:red', 'scratch': 'k',
+          'individual': 'tab:purple'}
 LABELS = {'piggyback': 'Piggyback (mask + head)', 'classifier': 'classifier head only',
           'finetune': 'fine-tune one shared network', 'scratch': 'retrain: from scratch, a network per task',
+          'individual': 'a fine-tuned copy per task (individual networks)',
           'base': 'base network'}
 
 def _words(ax) -> None:

@@ -325,6 +325,18 @@ def test_noise_columns_noise_teacher_and_user_teacher():
     assert max(r['acc'] for r in noise.where(method='probe')) < 0.3                  # the control knows nothing
 
 
+def test_the_pixels_control_hands_aft_the_input_itself():
+    "#31: teacher='pixels' stores the raw input as the teacher's features: its kernel is the input's, its probe a linear model."
+    from adaptbook.aft import PixelTeacher
+    X = torch.rand(5, 8, 8)
+    assert torch.equal(PixelTeacher()(X), X.flatten(1))
+    res = experiment('digits', **(TINY | dict(teacher=('pixels', 'noise'), methods=('stl', 'aft', 'probe'))))
+    assert {g['teacher'] for g in A.gains(res)} == {'pixels', 'noise'}               # a teacher in every table and figure
+    probe = {r['teacher']: r['acc'] for r in res if r['method'] == 'probe' and r['chosen']}
+    assert probe['pixels'] > 0.6 > 0.3 > probe['noise']                              # the input knows the digits; noise does not
+    assert res.where(method='aft', teacher='pixels')[0]['teacher_params'] == 0        # no weights: nothing to pay at inference
+
+
 def _d():
     d = load('digits')
     return d.X, d.y

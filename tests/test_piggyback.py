@@ -211,10 +211,10 @@ def test_experiment_rows_on_any_backbone(shape):
     data = (torch.rand(160, *shape, generator=g), ytr, torch.rand(60, *shape, generator=g), yte)
     r = _run(data, tasks=[[13, 2], [5, 11]], backbone=_backbone(shape), thresholds=[3e-3, 8e-3], seed=1)
     check_rows(r)
-    assert r.col('method') == ['base', 'piggyback', 'piggyback', 'classifier', 'finetune', 'scratch']
-    assert r.col('role') == ['setup', 'adapt', 'adapt', 'baseline', 'baseline', 'retrain']
-    assert r.col('threshold') == [None, 3e-3, 8e-3, None, None, None]
-    for row in [row for row in r if row['method'] in ('piggyback', 'classifier')]:
+    assert r.col('method') == ['base', 'piggyback', 'piggyback', 'classifier', 'finetune', 'scratch', 'individual']
+    assert r.col('role') == ['setup', 'adapt', 'adapt', 'baseline', 'baseline', 'retrain', 'baseline']
+    assert r.col('threshold') == [None, 3e-3, 8e-3, None, None, None, None]
+    for row in [row for row in r if row['method'] in ('piggyback', 'classifier', 'individual')]:
         assert row['old_identical'] and row['acc_old_after'] == row['acc_old_before']
         assert len(row['acc_tasks']) == 2 and row['acc'] == pytest.approx(sum(row['acc_tasks']) / 2)
     n = r[0]['n_masked']
@@ -225,6 +225,9 @@ def test_experiment_rows_on_any_backbone(shape):
         assert heads == 2 * (16 * 2 + 2) * 4
     assert r.where(method='classifier')[0]['bits_per_weight'] == 0
     assert r.where(method='scratch')[0]['state_bytes'] == 2 * sum(p.numel() for p in _backbone(shape)[:-1].parameters()) * 4 + 2 * (16 * 2 + 2) * 4
+    # the paper's reference: a fine-tuned copy per task keeps a whole network per task, 32 bits a weight
+    ind = r.where(method='individual')[0]
+    assert ind['bits_per_weight'] == 32 and ind['state_bytes'] == r.where(method='scratch')[0]['state_bytes']
 
 
 def test_costs_curves_and_tuning_on_validation():
@@ -239,13 +242,13 @@ def test_costs_curves_and_tuning_on_validation():
         n_train = 50 - 10                                             # 50 labels per task, a fifth for validation
         assert ex[0] == 0 and ex == sorted(ex) and ex[-1] == row['examples'] == 2 * 2 * n_train   # 2 tasks, 2 epochs
         assert row['curve_acc'][-1] == pytest.approx(row['acc'])
-        grid = {'piggyback': 1, 'classifier': 3, 'finetune': 1, 'scratch': 2}[row['method']]
+        grid = {'piggyback': 1, 'classifier': 3, 'finetune': 1, 'scratch': 2, 'individual': 2}[row['method']]
         assert len(row['val_accs']) == grid and row['tune_examples'] == (grid - 1) * 2 * n_train
         assert row['val_acc'] == max(row['val_accs'].values()) and row['val_accs'][str(row['lr'])] == row['val_acc']
     sc, pig = r.where(method='scratch')[0], r.where(method='piggyback')[0]
     assert pig['examples'] == sc['examples']          # each task trained alone: the same examples as the reference
     # adaptations start from the frozen backbone: the same new (untrained) head on the same features
-    starts = {row['method']: row['curve_acc'][0] for row in r if row['method'] in ('piggyback', 'classifier', 'finetune')}
+    starts = {row['method']: row['curve_acc'][0] for row in r if row['method'] in ('piggyback', 'classifier', 'finetune', 'individual')}
     assert len(set(starts.values())) == 1
 
 
