@@ -920,8 +920,12 @@ def figure_problems(fig) -> list[str]:
     """What makes matplotlib figure `fig` hard to read or trust, one message per finding, each naming its panel: a
     text label outside its axes or on another label, a legend on the data (a line, a marker, an error bar's end, a
     bar or a label), the same legend entry twice, a panel whose points all sit at one x value (a sweep needs two), tick
-    labels under 6 pt or on each other. [] for a clean figure. The figure is drawn (not shown) to measure it."""
+    labels under 6 pt or on each other. [] for a clean figure. The figure is drawn (not shown) to measure it. Raises
+    `TypeError` if `fig` is not a matplotlib Figure."""
+    from matplotlib.figure import Figure
     from matplotlib.patches import Rectangle
+    if not isinstance(fig, Figure):
+        raise TypeError(f"fig must be a matplotlib Figure (e.g. kprior.figure(res)), got {type(fig).__name__}")
     fig.canvas.draw()
     r, out = fig.canvas.get_renderer(), []
     for k, ax in enumerate(fig.axes):
@@ -967,8 +971,11 @@ def legend_below(ax, ncol: int = 2, fontsize: float = 7, **kw):
     """Move `ax`'s legend under its x label, outside the data (`figure_problems` finds a legend on the data), kept
     there when `tight_layout` resizes the axes: its place is an offset in points from the axes' bottom. `kw`: more
     `ax.legend` options (e.g. `title`). Call it after the panel is drawn, before `fig.tight_layout()`. Returns the
-    legend, or None if `ax` has nothing labelled. An existing legend keeps its entries' words and its title."""
+    legend, or None if `ax` has nothing labelled. An existing legend keeps its entries' words and its title. Raises `TypeError` if `ax` is not an Axes."""
+    from matplotlib.axes import Axes
     from matplotlib.transforms import ScaledTranslation
+    if not isinstance(ax, Axes):
+        raise TypeError(f"ax must be a matplotlib Axes (one panel, e.g. fig.axes[0]), got {type(ax).__name__}")
     leg = ax.get_legend()
     if leg is not None:                              # keep what the legend says (entries renamed in words, its title)
         handles = list(getattr(leg, 'legend_handles', None) or leg.legendHandles)
