@@ -600,12 +600,23 @@ def plot_gain(res: Results, ax=None, method: str = 'aft', x: str = 'alignment', 
     """`gains(res, method)` drawn: the gain over STL (points, ± sd) against `x` ('alignment': the teacher's
     kernel-label alignment, or 'probe': the probe's accuracy), one colour per budget; the points of the largest
     budget get a marker per teacher, named (with the other measure) in the legend under the axes. `also`: another experiment's results (its own
-    labelled rows and STL, e.g. `run_aligned()`), whose gains are drawn as squares, apart from the line."""
+    labelled rows and STL, e.g. `run_aligned()`), whose gains are drawn as squares, apart from the line. With one teacher
+    there is no line to draw: its gain per budget, as bars."""
     x = check_choice('x', x, tuple(_XLABEL))
     other = 'probe' if x == 'alignment' else 'alignment'
     if ax is None: _, ax = plt.subplots(figsize=(5.5, 3.5))
     mine, extra = gains(res, method), ([] if also is None else gains(also, method))
     ns = sorted({g['n_labels'] for g in mine + extra})
+    if len({g[x] for g in mine + extra}) < 2:       # one teacher is no sweep: its gain per label budget, as bars
+        gs = sorted(mine + extra, key=lambda g: g['n_labels'])
+        ax.bar(range(len(gs)), [g['gain'] for g in gs], yerr=np.nan_to_num([g['gain_sd'] for g in gs]), capsize=3,
+               color=[f"C{ns.index(g['n_labels']) + 3}" for g in gs])
+        ax.set_xticks(range(len(gs)), [f"{g['n_labels']} labels" for g in gs])
+        ax.axhline(0, color='k', lw=1)
+        ax.set(ylabel=f'{method.upper()} − STL (points)',
+               title=f"{method.upper()}'s gain, teacher {gs[0]['teacher']} ({x} {gs[0][x]:.2f})")
+        ax.grid(alpha=0.3, axis='y')
+        return ax
     for i, n in enumerate(ns):
         gs = sorted((g for g in mine if g['n_labels'] == n), key=lambda g: g[x])
         xs = sorted((g for g in extra if g['n_labels'] == n), key=lambda g: g[x])
@@ -659,6 +670,7 @@ def figure(res: Results, also: Results | None = None) -> plt.Figure:
     _in_words(axs[0], fontsize=7)
     legend_below(axs[0], ncol=2)                 # under the curves, not on them
     plot_beta(res, ns[-1], t, axs[1])
+    legend_below(axs[1], ncol=2)
     plot_gain(res, axs[2], also=also)
     plot_rho(res, axs[3], teacher=t, n_labels=ns[-1])
     fig.tight_layout()

@@ -464,6 +464,7 @@ def _panel_bits(avg: Results, ax) -> None:
     ax.set(xlabel='bits stored per task per masked weight', ylabel='mean test accuracy over tasks', title='all tasks')
     ax.grid(alpha=.3)
     ax.legend(fontsize=7)
+    legend_below(ax, ncol=2)                       # under the panel: points can sit anywhere in it
 
 # %% ../nbs/31_piggyback_harness.ipynb #81352e0f
 def _panel_old(avg: Results, thr: float | None, ax) -> None:
