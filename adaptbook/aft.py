@@ -1,4 +1,4 @@
-"""The machinery around adaptive feature transfer: the zoo's teachers and student, the options and their checks, the labelled rows and their validation split, the teachers' stored features, every candidate trained and chosen on validation, the rows and their cost, the figures and the widget.
+"""Adaptive feature transfer in one import: the method's building blocks (from the chapter) and the machinery around them: the zoo's teachers and student, the controls that know nothing (raw pixels, noise), the options and their checks, the labelled rows and their validation split, the teachers' stored features, every candidate chosen on validation, the rows and their cost, the figures and the widget.
 
 Adaptive Feature Transfer (Qiu et al., ICML 2024) trains a small model on its few labels plus β (the regulariser's
 strength) times a kernel regulariser that pulls the similarities of its features φ toward those of a big pre-trained

@@ -1,4 +1,4 @@
-"""The machinery around the K-prior: the four adaptation tasks prepared on real data, the references (Batch, the old model, Replay) solved the same way, the memory sweep with its cost, the figures, the prose and the widget.
+"""K-priors in one import: the method's building blocks (from the chapter) and the machinery around them: the four adaptation tasks prepared on real data, the references (Batch, the old model, Replay) solved the same way, the memory sweep with its cost, the figures, the prose and the widget.
 
 Knowledge-adaptation priors (Khan & Swaroop, NeurIPS 2021): adapt a trained model when data is added or removed, the regularizer changes or the architecture changes, using the old model and a small memory instead of all the old data.
 

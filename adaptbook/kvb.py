@@ -1,4 +1,4 @@
-"""The machinery around the key-value bottleneck: the converged i.i.d. references and the nearest class mean, the zoo's frozen encoder and the feature cache, the unlabelled data the keys are placed on, the class-incremental stream and its options, every method run stage by stage, the rows and their cost, the figures and the widget.
+"""The key-value bottleneck in one import: the method's building blocks (from the chapter) and the machinery around them: the converged i.i.d. references and the nearest class mean, the zoo's frozen encoder and the feature cache, the unlabelled data the keys are placed on, the class-incremental stream and its options, every method run stage by stage, the rows and their cost, the figures and the widget.
 
 Class-incremental learning that does not forget: a frozen encoder, frozen keys, and values that change only where the input looks.
 

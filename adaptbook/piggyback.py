@@ -1,4 +1,4 @@
-"""The machinery around Piggyback: the zoo's starting point and the ImageNet input, the tasks and their label budgets, the references (the head alone, a fine-tuned copy, training from scratch) learned the same way, the rows and their cost, the figures and the widget.
+"""Piggyback in one import: the method's building blocks (from the chapter) and the machinery around them: the zoo's starting point and the ImageNet input, the tasks and their label budgets, the references (the head alone, a fine-tuned copy per task, training from scratch) learned the same way, the rows and their cost, the figures and the widget.
 
 Piggyback (Mallya et al., ECCV 2018) adapts a frozen network to a new task by learning only a binary mask over its
 weights (real-valued scores, thresholded, trained with a straight-through estimator) and a new head. Each task

@@ -1,4 +1,4 @@
-"""The machinery around zapping: the Omniglot pre-training data and the encoder cache, the zoo's encoders, the transfer tasks and their options, retraining from scratch, the learning rates chosen on validation classes, the rows and their cost, the figures and the widget.
+"""Zapping in one import: the method's building blocks (from the chapter) and the machinery around them: the Omniglot pre-training data and the encoder cache, the zoo's encoders, the transfer tasks and their options, retraining from scratch, the learning rates chosen on validation classes, the rows and their cost, the figures and the widget.
 
 Re-initialise the last layer again and again during pre-training, so that the features learn to serve a fresh head: new classes then arrive faster.
 
