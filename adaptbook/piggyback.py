@@ -335,9 +335,18 @@ def _learn(c: SimpleNamespace, method: str, thr: float | None = None) -> dict:
     with the best validation accuracy (the first on ties) and its learning rate for the later tasks. The curve is
     the mean test accuracy over the tasks learned so far against examples processed; the row's columns."""
     T, dev = c.T, c.dev
+    # A fine-tuned copy's first task is the shared fine-tune's first task, bit for bit (the same start, head seed and
+    # grid): 'individual' reuses what 'finetune' measured there (its model, cost and curve) instead of training it again.
+    same = getattr(c.s, GRIDS['finetune']) == getattr(c.s, GRIDS['individual'])
+    reuse = getattr(c, 'first_finetune', None) if method == 'individual' and same else None
     tries = []
-    for lr in getattr(c.s, GRIDS[method]):
+    for i, lr in enumerate(getattr(c.s, GRIDS[method])):
         L = LEARNERS[method](c, thr)
+        if reuse is not None:
+            val, net, led, curve = reuse[i]
+            L.nets.append(net)
+            tries.append((val, lr, L, led, curve))
+            continue
         model, train = L.add(0, lr)
         led = Ledger(dev)
         curve = Curve(lambda m=model: _acc(m, T[0].Xt, T[0].yt, dev), led, growth=2.0)
@@ -345,6 +354,8 @@ def _learn(c: SimpleNamespace, method: str, thr: float | None = None) -> dict:
         train(led, curve)
         curve.finish()
         tries.append((_acc(model, T[0].Xv, T[0].yv, dev), lr, L, led, curve))
+    if method == 'finetune' and same:                  # kept before the later tasks move the shared network
+        c.first_finetune = [copy.deepcopy((v, L_.model(0), led_, curve_)) for v, _, L_, led_, curve_ in tries]
     val, lr, L, led, curve = max(tries, key=lambda r: r[0])
     learned = [curve.acc[-1]]
     with torch.no_grad(): first = L.model(0).eval()(T[0].Xt.to(dev))       # the first task's logits, to compare

@@ -394,3 +394,19 @@ def test_unseen_characters_split_and_tasks():
     for t in T:
         assert len(t.X) + len(t.Xv) == 1000 and len(t.Xt) == 67 * 5 and set(t.yt.tolist()) == set(range(67))
         assert not any(torch.equal(a, b) for a in t.Xt[:20] for b in t.X)      # test drawings are not training ones
+
+
+def test_the_fine_tuned_copy_reuses_the_shared_fine_tunes_first_task_bit_for_bit():
+    """'individual' (a fine-tuned copy per task) starts its first task exactly as 'finetune' does, so it reuses that
+    run (model, cost, curve) when both are learned: its row is the same as when it is learned alone (#31: the notebook's
+    time)."""
+    g = torch.Generator().manual_seed(3)
+    X, y = torch.rand(200, 12, generator=g), torch.randint(0, 4, (200,), generator=g)
+    kw = dict(tasks=[[0, 1], [2, 3]], backbone=_backbone((12,)), n_labels=50, n_test=None, epochs=2, bs=16)
+    both = pg.experiment((X, y, X, y), methods=('finetune', 'individual'), **kw).where(method='individual')[0]
+    alone = pg.experiment((X, y, X, y), methods=('individual',), **kw)[-1]
+    for k in ('acc', 'acc_tasks', 'lr', 'val_accs', 'examples', 'tune_examples', 'curve_acc', 'curve_examples',
+              'acc_old_before', 'acc_old_after', 'state_bytes'):
+        assert both[k] == alone[k], k
+    other = pg.experiment((X, y, X, y), methods=('finetune', 'individual'), lr_individual=(1e-2,), **kw)
+    assert other.where(method='individual')[0]['lr'] == 1e-2          # another grid: trained, not reused
