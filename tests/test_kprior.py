@@ -218,7 +218,7 @@ def test_wstar_and_warm_batch_rows(task, opts):
 def test_a7a_headline_rows():
     # the official a7a-161 add-data setting, held-out test set a7a.t: w* is a row; exact at 100 %; closer than w* at 10 %
     res = K.experiment(K.resolve('a7a'), memory=(1.0, 0.1), seed=0,
-                       methods=('kprior', 'batch', 'batch_warm', 'wstar'), **K.HEADLINE)
+                       methods=('kprior', 'batch', 'batch_warm', 'wstar'), **K.HEADLINE_A7A)
     assert len(res.where(method='wstar')) == 1
     assert row(res, 'kprior', 1.0)['weight_err'] <= 1e-6
     assert row(res, 'kprior', 0.1)['weight_err'] < row(res, 'wstar')['weight_err']
@@ -269,32 +269,78 @@ def test_prose_agrees_with_the_numbers():
     res = K.over_seeds(blobs(n=300, seed=2), range(3), memory=(1.0, 0.1), task='add', delta=2.0)
     c = K.claims(res, 0.1)
     text = K.prose(c)
+    line = lambda start: next(t for t in text if t.startswith(start))
     by = lambda m, s, f=None: row(K.Results([r for r in res if r['seed'] == s], res.meta), m, f)
     acc = {m: np.mean([by(m, s, f)['acc'] for s in range(3)]) for m, f in (('batch', None), ('wstar', None), ('kprior', 0.1))}
-    gw, gk = 100 * (acc['wstar'] - acc['batch']), 100 * (acc['kprior'] - acc['batch'])
+    gw = 100 * (acc['wstar'] - acc['batch'])
     s0 = text[0]
     assert f"{acc['wstar']:.2%}" in s0 and f"{acc['batch']:.2%}" in s0 and f"{acc['kprior']:.2%}" in s0
     assert f"{abs(gw):.2f} pt {'above' if gw >= 0 else 'below'} Batch" in s0
-    assert ('no closer to' in s0) == (abs(gk) >= abs(gw))
+    closer = [100 * (abs(by('wstar', s)['acc'] - by('batch', s)['acc']) - abs(by('kprior', s, 0.1)['acc'] - by('batch', s)['acc']))
+              for s in range(3)]
+    assert f"{abs(np.mean(closer)):.2f} ± {np.std(closer, ddof=1):.2f} pt" in s0
+    assert ('pt closer to Batch' in s0) == (np.mean(closer) > 0)
+    assert f"closer on {sum(v > 0 for v in closer)} of 3 seeds" in s0
     werr_w = [by('wstar', s)['weight_err'] for s in range(3)]
     werr_k = [by('kprior', s, 0.1)['weight_err'] for s in range(3)]
-    assert f"{min(werr_w):.2f}–{max(werr_w):.2f}" in text[1] and f"{min(werr_k):.2f}–{max(werr_k):.2f}" in text[1]
-    assert f"closer to Batch on {sum(k < w for k, w in zip(werr_k, werr_w))} of 3 seeds" in text[1]
+    ws = line('In weight space')
+    assert f"{min(werr_w):.2f}–{max(werr_w):.2f}" in ws and f"{min(werr_k):.2f}–{max(werr_k):.2f}" in ws
+    assert f"closer to Batch on {sum(k < w for k, w in zip(werr_k, werr_w))} of 3 seeds" in ws
+    rp = np.mean([by('replay', s, 0.1)['acc'] for s in range(3)])
+    assert f"scores {rp:.2%}" in line('Replay, retrained on the same 10 % memory')
     full = max(by('kprior', s, 1.0)['weight_err'] for s in range(3))
-    assert f"{full:.0e}" in text[2] and full <= 1e-6
+    assert f"{full:.0e}" in line('With all old data') and full <= 1e-6
     ex_cold = np.mean([by('kprior', s, 0.1)['examples'] / by('batch', s)['examples'] for s in range(3)])
     ex_warm = np.mean([by('kprior', s, 0.1)['examples'] / by('batch_warm', s)['examples'] for s in range(3)])
-    assert f"{ex_cold:.2f} ± " in text[3] and f"{ex_warm:.2f} ± " in text[3]
-    sec = [float(x) for x in re.findall(r'(\d+\.\d+) ± \d+\.\d+×', text[4])]
+    assert f"{ex_cold:.2f} ± " in line('Cost in examples') and f"{ex_warm:.2f} ± " in line('Cost in examples')
+    secs = line('In seconds')
+    sec = [float(x) for x in re.findall(r'(\d+\.\d+) ± \d+\.\d+×', secs)]
     sec_cold = np.mean([by('kprior', s, 0.1)['seconds'] / by('batch', s)['seconds'] for s in range(3)])
     assert abs(sec[0] - sec_cold) < 0.006
-    sd_cold = float(re.findall(r'\d+\.\d+ ± (\d+\.\d+)×', text[4])[0])
+    sd_cold = float(re.findall(r'\d+\.\d+ ± (\d+\.\d+)×', secs)[0])
     word = 'about as fast as' if abs(sec[0] - 1) <= sd_cold else 'faster than' if sec[0] < 1 else 'slower than'
-    assert f'{word} retraining from zero' in text[4]        # a ratio within one sd of 1 is no difference (wall time)
+    assert f'{word} retraining from zero' in secs           # a ratio within one sd of 1 is no difference (wall time)
     ex_full = np.mean([by('kprior', s, 1.0)['examples'] / by('batch', s)['examples'] for s in range(3)])
-    assert f"{ex_full:.2f} ± " in text[5] and ('(more:' in text[5]) == (ex_full > 1)
+    at_full = line('At 100 % memory')
+    assert f"{ex_full:.2f} ± " in at_full and ('(more:' in at_full) == (ex_full > 1)
     with pytest.raises(ValueError, match="'wstar'"):
         K.claims(K.Results([r for r in res if r['method'] != 'wstar'], res.meta))
+    # without rows at 100 % memory and without Replay, those sentences are left out, not made up
+    part = K.claims(K.Results([r for r in res if not (r['method'] == 'kprior' and r['memory'] == 1.0)
+                               and r['method'] != 'replay'], res.meta), 0.1)
+    assert not {'acc_full', 'werr_full', 'ex_full', 'acc_replay'} & set(part)
+    assert not any(t.startswith(('With all old data', 'At 100 %', 'Replay')) for t in K.prose(part))
+
+
+def _fake_claims(closer, model='mlp', acc_k=(0.95, 0.951, 0.949)):
+    "A claims dict for three seeds with the given paired gains `closer_pt` (points)."
+    n = len(closer)
+    one = lambda v: [v] * n
+    return dict(memory=0.1, seeds=list(range(n)), model=model, acc_batch=one(0.96), acc_wstar=one(0.92),
+                acc_kprior=list(acc_k), nll_batch=one(0.1), nll_wstar=one(0.2), nll_kprior=one(0.12),
+                werr_wstar=one(0.5), werr_kprior=one(0.4), closer_pt=list(closer), ex_batch=one(1000.0),
+                ex_warm_batch=one(800.0), ex_cold=one(0.2), ex_warm=one(0.25), sec_cold=one(0.3), sec_warm=one(0.4),
+                acc_full=one(0.958), werr_full=one(0.3), ex_full=one(1.1), sec_full=one(1.2))
+
+
+def test_prose_says_helped_only_beyond_the_seeds_spread():
+    assert K.prose(_fake_claims([3.0, 3.2, 2.8]))[0].endswith('shows that adapting helped here.')
+    within = K.prose(_fake_claims([0.5, -0.4, 0.3]))[0]          # mean 0.13 pt, sd 0.47: inside the spread
+    assert 'within the seeds\' spread' in within and 'closer on 2 of 3 seeds' in within
+    worse = K.prose(_fake_claims([-1.0, -1.2, -0.8]))[0]
+    assert 'pt further from Batch' in worse and worse.endswith('does not show that adapting helped here.')
+    # a K-prior accuracy that varies more than the gain over the seeds is not a gain either
+    noisy = K.prose(_fake_claims([1.0, 1.1, 0.9], acc_k=(0.93, 0.96, 0.99)))[0]
+    assert 'within the seeds\' spread' in noisy
+
+
+def test_prose_for_a_network_quotes_no_weight_errors():
+    text = K.prose(_fake_claims([3.0, 3.2, 2.8]))
+    assert not any('weight space' in t or 'relative weight error' in t for t in text)
+    assert any(t.startswith('Test NLL: w* 0.200') for t in text)
+    assert any('95.80% against Batch' in t and 'approximately' in t for t in text)
+    convex = K.prose(_fake_claims([3.0, 3.2, 2.8], model='logreg'))
+    assert any(t.startswith('In weight space') for t in convex) and any('relative weight error at most 3e-01' in t for t in convex)
 
 
 def test_notebook_markdown_types_no_results():
