@@ -540,7 +540,7 @@ def _tick(bar) -> bool:
 def experiment(data, *, beta=(1, 10), methods: Sequence[str] = METHODS, seed: int = 0, mode: str | None = None,
                device=None, verbose: bool = False, settings: AFTSettings | None = None, **options) -> Results:
     """Adaptive Feature Transfer (Qiu et al., ICML 2024) against STL on `n_labels` labelled examples of `data` (a
-    dataset name or (X_train N×..., y_train (N,), X_test, y_test)). The knob `beta` (β > 0, a value or a sweep) is
+    dataset name or (X_train N×..., y_train (N,), X_test, y_test)). The knob `beta` (β ≥ 0, a value or a sweep; 0 is STL's objective) is
     the grid β is chosen from, with the learning rate (`lr`), on the validation rows carved from the labelled ones:
     every candidate trains on the other labelled rows, the one with the best validation accuracy is `chosen`. Methods
     (`METHODS`): 'stl' (retrain: the pre-trained student fine-tuned on its labels alone), 'aft' (adapt), 'kd' (linear

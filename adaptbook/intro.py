@@ -36,7 +36,7 @@ def experiment(data='digits', *, chunks: int = 8, methods=METHODS, seed: int = 0
     Raises `ValueError` for chunks < 2, epochs < 1 or an unknown method."""
     mode = get_mode(mode)
     chunks, epochs = check_int('chunks', chunks, 2), check_int('epochs', epochs)
-    methods = as_tuple('methods', methods, lambda m: check_choice('method', m, METHODS))
+    methods = as_tuple('methods', methods, lambda m: check_choice('methods', m, METHODS))
     Xtr, ytr, Xte, yte = resolve(data)
     Xtr, Xte = Xtr.flatten(1), Xte.flatten(1)
     if chunks > len(Xtr): raise ValueError(f"chunks={chunks} is more than the {len(Xtr)} training rows")

@@ -250,7 +250,7 @@ def experiment(data, *, memory: float | Sequence[float] = MEMORY, methods: str |
     (Khan & Swaroop, NeurIPS 2021, Sec. 3-4.)"""
     mode = get_mode(mode)
     memory = as_tuple('memory', memory, lambda f: memory_size(f, 1) and float(f))
-    methods = as_tuple('methods', methods, lambda m: check_choice('method', m, METHODS))
+    methods = as_tuple('methods', methods, lambda m: check_choice('methods', m, METHODS))
     check_choice('select', select, SELECT)
     prob = prepare(data, task=task, model=model, delta=delta, subset=subset, relabel=relabel, hidden=hidden,
                    steps=steps, lr=lr, tol=tol, solver=solver, seed=seed, mode=mode, device=device, **task_options)

@@ -377,7 +377,7 @@ def _learn(c: SimpleNamespace, method: str, thr: float | None = None) -> dict:
     row = dict(acc=float(np.mean(after)), acc_tasks=after, acc_learned=learned, acc_old_before=learned[0],
                acc_old_after=after[0], old_identical=same, lr=lr, val_acc=val, val_accs={str(r[1]): r[0] for r in tries},
                tune_examples=sum(r[3].fwd_examples for r in tries if r[2] is not L), ledger=led, curve=curve,
-               bits_per_weight=0.0 if method == 'classifier' else 32.0, masked_off=0.0)
+               bits_per_weight=0.0 if method == 'classifier' else 32.0, masked_off=None)   # no mask: nothing off
     if method == 'piggyback':
         ms = [masks_of(L.pb, f't{t}') for t in range(len(T))]
         row.update(bits_per_weight=8 * sum(len(b) for b in stored if isinstance(b, bytes)) / (c.n_masked * len(T)),
@@ -397,12 +397,13 @@ def experiment(data='mnist', *, thresholds: Sequence[float] = (5e-3,), methods: 
     `n_labels=100`) set the rest. Rows: `base` (setup: the pre-trained backbone, its cost and held-out accuracy from
     its zoo record), then one per method × threshold: `acc` = mean test accuracy over the tasks at the end (in
     [0, 1]), `acc_tasks`, `acc_old_before`/`acc_old_after` (the first task right after it was learned / at the end),
-    `old_identical` (its test logits bit for bit), `lr` (chosen on validation), `bits_per_weight`, `masked_off`, the
+    `old_identical` (its test logits bit for bit), `lr` (chosen on validation), `bits_per_weight`, `masked_off` (the
+    share of masked weights off; None without a mask), the
     cost columns and the learning curve. Raises `TypeError` for an unknown option, `ValueError` for an unknown
     method or kind, a threshold <= 0 or >= `INIT`, overlapping or absent classes, or a budget above the data."""
     mode, dev = get_mode(mode), get_device(device)
     s = PiggybackSettings.for_mode(mode, base=settings, **options).checked()
-    methods = as_tuple('methods', methods, lambda m: check_choice('method', m, METHODS))
+    methods = as_tuple('methods', methods, lambda m: check_choice('methods', m, METHODS))
     thresholds = as_tuple('thresholds', thresholds, lambda t: _check_threshold(t, INIT))
     T = _tasks(data, s, seed_everything(seed))
     c = SimpleNamespace(T=T, s=s, seed=seed, dev=dev, mode=mode, net=None, n_masked=None)

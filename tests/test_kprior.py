@@ -381,7 +381,7 @@ def test_results_roundtrip():
 @pytest.mark.parametrize('kw,msg', [
     (dict(memory=(0,)), 'memory fraction 0'), (dict(memory=(1.5,)), '(0, 1]'), (dict(memory=(-0.1,)), '(0, 1]'),
     (dict(memory=()), 'memory=() is empty'), (dict(task='forget'), "task='forget'"), (dict(model='cnn'), "model='cnn'"),
-    (dict(methods=('kprior', 'ewc')), "method='ewc'"), (dict(select='best'), "select='best'"),
+    (dict(methods=('kprior', 'ewc')), "methods='ewc'"), (dict(select='best'), "select='best'"),
     (dict(task='remove', remove=[3, 10_000], remove_by='random'), 'outside the training set'),
     (dict(task='remove', remove=400), 'remove=400'),
     (dict(task='add', delta_new=3.0), "do not apply to task='add'"),

@@ -177,7 +177,7 @@ def test_bad_input_is_refused_by_name():
     with pytest.raises(ValueError, match="task 'nope' is not known"): pg.export_task(pb, 'nope')
     with pytest.raises(ValueError, match="kind='octal'"): pg.Piggyback(_mlp(), kind='octal')
     with pytest.raises(ValueError, match="kind='octal'"): pg.experiment(toy, tasks=[[0], [1]], kind='octal', **kw)
-    with pytest.raises(ValueError, match="method='lora'"): pg.experiment(toy, tasks=[[0], [1]], methods=['lora'], **kw)
+    with pytest.raises(ValueError, match="methods='lora'"): pg.experiment(toy, tasks=[[0], [1]], methods=['lora'], **kw)
     with pytest.raises(ValueError, match="backbone='nonet'"): pg.experiment(toy, tasks=[[0], [1]], **(kw | dict(backbone='nonet')))
     with pytest.raises(TypeError, match='backbone must be'): pg.experiment(toy, tasks=[[0], [1]], **(kw | dict(backbone=3)))
     with pytest.raises(ValueError, match=r'n_labels=41 must be an int in 1\.\.'):
