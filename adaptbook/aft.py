@@ -18,7 +18,7 @@ Docs: https://adaptbook.github.io/adaptbook/aft_harness.html.md"""
 
 # %% ../nbs/41_aft_harness.ipynb #5c0f2962
 from __future__ import annotations
-import math
+import json, math
 from pathlib import Path
 from dataclasses import dataclass, replace
 from typing import Callable, Sequence
@@ -50,8 +50,9 @@ __all__ = ['TEACHER', 'WEAK_TEACHER', 'BROAD_TEACHER', 'STUDENT', 'IMAGENET_TEAC
            'train_mlp_teacher', 'add_noise', 'inference_cost', 'lite0_weights_file', 'imagenet_input',
            'sample_predictions', 'AFTSettings', 'split_labels', 'split_pools', 'NoiseTeacher', 'PixelTeacher',
            'teacher_encoder', 'experiment', 'chosen', 'gains', 'plot_beta', 'plot_gain', 'plot_rho', 'figure', 'run',
-           'run_aligned', 'widget', 'BETA_WARN', 'centred_kernel', 'kernel_alignment', 'aft_regularizer', 'AFTPrior',
-           'KDPrior', 'LogitKD', 'student_forward', 'check_beta', 'train_student']
+           'run_aligned', 'dose_file', 'dose_response', 'dose_table', 'plot_dose', 'widget', 'BETA_WARN',
+           'centred_kernel', 'kernel_alignment', 'aft_regularizer', 'AFTPrior', 'KDPrior', 'LogitKD', 'student_forward',
+           'check_beta', 'train_student']
 
 # %% ../nbs/41_aft_harness.ipynb #7a93c723
 def train_mlp_teacher(X: torch.Tensor, y: torch.Tensor, hidden: Sequence[int] = (512, 512), epochs: int = 10,
@@ -792,6 +793,62 @@ def run_aligned(mode: str | None = None, seed: int = 0) -> Results:
     both = ALIGNED | {'teacher': (ALIGNED['teacher'], CONTROL)}           # one draw of rows, one STL, two teachers
     return Results.merge(*[experiment('mnist', mode=mode, seed=s, n_labels=max(LABELS), beta=betas, **both)
                            for s in seeds])
+
+# %% ../nbs/41_aft_harness.ipynb #dose001
+def dose_file() -> Path:
+    "Where the package keeps the dose-response `bench/aft_dose.py --out` measured: `adaptbook/measured/aft_dose.json`."
+    return Path(zoo.__file__).parent / 'measured' / 'aft_dose.json'
+
+def dose_response(path: str | Path | None = None) -> dict:
+    """The dose-response measured by `python bench/aft_dose.py --seeds 5 --out FILE` (default FILE: `dose_file()`):
+    {'teachers': {name: {'alignment', 'probe', 'gain_stl_pt', 'gain_pixels_pt': lists over seeds}}, 'seeds',
+    'n_labels', 'seconds' (the whole measurement), 'provenance', 'code' (`core.run_digest('aft')` when measured) and
+    'current' (True when that is this code's digest)}. Gains are in points, paired seed by seed on the same labelled
+    rows. Raises `FileNotFoundError` naming the command that writes the file, `ValueError` for a file that is not one."""
+    from .core import run_digest
+    path = Path(path) if path is not None else dose_file()
+    if not path.is_file():
+        raise FileNotFoundError(f"{path} is missing: measure it with `python bench/aft_dose.py --seeds 5 --out {path}` "
+                                f"(about 6 minutes on one CPU core)")
+    try:
+        d = json.loads(path.read_text())
+        ok = all(len(v[k]) == d['seeds'] for v in d['teachers'].values()
+                 for k in ('alignment', 'probe', 'gain_stl_pt', 'gain_pixels_pt'))
+    except (ValueError, KeyError, TypeError) as e:
+        raise ValueError(f"{path} is not a dose-response written by bench/aft_dose.py ({e})") from e
+    if not ok: raise ValueError(f"{path}: every teacher must have one value per seed ({d['seeds']})")
+    return d | {'current': d.get('code') == run_digest('aft')}
+
+def dose_table(d: dict) -> list[dict]:
+    """One row per teacher of `dose_response(...)`, in order of alignment: name, alignment, probe (means), the gains
+    over STL and over the pixels control (points: mean, sd over seeds) and the seeds where AFT beat the control."""
+    sd = lambda v: float(np.std(v, ddof=1)) if len(v) > 1 else 0.0
+    rows = [dict(teacher=t, alignment=float(np.mean(v['alignment'])), probe=float(np.mean(v['probe'])),
+                 gain=float(np.mean(v['gain_stl_pt'])), gain_sd=sd(v['gain_stl_pt']),
+                 over=float(np.mean(v['gain_pixels_pt'])), over_sd=sd(v['gain_pixels_pt']),
+                 ahead=sum(x > 0 for x in v['gain_pixels_pt']), seeds=len(v['gain_pixels_pt']))
+            for t, v in d['teachers'].items()]
+    return sorted(rows, key=lambda r: r['alignment'])
+
+def plot_dose(d: dict, ax=None):
+    """AFT's gain over the control that knows nothing (the pixels as the teacher's features, on the same rows; points,
+    mean ± sd over seeds) against the teacher's kernel-label alignment, one marker per teacher of `dose_response(...)`
+    named beside it; 0 is the control itself."""
+    ax = ax or plt.subplots(figsize=(7, 4.2))[1]
+    rows = [r for r in dose_table(d) if r['teacher'] != 'pixels']
+    for r in rows:
+        mlp_t = r['teacher'].startswith('mlp')
+        ax.errorbar(r['alignment'], r['over'], yerr=r['over_sd'], fmt='s' if mlp_t else 'o', capsize=3,
+                    color='C2' if mlp_t else 'C3' if r['teacher'] == IMAGENET_TEACHER else 'C0' if r['teacher'] != 'noise' else '0.5')
+    for i, r in enumerate(rows):
+        name = r['teacher'].replace('mlp 784-512-512 ', 'MLP, ').replace(' labels)', ')')
+        ax.annotate(name, (r['alignment'], r['over']), xytext=(6, -12 if i % 2 else 6), textcoords='offset points',
+                    fontsize=7)
+    ax.axhline(0, color='k', lw=1, ls=':')
+    ax.set(xlabel="teacher's kernel-label alignment (fit rows)", ylabel='AFT − AFT with the pixels (points)',
+           title=f"dose-response: MNIST, {d['n_labels']} labels, {d['seeds']} seeds")
+    ax.grid(alpha=0.3)
+    return ax
 
 # %% ../nbs/41_aft_harness.ipynb #a3236f4d
 def _rho_panel(res: Results, ax) -> None:

@@ -323,7 +323,8 @@ def verdicts(results: dict[str, Results], summary: Results) -> list[str]:
         k = _mean(res, 'kprior', 'examples', memory=m)
         t = [f"**K-priors**, for new data on a model you keep updating (a memory of old examples, no retraining): at "
              f"{m:.0%} memory it gets {_line(r)}."]
-        if ok(cold, k): t.append(f"Against a Batch started from zero the ratio is {k / cold:.2g}×.")
+        if ok(cold, k) and r['reference'] != 'batch':
+            t.append(f"Against a Batch started from zero the ratio is {k / cold:.2g}×.")
         k2, rp2 = _mean(res, 'kprior', memory=0.02), _mean(res, 'replay', memory=0.02)
         rr2 = _mean(res, 'replay_random', memory=0.02)
         if ok(k2, rp2, rr2):

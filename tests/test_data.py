@@ -61,7 +61,7 @@ def test_quick_mode_numbers_do_not_depend_on_the_data_folder(shared_data, monkey
     for where in (shared_data, str(tmp_path), None):
         if where is None: monkeypatch.delenv('ADAPTBOOK_DATA', raising=False)
         else: monkeypatch.setenv('ADAPTBOOK_DATA', where)
-        res = kprior.experiment('a7a', memory=(0.1,), seed=3, mode='quick', methods=('kprior', 'batch'), **kprior.HEADLINE)
+        res = kprior.experiment('a7a', memory=(0.1,), seed=3, mode='quick', methods=('kprior', 'batch'), **kprior.HEADLINE_A7A)
         rows.append([(r['method'], r['acc'], r['examples']) for r in res])
     assert rows[0] == rows[1] == rows[2]
 
