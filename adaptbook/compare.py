@@ -328,8 +328,10 @@ def verdicts(results: dict[str, Results], summary: Results) -> list[str]:
         k2, rp2 = _mean(res, 'kprior', memory=0.02), _mean(res, 'replay', memory=0.02)
         rr2 = _mean(res, 'replay_random', memory=0.02)
         if ok(k2, rp2, rr2):
+            w2 = _mean(res, 'wstar')
             t.append(f"At 2 % memory K-prior gets {k2:.1%}, {_than(k2, rp2)} Replay on the same points ({rp2:.1%}) "
-                     f"and {_than(k2, rr2)} Replay on a random memory ({rr2:.1%}).")
+                     f"and {_than(k2, rr2)} Replay on a random memory ({rr2:.1%})"
+                     + (f"; the old model left alone gets {w2:.1%}." if ok(w2) else "."))
         if ok(full, _mean(res, 'batch_warm', 'examples')):
             fw = full / _mean(res, 'batch_warm', 'examples')
             t.append(f"With all the old data in memory it recovers Batch and processes {fw:.2g}× the examples of the "

@@ -505,7 +505,7 @@ def _kprior_random_report(res) -> str:
             f"(exact recovery needs all the data, not a good choice of it) and {k[0.02]['weight_err']:.3f} at 2 %; "
             f"test accuracy at 2 %: K-prior {k[0.02]['acc']:.3f}, Replay {rp[0.02]['acc']:.3f}, Batch {b['acc']:.3f}")
 
-_register_c(Change('kprior_random_memory', "run the headline's add task with a random memory at 2 % and 100 %: "
+_register_c(Change('kprior_random_memory', "run a7a-161's add task with a random memory at 2 % and 100 %: "
                    "experiment('a7a', subset=0.01, select='random', memory=(0.02, 1.0))",
                    _kprior_random_differs, _kprior_random_report))
 
