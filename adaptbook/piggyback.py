@@ -18,6 +18,7 @@ Docs: https://adaptbook.github.io/adaptbook/piggyback_harness.html.md"""
 # %% ../nbs/31_piggyback_harness.ipynb #2522f1a8
 from __future__ import annotations
 import copy, dataclasses, math, textwrap
+from pathlib import Path
 from types import SimpleNamespace
 from typing import Sequence
 
@@ -29,7 +30,7 @@ import matplotlib.pyplot as plt
 from . import zoo
 from .core import (legend_below, Curve, Ledger, Results, Settings, cached, as_tuple, check_choice, check_int, check_task_stream, check_number,
                             evaluate, fit, get_device, get_mode, new_results, pin_threads, register,
-                            retrain_vs_adapt_curves, seed_everything)
+                            retrain_vs_adapt_curves, run_digest, seed_everything)
 from .data import check_tasks, load, resolve, select_classes, subsample
 from .models import find_head, mlp, replace_head, small_cnn, torchvision_backbone
 # the method (nbs/30_piggyback.ipynb): every public name, re-exported below, and the private helpers used here
@@ -41,12 +42,14 @@ _all_ = ['KINDS', 'INIT', 'MASKABLE', 'Binarize', 'Ternarize', 'quantize', 'Mask
          'import_task', 'merge']   # the method's names: `from adaptbook.piggyback import *` gives them too
 
 # %% auto #0
-__all__ = ['ZOO_NAME', 'ZOO_QUICK', 'ZOO_FULL', 'METHODS', 'ROLES', 'QUICK_THRESHOLDS', 'GRIDS', 'UNSEEN', 'TEST_DRAWERS',
-           'LEARNERS', 'COLORS', 'LABELS', 'WIDGET_FIXED', 'COMPARE', 'source_data', 'ImageNetInput', 'starting_point',
-           'build_model', 'PiggybackSettings', 'omniglot_unseen', 'unseen_tasks', 'experiment', 'run', 'figure',
-           'widget', 'KINDS', 'INIT', 'MASKABLE', 'Binarize', 'Ternarize', 'quantize', 'MaskedParametrization',
-           'Piggyback', 'backbone_state', 'same_state', 'train_task', 'pack_masks', 'unpack_masks', 'masks_of',
-           'export_task', 'import_task', 'merge']
+__all__ = ['ZOO_NAME', 'ZOO_QUICK', 'ZOO_FULL', 'DIGITS_ZOO', 'METHODS', 'ROLES', 'QUICK_THRESHOLDS', 'GRIDS', 'UNSEEN',
+           'TEST_DRAWERS', 'CLOTHES', 'CLOTHES_POOL', 'LEARNERS', 'CLOTHES_METHODS', 'COLORS', 'LABELS',
+           'LABEL_BUDGETS', 'WIDGET_FIXED', 'COMPARE', 'source_data', 'digits_source', 'ImageNetInput',
+           'starting_point', 'build_model', 'PiggybackSettings', 'omniglot_unseen', 'unseen_tasks', 'clothes_target',
+           'experiment', 'run', 'run_clothes', 'figure', 'budget_epochs', 'clothes_sweep', 'measured_file',
+           'measured_clothes', 'plot_budgets', 'widget', 'KINDS', 'INIT', 'MASKABLE', 'Binarize', 'Ternarize',
+           'quantize', 'MaskedParametrization', 'Piggyback', 'backbone_state', 'same_state', 'train_task', 'pack_masks',
+           'unpack_masks', 'masks_of', 'export_task', 'import_task', 'merge']
 
 # %% ../nbs/31_piggyback_harness.ipynb #979d5d13
 ZOO_NAME = 'fashion-omniglot-cnn'
@@ -79,6 +82,36 @@ _ = zoo.register(zoo.Recipe(
     source="Fashion-MNIST train (60,000 clothes) + Omniglot background (19,280 characters, 964 classes): no digits",
     doc='A small ConvNet (two conv-BatchNorm-ReLU-pool blocks, a 128-unit layer) for 28×28 grey images: the '
         "Piggyback chapter's frozen backbone"))
+
+
+# %% ../nbs/31_piggyback_harness.ipynb #zoo2
+DIGITS_ZOO = 'digits-omniglot-cnn'
+
+def digits_source() -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """The second zoo backbone's source: MNIST's train split (60,000 digits, labels 0-9) and Omniglot's background
+    set (19,280 characters of 964 classes, labels 10-973), all 28×28 in [0, 1]; held out: MNIST's test split
+    (10,000). Returns (X N×28×28, y (N,), X_heldout, y_heldout). No piece of clothing is in it: the backbone of the
+    clothes target (`CLOTHES`), the setting of Mallya et al.'s claim, where a frozen network's features fit the
+    target badly."""
+    Xm, ym, Xmt, ymt = resolve('mnist')
+    om = load('omniglot', split='background')
+    return torch.cat([Xm, om.X]), torch.cat([ym, om.y + 10]), Xmt, ymt
+
+def _digits_train(net: nn.Sequential, seed: int, verbose: bool, *, epochs: int, lr: float, bs: int, **_) -> dict:
+    "Pre-train on `digits_source()` for `epochs` epochs (the stopping rule); held-out accuracy after every epoch."
+    X, y, Xh, yh = digits_source()
+    led, curve = Ledger('cpu'), []
+    mark = lambda e: curve.append(evaluate(net, Xh, yh, device='cpu')['acc'])
+    loss = fit(net, X, y, epochs=epochs, bs=bs, lr=lr, seed=seed, device='cpu', ledger=led, verbose=verbose,
+               on_epoch_end=mark)
+    return {'acc': curve[-1], 'examples': led.fwd_examples, 'loss': loss[-1], 'heldout_curve': curve,
+            'heldout': "MNIST's test split (10,000 images, 10 classes)"}
+
+_ = zoo.register(zoo.Recipe(
+    DIGITS_ZOO, _zoo_build, _digits_train, quick=ZOO_QUICK, full=ZOO_FULL, depends=(digits_source, small_cnn, fit),
+    source="MNIST train (60,000 digits) + Omniglot background (19,280 characters, 964 classes): no clothes",
+    doc="The Piggyback chapter's ConvNet (two conv-BatchNorm-ReLU-pool blocks, a 128-unit layer), pre-trained on "
+        "digits and characters: the frozen backbone of its clothes target"))
 
 
 # %% ../nbs/31_piggyback_harness.ipynb #eb29449f
@@ -230,9 +263,28 @@ def unseen_tasks(n_classes: int = 67, n_tasks: int = 2, seed: int = 0) -> tuple[
     p = torch.randperm(659, generator=torch.Generator().manual_seed(seed)).tolist()
     return tuple(tuple(sorted(p[i * n_classes:(i + 1) * n_classes])) for i in range(n_tasks))
 
+CLOTHES = 'clothes'
+CLOTHES_POOL = 600
+
+def clothes_target(pool: int = CLOTHES_POOL) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """The clothes target, `CLOTHES`: Fashion-MNIST's test split (10,000 images, 1,000 per class, 28×28 in [0, 1],
+    labels 0-9), the split the data pack ships, so every machine reads the same images. Per class its first `pool`
+    images in the file's order are the training pool (the label budget and the validation share draw from it) and the
+    other `1000 - pool` the test images, as `(X_train, y_train, X_test, y_test)`. Its backbone is `DIGITS_ZOO`, which
+    never saw a piece of clothing. Raises `ValueError` for a `pool` outside 1..999."""
+    check_int('pool', pool, 1, 999)
+    d = load('fashion-mnist', split='test')
+    rank = torch.empty_like(d.y)
+    for k in d.y.unique(): rank[d.y == k] = torch.arange(int((d.y == k).sum()))   # the image's place in its class
+    tr = rank < pool
+    return d.X[tr], d.y[tr], d.X[~tr], d.y[~tr]
+
 def _resolve(data) -> tuple:
-    "`resolve(data)`, and the chapter's own name `UNSEEN` for `omniglot_unseen()`."
-    return omniglot_unseen() if isinstance(data, str) and data == UNSEEN else resolve(data)
+    "`resolve(data)`, and the chapter's own names: `UNSEEN` for `omniglot_unseen()`, `CLOTHES` for `clothes_target()`."
+    if isinstance(data, str) and data == UNSEEN: return omniglot_unseen()
+    if isinstance(data, str) and data == CLOTHES: return clothes_target()
+    return resolve(data)
+
 
 
 # %% ../nbs/31_piggyback_harness.ipynb #e3d0e6f0
@@ -425,17 +477,34 @@ def experiment(data='mnist', *, thresholds: Sequence[float] = (5e-3,), methods: 
 
 
 # %% ../nbs/31_piggyback_harness.ipynb #f0deaced
+def _three_seeds(data, mode: str, seed: int, **options) -> Results:
+    """`experiment(data, **options)` at seeds `seed`..`seed+2`. The first seed chooses each method's learning rate on
+    its validation split; the other seeds reuse those rates (one run each instead of a search)."""
+    first = experiment(data, seed=seed, mode=mode, **options)
+    chosen = {GRIDS[r['method']]: (r['lr'],) for r in first if r['method'] in GRIDS}
+    return Results.merge(first, *[experiment(data, seed=s, mode=mode, **options, **chosen)
+                                  for s in range(seed + 1, seed + 3)])
+
 @cached('piggyback')
 @pin_threads
 def run(mode: str | None = None, seed: int = 0) -> Results:
-    """The chapter's headline: MNIST 0-4 then 5-9 from the frozen starting point (quick: the zoo ConvNet; full:
-    ResNet-18 with ImageNet weights, which must be in torch's cache), 1,000 labels per task, every method at the
-    threshold 5e-3, seeds `seed`..`seed+2`. The first seed chooses each method's learning rate on its validation
-    split; the other seeds reuse those rates (one run each instead of a search)."""
-    mode = get_mode(mode)
-    first = experiment('mnist', seed=seed, mode=mode)
-    chosen = {GRIDS[r['method']]: (r['lr'],) for r in first if r['method'] in GRIDS}
-    return Results.merge(first, *[experiment('mnist', seed=s, mode=mode, **chosen) for s in range(seed + 1, seed + 3)])
+    """The contrast, where a head suffices: MNIST 0-4 then 5-9 from the frozen starting point (quick: the zoo ConvNet
+    `ZOO_NAME`, which never saw a digit but saw clothes and characters; full: ResNet-18 with ImageNet weights, which
+    must be in torch's cache), 1,000 labels per task, every method at the threshold 5e-3, seeds `seed`..`seed+2`
+    (`_three_seeds`). The comparison chapter's Piggyback row."""
+    return _three_seeds('mnist', get_mode(mode), seed)
+
+CLOTHES_METHODS = ('piggyback', 'classifier', 'individual', 'scratch')
+
+@cached('piggyback-clothes', module='piggyback')
+@pin_threads
+def run_clothes(mode: str | None = None, seed: int = 0) -> Results:
+    """The chapter's headline, the setting of Mallya et al.'s claim: a backbone whose features do not fit the target.
+    `DIGITS_ZOO` (pre-trained on digits and characters, frozen) learns clothes, `CLOTHES` 0-4 then 5-9, every labelled image of
+    the training pool (3,000 per task, a fifth of them for validation), with Piggyback (threshold 5e-3), the head alone, a fine-tuned copy per task (the paper's reference) and
+    training from scratch (`CLOTHES_METHODS`), seeds `seed`..`seed+2`
+    (`_three_seeds`)."""
+    return _three_seeds(CLOTHES, get_mode(mode), seed, backbone=DIGITS_ZOO, methods=CLOTHES_METHODS, n_labels=None)
 
 
 # %% ../nbs/31_piggyback_harness.ipynb #62b2a2b8
@@ -526,6 +595,68 @@ def figure(res: Results, title: str | None = None) -> plt.Figure:
     if title: fig.suptitle(title)
     fig.tight_layout()
     return fig
+
+# %% ../nbs/31_piggyback_harness.ipynb #pgsweep01
+LABEL_BUDGETS = (100, 300, 1000, None)     # labels per task; None: the whole training pool (3,000)
+
+def budget_epochs(n_labels: int | None, mode: str | None = None, pool: int = 5 * CLOTHES_POOL) -> int:
+    """Epochs that give a budget of `n_labels` labels per task as many gradient steps as the mode's `epochs` give the
+    whole pool of `pool` images (None: the pool itself): a small budget is not also a short training. Raises
+    `ValueError` for a budget outside 2..`pool`."""
+    e = PiggybackSettings.for_mode(get_mode(mode)).epochs
+    if n_labels is None: return e
+    check_int('n_labels', n_labels, 2, pool)
+    return max(e, round(e * pool / n_labels))
+
+def clothes_sweep(budgets: Sequence[int | None] = LABEL_BUDGETS, mode: str | None = None, seed: int = 0) -> Results:
+    """`run_clothes` at each label budget of `budgets` (labels per task; None: the whole pool of 3,000), each with
+    `budget_epochs` epochs, three seeds each (`_three_seeds`: the first chooses the learning rates). Every row gets
+    `n_labels` (the budget as a number). About 9 minutes on one CPU core in quick mode: the chapter reads the
+    measurement `bench/piggyback_clothes.py` ships (`measured_clothes`)."""
+    mode, parts = get_mode(mode), []
+    for n in budgets:
+        r = _three_seeds(CLOTHES, mode, seed, backbone=DIGITS_ZOO, methods=CLOTHES_METHODS, n_labels=n,
+                         epochs=budget_epochs(n, mode))
+        for row in r: row['n_labels'] = 5 * CLOTHES_POOL if n is None else n
+        parts.append(r)
+    return Results.merge(*parts)
+
+def measured_file() -> Path:
+    "Where the package keeps the clothes sweep `bench/piggyback_clothes.py --out` measured."
+    return Path(zoo.__file__).parent / 'measured' / 'piggyback_clothes.json'
+
+def measured_clothes(path: str | Path | None = None) -> Results:
+    """The clothes sweep measured by `python bench/piggyback_clothes.py --out FILE` (default FILE: `measured_file()`),
+    as `Results` whose `meta` holds 'provenance', 'seconds' (the whole measurement), 'code' (`core.run_digest('piggyback')`
+    when measured) and 'current' (True when that is this code's digest: the same code gives the same numbers on the
+    same torch build and threads). Raises `FileNotFoundError` naming the command that writes the file, `ValueError`
+    for a file that is not one."""
+    path = Path(path) if path is not None else measured_file()
+    if not path.is_file():
+        raise FileNotFoundError(f"{path} is missing: measure it with `python bench/piggyback_clothes.py --out {path}` "
+                                f"(about 9 minutes on one CPU core)")
+    res = Results.from_json(path)
+    if not res.rows or any(r.get('n_labels') is None for r in res):
+        raise ValueError(f"{path} is not a clothes sweep written by bench/piggyback_clothes.py: every row needs n_labels")
+    res.meta['current'] = res.meta.get('code') == run_digest('piggyback')
+    return res
+
+def plot_budgets(res: Results, ax=None, title: str | None = None):
+    """Mean test accuracy over the tasks (%, ± sd over seeds) against the label budget per task (log scale), one line
+    per method of `res` (a `clothes_sweep`); returns the axes."""
+    if ax is None: _, ax = plt.subplots(figsize=(6, 3.6))
+    for m in dict.fromkeys(r['method'] for r in res if r['role'] != 'setup'):
+        ns = sorted({r['n_labels'] for r in res.where(method=m)})
+        acc = [[100 * r['acc'] for r in res.where(method=m, n_labels=n)] for n in ns]
+        mu, sd = np.array([np.mean(a) for a in acc]), np.array([np.std(a, ddof=1) if len(a) > 1 else 0 for a in acc])
+        ax.plot(ns, mu, 'o-', color=COLORS[m], label=LABELS[m])
+        ax.fill_between(ns, mu - sd, mu + sd, color=COLORS[m], alpha=0.15)
+    ax.set_xscale('log')
+    ax.set_xlabel('labels per task (log scale)'), ax.set_ylabel('mean test accuracy over the tasks (%)')
+    if title: ax.set_title(title)
+    legend_below(ax)
+    return ax
+
 
 # %% ../nbs/31_piggyback_harness.ipynb #7137bd22
 def _off_panel(res: Results, ax) -> None:

@@ -410,3 +410,69 @@ def test_the_fine_tuned_copy_reuses_the_shared_fine_tunes_first_task_bit_for_bit
         assert both[k] == alone[k], k
     other = pg.experiment((X, y, X, y), methods=('finetune', 'individual'), lr_individual=(1e-2,), **kw)
     assert other.where(method='individual')[0]['lr'] == 1e-2          # another grid: trained, not reused
+
+
+def test_digits_backbone_is_shipped_and_never_saw_clothes():
+    from adaptbook import zoo
+    rec = zoo.record(pg.DIGITS_ZOO, 0, 'quick')
+    assert rec is not None and rec['where'] == str(zoo.shipped_dir()), 'the quick weights must ship with the package'
+    assert 'MNIST' in rec['source'] and 'Omniglot' in rec['source'] and 'no clothes' in rec['source']
+    assert rec['code'] == zoo.get(pg.DIGITS_ZOO).code() and 0.9 < rec['acc'] <= 1     # held out: MNIST's test split
+    X, y, Xh, yh = pg.digits_source()
+    assert X.shape == (79_280, 28, 28) and int(y.max()) == 973 and len(Xh) == 10_000
+    with torch.no_grad(): assert pg.starting_point(pg.DIGITS_ZOO)(torch.rand(2, 28, 28)).shape == (2, 974)
+
+
+def test_clothes_target_splits_each_class_of_the_packed_test_split():
+    from adaptbook.data import load
+    X, y, Xt, yt = pg.clothes_target()
+    assert (X.shape, Xt.shape) == ((6000, 28, 28), (4000, 28, 28))
+    assert y.bincount().tolist() == [600] * 10 and yt.bincount().tolist() == [400] * 10
+    d = load('fashion-mnist', split='test')
+    first = d.X[d.y == 3]
+    assert torch.equal(X[y == 3], first[:600]) and torch.equal(Xt[yt == 3], first[600:])     # file order, disjoint
+    assert torch.equal(pg._resolve(pg.CLOTHES)[0], X)
+    for bad in (0, 1000):
+        with pytest.raises(ValueError, match=f'pool={bad}'): pg.clothes_target(bad)
+
+
+def test_budget_epochs_keeps_the_gradient_steps_of_the_whole_pool():
+    e = pg.PiggybackSettings.for_mode('quick').epochs
+    assert pg.budget_epochs(None, 'quick') == e and pg.budget_epochs(3000, 'quick') == e
+    assert pg.budget_epochs(100, 'quick') == 30 * e and pg.budget_epochs(1000, 'quick') == 3 * e
+    for bad in (1, 3001):
+        with pytest.raises(ValueError, match=f'n_labels={bad}'): pg.budget_epochs(bad, 'quick')
+
+
+def test_clothes_sweep_labels_each_budget(monkeypatch):
+    calls = []
+    def fake(data, mode, seed, **kw):
+        calls.append((data, kw['n_labels'], kw['epochs'], kw['backbone']))
+        r = Results(meta={'seed': seed})
+        r.add(method='piggyback', role='adapt', acc=0.5, seed=seed)
+        return r
+    monkeypatch.setattr(pg, '_three_seeds', fake)
+    res = pg.clothes_sweep((100, None), mode='quick')
+    assert [c[:2] for c in calls] == [(pg.CLOTHES, 100), (pg.CLOTHES, None)]
+    assert [c[2] for c in calls] == [pg.budget_epochs(100, 'quick'), pg.budget_epochs(None, 'quick')]
+    assert {c[3] for c in calls} == {pg.DIGITS_ZOO} and res.col('n_labels') == [100, 3000]
+
+
+def test_measured_clothes_holds_the_headline_claim_and_says_whose_code_measured_it(tmp_path):
+    res = pg.measured_clothes()                                        # the package's own measurement
+    assert sorted({r['n_labels'] for r in res}) == [100, 300, 1000, 3000] and 'provenance' in res.meta
+    head = res.where(n_labels=3000)
+    acc = {m: {r['seed']: r['acc'] for r in head.where(method=m)} for m in pg.CLOTHES_METHODS}
+    assert sorted(acc['piggyback']) == [0, 1, 2]
+    gain = [acc['piggyback'][s] - acc['classifier'][s] for s in range(3)]
+    assert sum(gain) / 3 >= 0.05, f'masks over the head alone: {gain}'                 # the issue's criterion
+    assert sum(acc['piggyback'][s] - acc['individual'][s] for s in range(3)) / 3 >= -0.03
+    assert all(r['old_identical'] and r['bits_per_weight'] <= 1 for r in res.where(method='piggyback'))
+    other = tmp_path / 'other.json'
+    other.write_text(Results(head.rows, {**head.meta, 'code': 'feedface'}).to_json())
+    assert pg.measured_clothes(other).meta['current'] is False
+    with pytest.raises(FileNotFoundError, match='bench/piggyback_clothes.py'):
+        pg.measured_clothes(tmp_path / 'missing.json')
+    bad = tmp_path / 'bad.json'
+    bad.write_text(Results([{'method': 'piggyback', 'acc': 0.5}]).to_json())
+    with pytest.raises(ValueError, match='every row needs n_labels'): pg.measured_clothes(bad)
