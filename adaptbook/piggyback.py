@@ -20,7 +20,7 @@ from __future__ import annotations
 import copy, dataclasses, math, textwrap
 from pathlib import Path
 from types import SimpleNamespace
-from typing import Sequence
+from typing import Callable, Sequence
 
 import numpy as np
 import torch
@@ -44,44 +44,59 @@ _all_ = ['KINDS', 'INIT', 'MASKABLE', 'Binarize', 'Ternarize', 'quantize', 'Mask
 # %% auto #0
 __all__ = ['ZOO_NAME', 'ZOO_QUICK', 'ZOO_FULL', 'DIGITS_ZOO', 'METHODS', 'ROLES', 'QUICK_THRESHOLDS', 'GRIDS', 'UNSEEN',
            'TEST_DRAWERS', 'CLOTHES', 'CLOTHES_POOL', 'LEARNERS', 'CLOTHES_METHODS', 'COLORS', 'LABELS',
-           'LABEL_BUDGETS', 'WIDGET_FIXED', 'COMPARE', 'source_data', 'digits_source', 'ImageNetInput',
+           'LABEL_BUDGETS', 'MEASURED', 'WIDGET_FIXED', 'COMPARE', 'source_data', 'digits_source', 'ImageNetInput',
            'starting_point', 'build_model', 'PiggybackSettings', 'omniglot_unseen', 'unseen_tasks', 'clothes_target',
            'experiment', 'run', 'run_clothes', 'figure', 'budget_epochs', 'clothes_sweep', 'measured_file',
-           'measured_clothes', 'plot_budgets', 'widget', 'KINDS', 'INIT', 'MASKABLE', 'Binarize', 'Ternarize',
-           'quantize', 'MaskedParametrization', 'Piggyback', 'backbone_state', 'same_state', 'train_task', 'pack_masks',
-           'unpack_masks', 'masks_of', 'export_task', 'import_task', 'merge']
+           'measured_clothes', 'measured_width', 'width_gaps', 'plot_width', 'plot_budgets', 'widget', 'KINDS', 'INIT',
+           'MASKABLE', 'Binarize', 'Ternarize', 'quantize', 'MaskedParametrization', 'Piggyback', 'backbone_state',
+           'same_state', 'train_task', 'pack_masks', 'unpack_masks', 'masks_of', 'export_task', 'import_task', 'merge']
 
 # %% ../nbs/31_piggyback_harness.ipynb #979d5d13
 ZOO_NAME = 'fashion-omniglot-cnn'
 ZOO_QUICK = dict(widths=(16, 32), hidden=128, epochs=5, lr=1e-3, bs=128)
 ZOO_FULL = dict(widths=(32, 64), hidden=256, epochs=10, lr=1e-3, bs=128)
 
+def _with_characters(name: str) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Dataset `name`'s train split (labels 0-9) and Omniglot's background set (19,280 characters of 964 classes,
+    labels 10-973), all 28×28 in [0, 1], with `name`'s test split held out: (X N×28×28, y (N,), X_heldout, y_heldout)."""
+    X, y, Xt, yt = resolve(name)
+    om = load('omniglot', split='background')
+    return torch.cat([X, om.X]), torch.cat([y, om.y + 10]), Xt, yt
+
 def source_data() -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
     """The zoo backbone's source: Fashion-MNIST's train split (60,000 clothes, labels 0-9) and Omniglot's background
     set (19,280 characters of 964 classes, labels 10-973), all 28×28 in [0, 1]; held out: Fashion-MNIST's test split
     (10,000). Returns (X N×28×28, y (N,), X_heldout, y_heldout). No digit is in it."""
-    Xf, yf, Xft, yft = resolve('fashion-mnist')
-    om = load('omniglot', split='background')
-    return torch.cat([Xf, om.X]), torch.cat([yf, om.y + 10]), Xft, yft
+    return _with_characters('fashion-mnist')
 
 def _zoo_build(seed: int, widths=(16, 32), hidden: int = 128, **_) -> nn.Sequential:
     return small_cnn((28, 28), 974, widths=tuple(widths), hidden=hidden, seed=seed)
 
-def _zoo_train(net: nn.Sequential, seed: int, verbose: bool, *, epochs: int, lr: float, bs: int, **_) -> dict:
-    "Pre-train on `source_data()` for `epochs` epochs (the stopping rule); held-out accuracy after every epoch."
-    X, y, Xh, yh = source_data()
+def _pretrain(net: nn.Sequential, seed: int, verbose: bool, source: Callable, heldout: str, *, epochs: int,
+              lr: float, bs: int) -> dict:
+    """Pre-train `net` on `source()` (X, y, X_heldout, y_heldout) for `epochs` epochs (the stopping rule) with Adam at
+    `lr`, batches of `bs`; held-out accuracy after every epoch. Returns the zoo record's measurements; `heldout`
+    names the held-out data in words."""
+    X, y, Xh, yh = source()
     led, curve = Ledger('cpu'), []
     mark = lambda e: curve.append(evaluate(net, Xh, yh, device='cpu')['acc'])
     loss = fit(net, X, y, epochs=epochs, bs=bs, lr=lr, seed=seed, device='cpu', ledger=led, verbose=verbose,
                on_epoch_end=mark)
     return {'acc': curve[-1], 'examples': led.fwd_examples, 'loss': loss[-1], 'heldout_curve': curve,
-            'heldout': "Fashion-MNIST's test split (10,000 images, 10 classes)"}
+            'heldout': heldout}
 
-_ = zoo.register(zoo.Recipe(
-    ZOO_NAME, _zoo_build, _zoo_train, quick=ZOO_QUICK, full=ZOO_FULL, depends=(source_data, small_cnn, fit),
-    source="Fashion-MNIST train (60,000 clothes) + Omniglot background (19,280 characters, 964 classes): no digits",
-    doc='A small ConvNet (two conv-BatchNorm-ReLU-pool blocks, a 128-unit layer) for 28×28 grey images: the '
-        "Piggyback chapter's frozen backbone"))
+def _backbone(name: str, source: Callable, heldout: str, words: str, doc: str) -> zoo.Recipe:
+    """Register the zoo entry `name`: the chapter's ConvNet (`_zoo_build`) pre-trained on `source()` (`_pretrain`),
+    `heldout` and `words` naming its held-out and training data. Returns the recipe."""
+    def train(net: nn.Sequential, seed: int, verbose: bool, *, epochs: int, lr: float, bs: int, **_) -> dict:
+        return _pretrain(net, seed, verbose, source, heldout, epochs=epochs, lr=lr, bs=bs)
+    return zoo.register(zoo.Recipe(name, _zoo_build, train, quick=ZOO_QUICK, full=ZOO_FULL, source=words, doc=doc,
+                                   depends=(source, _with_characters, _pretrain, small_cnn, fit)))
+
+_ = _backbone(ZOO_NAME, source_data, "Fashion-MNIST's test split (10,000 images, 10 classes)",
+              "Fashion-MNIST train (60,000 clothes) + Omniglot background (19,280 characters, 964 classes): no digits",
+              'A small ConvNet (two conv-BatchNorm-ReLU-pool blocks, a 128-unit layer) for 28×28 grey images: the '
+              "Piggyback chapter's frozen backbone")
 
 
 # %% ../nbs/31_piggyback_harness.ipynb #zoo2
@@ -93,25 +108,12 @@ def digits_source() -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Ten
     (10,000). Returns (X N×28×28, y (N,), X_heldout, y_heldout). No piece of clothing is in it: the backbone of the
     clothes target (`CLOTHES`), the setting of Mallya et al.'s claim, where a frozen network's features fit the
     target badly."""
-    Xm, ym, Xmt, ymt = resolve('mnist')
-    om = load('omniglot', split='background')
-    return torch.cat([Xm, om.X]), torch.cat([ym, om.y + 10]), Xmt, ymt
+    return _with_characters('mnist')
 
-def _digits_train(net: nn.Sequential, seed: int, verbose: bool, *, epochs: int, lr: float, bs: int, **_) -> dict:
-    "Pre-train on `digits_source()` for `epochs` epochs (the stopping rule); held-out accuracy after every epoch."
-    X, y, Xh, yh = digits_source()
-    led, curve = Ledger('cpu'), []
-    mark = lambda e: curve.append(evaluate(net, Xh, yh, device='cpu')['acc'])
-    loss = fit(net, X, y, epochs=epochs, bs=bs, lr=lr, seed=seed, device='cpu', ledger=led, verbose=verbose,
-               on_epoch_end=mark)
-    return {'acc': curve[-1], 'examples': led.fwd_examples, 'loss': loss[-1], 'heldout_curve': curve,
-            'heldout': "MNIST's test split (10,000 images, 10 classes)"}
-
-_ = zoo.register(zoo.Recipe(
-    DIGITS_ZOO, _zoo_build, _digits_train, quick=ZOO_QUICK, full=ZOO_FULL, depends=(digits_source, small_cnn, fit),
-    source="MNIST train (60,000 digits) + Omniglot background (19,280 characters, 964 classes): no clothes",
-    doc="The Piggyback chapter's ConvNet (two conv-BatchNorm-ReLU-pool blocks, a 128-unit layer), pre-trained on "
-        "digits and characters: the frozen backbone of its clothes target"))
+_ = _backbone(DIGITS_ZOO, digits_source, "MNIST's test split (10,000 images, 10 classes)",
+              "MNIST train (60,000 digits) + Omniglot background (19,280 characters, 964 classes): no clothes",
+              "The Piggyback chapter's ConvNet (two conv-BatchNorm-ReLU-pool blocks, a 128-unit layer), pre-trained on "
+              "digits and characters: the frozen backbone of its clothes target")
 
 
 # %% ../nbs/31_piggyback_harness.ipynb #eb29449f
@@ -621,25 +623,69 @@ def clothes_sweep(budgets: Sequence[int | None] = LABEL_BUDGETS, mode: str | Non
         parts.append(r)
     return Results.merge(*parts)
 
-def measured_file() -> Path:
-    "Where the package keeps the clothes sweep `bench/piggyback_clothes.py --out` measured."
-    return Path(zoo.__file__).parent / 'measured' / 'piggyback_clothes.json'
+MEASURED = {'clothes': ('n_labels', 'python bench/piggyback_clothes.py', 'about 11 minutes'),
+            'width': ('widths', 'python bench/piggyback_width.py --seeds 0 1', 'about 20 minutes')}
 
-def measured_clothes(path: str | Path | None = None) -> Results:
-    """The clothes sweep measured by `python bench/piggyback_clothes.py --out FILE` (default FILE: `measured_file()`),
-    as `Results` whose `meta` holds 'provenance', 'seconds' (the whole measurement), 'code' (`core.run_digest('piggyback')`
-    when measured) and 'current' (True when that is this code's digest: the same code gives the same numbers on the
-    same torch build and threads). Raises `FileNotFoundError` naming the command that writes the file, `ValueError`
-    for a file that is not one."""
-    path = Path(path) if path is not None else measured_file()
+def measured_file(name: str = 'clothes') -> Path:
+    "Where the package keeps measurement `name` (`MEASURED`) that its bench script wrote with `--out`."
+    check_choice('name', name, tuple(MEASURED))
+    return Path(zoo.__file__).parent / 'measured' / f'piggyback_{name}.json'
+
+def _measured(name: str, path: str | Path | None) -> Results:
+    """Measurement `name` read from `path` (default `measured_file(name)`), `meta['current']` set; the errors of
+    `measured_clothes`."""
+    key, cmd, took = MEASURED[name]
+    path = Path(path) if path is not None else measured_file(name)
     if not path.is_file():
-        raise FileNotFoundError(f"{path} is missing: measure it with `python bench/piggyback_clothes.py --out {path}` "
-                                f"(about 9 minutes on one CPU core)")
+        raise FileNotFoundError(f"{path} is missing: measure it with `{cmd} --out {path}` ({took} on one CPU core)")
     res = Results.from_json(path)
-    if not res.rows or any(r.get('n_labels') is None for r in res):
-        raise ValueError(f"{path} is not a clothes sweep written by bench/piggyback_clothes.py: every row needs n_labels")
+    if not res.rows or any(r.get(key) is None for r in res):
+        raise ValueError(f"{path} is not a measurement written by `{cmd} --out`: every row needs {key}")
     res.meta['current'] = res.meta.get('code') == run_digest('piggyback')
     return res
+
+def measured_clothes(path: str | Path | None = None) -> Results:
+    """The clothes sweep measured by `python bench/piggyback_clothes.py --out FILE` (default FILE:
+    `measured_file('clothes')`), as `Results` whose `meta` holds 'provenance', 'seconds' (the whole measurement), 'code'
+    (`core.run_digest('piggyback')` when measured) and 'current' (True when that is this code's digest: the same code
+    gives the same numbers on the same torch build and threads). Raises `FileNotFoundError` naming the command that
+    writes the file, `ValueError` for a file that is not one."""
+    return _measured('clothes', path)
+
+def measured_width(path: str | Path | None = None) -> Results:
+    """The width sweep measured by `python bench/piggyback_width.py --out FILE` (default FILE: `measured_file('width')`):
+    per backbone width (`widths`, 'conv1,conv2,hidden'), pre-trained on `digits_source()`, the clothes target with
+    Piggyback, the head alone and fine-tuned copies; `meta` and errors as `measured_clothes`."""
+    return _measured('width', path)
+
+def width_gaps(res: Results) -> list[dict]:
+    """Per width of `measured_width()`, in order of masked weights: 'widths', 'n_masked', and Piggyback minus the head
+    alone ('head') and minus the fine-tuned copies ('copies'), paired seed by seed, in points: lists over seeds."""
+    out = []
+    for w in dict.fromkeys(r['widths'] for r in res):
+        acc = {m: {r['seed']: 100 * r['acc'] for r in res.where(widths=w, method=m)}
+               for m in ('piggyback', 'classifier', 'individual')}
+        seeds = sorted(acc['piggyback'])
+        out.append(dict(widths=w, n_masked=res.where(widths=w, method='piggyback')[0]['n_masked'],
+                        head=[acc['piggyback'][s] - acc['classifier'][s] for s in seeds],
+                        copies=[acc['piggyback'][s] - acc['individual'][s] for s in seeds]))
+    return sorted(out, key=lambda r: r['n_masked'])
+
+def plot_width(res: Results, ax=None, title: str | None = None):
+    """Piggyback minus the head alone and minus the fine-tuned copies (points, mean and each seed) against the masked
+    weights of the backbone (log scale), from `measured_width()`; returns the axes."""
+    if ax is None: _, ax = plt.subplots(figsize=(6, 3.6))
+    g = width_gaps(res)
+    n = [r['n_masked'] for r in g]
+    for key, m in (('head', 'classifier'), ('copies', 'individual')):
+        ax.plot(n, [np.mean(r[key]) for r in g], 'o-', color=COLORS[m], label=f"Piggyback − {LABELS[m]}")
+        for r in g: ax.plot([r['n_masked']] * len(r[key]), r[key], '.', color=COLORS[m], alpha=0.5)
+    ax.axhline(0, color='0.5', lw=0.8)
+    ax.set_xscale('log')
+    ax.set_xlabel('masked weights of the backbone (log scale)'), ax.set_ylabel('difference (points)')
+    if title: ax.set_title(title)
+    legend_below(ax)
+    return ax
 
 def plot_budgets(res: Results, ax=None, title: str | None = None):
     """Mean test accuracy over the tasks (%, ± sd over seeds) against the label budget per task (log scale), one line

@@ -476,3 +476,23 @@ def test_measured_clothes_holds_the_headline_claim_and_says_whose_code_measured_
     bad = tmp_path / 'bad.json'
     bad.write_text(Results([{'method': 'piggyback', 'acc': 0.5}]).to_json())
     with pytest.raises(ValueError, match='every row needs n_labels'): pg.measured_clothes(bad)
+
+
+def test_measured_width_reads_pairs_and_plots(tmp_path):
+    import matplotlib
+    matplotlib.use('Agg')
+    from adaptbook.core import figure_problems
+    res = pg.measured_width()                                          # the package's own measurement
+    g = pg.width_gaps(res)
+    assert [r['widths'] for r in g] == ['8,16,64', '16,32,128', '32,64,256']
+    assert [r['n_masked'] for r in g] == sorted(r['n_masked'] for r in g) and all(len(r['copies']) == 2 for r in g)
+    r = g[0]
+    pb = {x['seed']: x['acc'] for x in res.where(widths=r['widths'], method='piggyback')}
+    cl = {x['seed']: x['acc'] for x in res.where(widths=r['widths'], method='classifier')}
+    assert r['head'] == pytest.approx([100 * (pb[s] - cl[s]) for s in sorted(pb)])
+    assert figure_problems(pg.plot_width(res).figure) == []
+    with pytest.raises(FileNotFoundError, match='bench/piggyback_width.py'): pg.measured_width(tmp_path / 'no.json')
+    bad = tmp_path / 'bad.json'
+    bad.write_text(Results([{'method': 'piggyback', 'acc': 0.5}]).to_json())
+    with pytest.raises(ValueError, match='every row needs widths'): pg.measured_width(bad)
+    with pytest.raises(ValueError, match="name='x'"): pg.measured_file('x')
