@@ -569,7 +569,7 @@ def _piggyback_labels_report(res) -> str:
             f"classifier alone on the frozen backbone {a['classifier']:.3f} ({100 * (a['piggyback'] - a['classifier']):+.1f} pt)")
 
 _register_c(Change('piggyback_labels', "run Piggyback and the classifier alone with 200 labels per task (a fifth of "
-                   "the headline's): experiment('mnist', methods=('piggyback', 'classifier'), n_labels=200, epochs=2)",
+                   "the MNIST contrast's): experiment('mnist', methods=('piggyback', 'classifier'), n_labels=200, epochs=2)",
                    _piggyback_labels_differs, _piggyback_labels_report))
 
 def _aft_noise() -> tuple:

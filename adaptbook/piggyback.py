@@ -5,9 +5,13 @@ weights (real-valued scores, thresholded, trained with a straight-through estima
 costs 1 bit per masked weight, and the shared weights never change, so old tasks are never disturbed.
 `Piggyback` wraps a network (masks via `torch.nn.utils.parametrize`), `train_task` trains a task, `export_task` /
 `import_task` store a task in ⌈n/8⌉ bytes, and `merge` bakes a task's mask into a plain network. `experiment` learns a
-sequence of tasks from a frozen zoo ConvNet pre-trained on other data (Fashion-MNIST + Omniglot), against a head
-alone, a shared fine-tune and a network per task from scratch, each with its learning rate chosen on validation:
-MNIST digits by default, or (`experiment(UNSEEN, tasks=unseen_tasks(67))`) Omniglot characters it never saw.
+sequence of tasks from a frozen zoo ConvNet pre-trained on other data, against a head alone, a shared fine-tune,
+a fine-tuned copy per task (the paper's reference) and a network per task from scratch, each with its learning rate
+chosen on validation. The headline, `run_clothes` (measured and shipped: `measured_clothes`, with a label-budget
+sweep, and `measured_width`), is the paper's setting: a backbone pre-trained on digits and characters
+(`DIGITS_ZOO`) learns clothes (`CLOTHES`). `run` is the contrast, where a head suffices: MNIST digits from a backbone
+pre-trained on clothes and characters (`ZOO_NAME`); `experiment(UNSEEN, tasks=unseen_tasks(67))` learns Omniglot
+characters the backbone never saw.
 
 `from adaptbook import piggyback` gives the method's building blocks (from `adaptbook.piggyback_method`, the chapter [30_piggyback.ipynb](30_piggyback.ipynb)) and the experiment around them (`experiment`, `run`, `figure`, `widget`), defined here.
 
@@ -17,7 +21,7 @@ Docs: https://adaptbook.github.io/adaptbook/piggyback_harness.html.md"""
 
 # %% ../nbs/31_piggyback_harness.ipynb #2522f1a8
 from __future__ import annotations
-import copy, dataclasses, math, textwrap
+import copy, dataclasses, math, os, textwrap
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Callable, Sequence
@@ -44,12 +48,13 @@ _all_ = ['KINDS', 'INIT', 'MASKABLE', 'Binarize', 'Ternarize', 'quantize', 'Mask
 # %% auto #0
 __all__ = ['ZOO_NAME', 'ZOO_QUICK', 'ZOO_FULL', 'DIGITS_ZOO', 'METHODS', 'ROLES', 'QUICK_THRESHOLDS', 'GRIDS', 'UNSEEN',
            'TEST_DRAWERS', 'CLOTHES', 'CLOTHES_POOL', 'LEARNERS', 'CLOTHES_METHODS', 'COLORS', 'LABELS',
-           'LABEL_BUDGETS', 'MEASURED', 'WIDGET_FIXED', 'COMPARE', 'source_data', 'digits_source', 'ImageNetInput',
-           'starting_point', 'build_model', 'PiggybackSettings', 'omniglot_unseen', 'unseen_tasks', 'clothes_target',
-           'experiment', 'run', 'run_clothes', 'figure', 'budget_epochs', 'clothes_sweep', 'measured_file',
-           'measured_clothes', 'measured_width', 'width_gaps', 'plot_width', 'plot_budgets', 'widget', 'KINDS', 'INIT',
-           'MASKABLE', 'Binarize', 'Ternarize', 'quantize', 'MaskedParametrization', 'Piggyback', 'backbone_state',
-           'same_state', 'train_task', 'pack_masks', 'unpack_masks', 'masks_of', 'export_task', 'import_task', 'merge']
+           'LABEL_BUDGETS', 'MEASURED', 'ROW_KEYS', 'META_KEYS', 'WIDGET_FIXED', 'COMPARE', 'source_data',
+           'digits_source', 'ImageNetInput', 'starting_point', 'build_model', 'PiggybackSettings', 'omniglot_unseen',
+           'unseen_tasks', 'clothes_target', 'experiment', 'run', 'run_clothes', 'figure', 'budget_epochs',
+           'clothes_sweep', 'measured_file', 'measured_clothes', 'measured_width', 'width_gaps', 'plot_width',
+           'plot_budgets', 'widget', 'KINDS', 'INIT', 'MASKABLE', 'Binarize', 'Ternarize', 'quantize',
+           'MaskedParametrization', 'Piggyback', 'backbone_state', 'same_state', 'train_task', 'pack_masks',
+           'unpack_masks', 'masks_of', 'export_task', 'import_task', 'merge']
 
 # %% ../nbs/31_piggyback_harness.ipynb #979d5d13
 ZOO_NAME = 'fashion-omniglot-cnn'
@@ -602,9 +607,11 @@ def figure(res: Results, title: str | None = None) -> plt.Figure:
 LABEL_BUDGETS = (100, 300, 1000, None)     # labels per task; None: the whole training pool (3,000)
 
 def budget_epochs(n_labels: int | None, mode: str | None = None, pool: int = 5 * CLOTHES_POOL) -> int:
-    """Epochs that give a budget of `n_labels` labels per task as many gradient steps as the mode's `epochs` give the
-    whole pool of `pool` images (None: the pool itself): a small budget is not also a short training. Raises
-    `ValueError` for a budget outside 2..`pool`."""
+    """Epochs that give a budget of `n_labels` labels per task as many training examples processed as the mode's
+    `epochs` give the whole pool of `pool` images (None: the pool itself), rounded: a small budget is not also a
+    short training (the optimiser steps differ by the last, partial batch of each epoch). Raises `ValueError` for a
+    `pool` below 2 or a budget outside 2..`pool`."""
+    check_int('pool', pool, 2)
     e = PiggybackSettings.for_mode(get_mode(mode)).epochs
     if n_labels is None: return e
     check_int('n_labels', n_labels, 2, pool)
@@ -613,18 +620,23 @@ def budget_epochs(n_labels: int | None, mode: str | None = None, pool: int = 5 *
 def clothes_sweep(budgets: Sequence[int | None] = LABEL_BUDGETS, mode: str | None = None, seed: int = 0) -> Results:
     """`run_clothes` at each label budget of `budgets` (labels per task; None: the whole pool of 3,000), each with
     `budget_epochs` epochs, three seeds each (`_three_seeds`: the first chooses the learning rates). Every row gets
-    `n_labels` (the budget as a number). About 9 minutes on one CPU core in quick mode: the chapter reads the
-    measurement `bench/piggyback_clothes.py` ships (`measured_clothes`)."""
+    `n_labels` (the budget as a number); `meta` lists the budgets, their epochs and the seeds. About 11 minutes of one
+    CPU core in quick mode: the chapter reads the measurement `bench/piggyback_clothes.py` ships (`measured_clothes`).
+    """
     mode, parts = get_mode(mode), []
     for n in budgets:
         r = _three_seeds(CLOTHES, mode, seed, backbone=DIGITS_ZOO, methods=CLOTHES_METHODS, n_labels=n,
                          epochs=budget_epochs(n, mode))
         for row in r: row['n_labels'] = 5 * CLOTHES_POOL if n is None else n
         parts.append(r)
-    return Results.merge(*parts)
+    ns = [5 * CLOTHES_POOL if n is None else n for n in budgets]
+    return Results.merge(*parts, n_labels=ns, epochs=[budget_epochs(n, mode) for n in budgets],
+                         seeds=sorted({r['seed'] for p in parts for r in p}))
 
-MEASURED = {'clothes': ('n_labels', 'python bench/piggyback_clothes.py', 'about 11 minutes'),
-            'width': ('widths', 'python bench/piggyback_width.py --seeds 0 1', 'about 20 minutes')}
+MEASURED = {'clothes': ('n_labels', int, 'python bench/piggyback_clothes.py', 'about 11 minutes'),
+            'width': ('widths', str, 'python bench/piggyback_width.py --seeds 0 1', 'about 20 minutes')}
+ROW_KEYS = ('method', 'role', 'acc', 'seed')          # what every measured row needs besides its own key
+META_KEYS = ('code', 'provenance', 'seconds')         # what a measurement's meta needs
 
 def measured_file(name: str = 'clothes') -> Path:
     "Where the package keeps measurement `name` (`MEASURED`) that its bench script wrote with `--out`."
@@ -634,14 +646,24 @@ def measured_file(name: str = 'clothes') -> Path:
 def _measured(name: str, path: str | Path | None) -> Results:
     """Measurement `name` read from `path` (default `measured_file(name)`), `meta['current']` set; the errors of
     `measured_clothes`."""
-    key, cmd, took = MEASURED[name]
-    path = Path(path) if path is not None else measured_file(name)
+    key, kind, cmd, took = MEASURED[name]
+    if path is not None and not isinstance(path, (str, os.PathLike)):
+        raise TypeError(f"path must be a file path (str or Path), got {type(path).__name__}")
+    path = Path(path) if path is not None and str(path) else measured_file(name)
+    if path.is_dir(): raise ValueError(f"path={str(path)!r} is a folder; give the JSON file `{cmd} --out` wrote")
     if not path.is_file():
-        raise FileNotFoundError(f"{path} is missing: measure it with `{cmd} --out {path}` ({took} on one CPU core)")
-    res = Results.from_json(path)
-    if not res.rows or any(r.get(key) is None for r in res):
-        raise ValueError(f"{path} is not a measurement written by `{cmd} --out`: every row needs {key}")
-    res.meta['current'] = res.meta.get('code') == run_digest('piggyback')
+        raise FileNotFoundError(f"{path} is missing: measure it with `{cmd} --out {path}` ({took} of one CPU core)")
+    bad = f"{path} is not a measurement written by `{cmd} --out`"
+    try: res = Results.from_json(path)
+    except (ValueError, TypeError) as e: raise ValueError(f"{bad} ({e})") from None
+    if not res.rows: raise ValueError(f"{bad}: it has no rows")
+    for r in res:
+        if any(k not in r for k in (key, *ROW_KEYS)) or not isinstance(r[key], kind):
+            raise ValueError(f"{bad}: every row needs {', '.join((key, *ROW_KEYS))} ({key} a {kind.__name__}); "
+                             f"one row has {sorted(r)}")
+    if any(k not in res.meta for k in META_KEYS):
+        raise ValueError(f"{bad}: its meta needs {', '.join(META_KEYS)}")
+    res.meta['current'] = res.meta['code'] == run_digest('piggyback')
     return res
 
 def measured_clothes(path: str | Path | None = None) -> Results:
@@ -661,11 +683,16 @@ def measured_width(path: str | Path | None = None) -> Results:
 def width_gaps(res: Results) -> list[dict]:
     """Per width of `measured_width()`, in order of masked weights: 'widths', 'n_masked', and Piggyback minus the head
     alone ('head') and minus the fine-tuned copies ('copies'), paired seed by seed, in points: lists over seeds."""
+    if not any(r.get('widths') for r in res):
+        raise ValueError("res has no rows with widths: give measured_width() or rows written by bench/piggyback_width.py")
     out = []
     for w in dict.fromkeys(r['widths'] for r in res):
         acc = {m: {r['seed']: 100 * r['acc'] for r in res.where(widths=w, method=m)}
                for m in ('piggyback', 'classifier', 'individual')}
         seeds = sorted(acc['piggyback'])
+        for m, a in acc.items():
+            if sorted(a) != seeds or not seeds:
+                raise ValueError(f"width {w!r}: {m} has seeds {sorted(a)}, Piggyback {seeds}; every method needs the same")
         out.append(dict(widths=w, n_masked=res.where(widths=w, method='piggyback')[0]['n_masked'],
                         head=[acc['piggyback'][s] - acc['classifier'][s] for s in seeds],
                         copies=[acc['piggyback'][s] - acc['individual'][s] for s in seeds]))
@@ -674,14 +701,15 @@ def width_gaps(res: Results) -> list[dict]:
 def plot_width(res: Results, ax=None, title: str | None = None):
     """Piggyback minus the head alone and minus the fine-tuned copies (points, mean and each seed) against the masked
     weights of the backbone (log scale), from `measured_width()`; returns the axes."""
-    if ax is None: _, ax = plt.subplots(figsize=(6, 3.6))
     g = width_gaps(res)
+    if ax is None: _, ax = plt.subplots(figsize=(6, 3.6))
     n = [r['n_masked'] for r in g]
     for key, m in (('head', 'classifier'), ('copies', 'individual')):
         ax.plot(n, [np.mean(r[key]) for r in g], 'o-', color=COLORS[m], label=f"Piggyback − {LABELS[m]}")
         for r in g: ax.plot([r['n_masked']] * len(r[key]), r[key], '.', color=COLORS[m], alpha=0.5)
     ax.axhline(0, color='0.5', lw=0.8)
     ax.set_xscale('log')
+    ax.set_xticks(n, [f'{v:,}' for v in n]), ax.minorticks_off()
     ax.set_xlabel('masked weights of the backbone (log scale)'), ax.set_ylabel('difference (points)')
     if title: ax.set_title(title)
     legend_below(ax)
@@ -690,8 +718,12 @@ def plot_width(res: Results, ax=None, title: str | None = None):
 def plot_budgets(res: Results, ax=None, title: str | None = None):
     """Mean test accuracy over the tasks (%, ± sd over seeds) against the label budget per task (log scale), one line
     per method of `res` (a `clothes_sweep`); returns the axes."""
+    rows = [r for r in res if r.get('role') != 'setup']
+    if not rows or any(not isinstance(r.get('n_labels'), int) or r.get('method') not in COLORS for r in rows):
+        raise ValueError("res must hold rows with an int n_labels and one of the chapter's methods "
+                         f"({', '.join(COLORS)}): give clothes_sweep(...) or measured_clothes()")
     if ax is None: _, ax = plt.subplots(figsize=(6, 3.6))
-    for m in dict.fromkeys(r['method'] for r in res if r['role'] != 'setup'):
+    for m in dict.fromkeys(r['method'] for r in rows):
         ns = sorted({r['n_labels'] for r in res.where(method=m)})
         acc = [[100 * r['acc'] for r in res.where(method=m, n_labels=n)] for n in ns]
         mu, sd = np.array([np.mean(a) for a in acc]), np.array([np.std(a, ddof=1) if len(a) > 1 else 0 for a in acc])

@@ -4,7 +4,7 @@ A ConvNet pre-trained on digits and characters (`piggyback.DIGITS_ZOO`, shipped;
 stays frozen and learns Fashion-MNIST 0-4 then 5-9 (`piggyback.CLOTHES`: the pack's test split, per class its first
 600 images the training pool, the other 400 the test images) with Piggyback, the head alone, a fine-tuned copy per
 task (the paper's reference, "individual networks") and training from scratch, at 100, 300, 1,000 and 3,000 (the
-whole pool) labels per task, three seeds each, every budget with the same number of gradient steps
+whole pool) labels per task, three seeds each, every budget with as many training examples processed
 (`piggyback.budget_epochs`). The first seed of each budget chooses every learning rate on its validation split.
 Prints, per budget, each method's mean accuracy and Piggyback's paired differences seed by seed. Asserts nothing.
 
@@ -45,7 +45,9 @@ def main():
     if a.join:
         parts = [Results.from_json(f) for f in a.join]
         res = Results.merge(*parts, seconds=sum(q.meta['seconds'] for q in parts),
-                            code=parts[0].meta['code'], provenance=parts[0].meta['provenance'])
+                            code=parts[0].meta['code'], provenance=parts[0].meta['provenance'],
+                            n_labels=[n for q in parts for n in q.meta['n_labels']],
+                            epochs=[e for q in parts for e in q.meta['epochs']], seeds=parts[0].meta['seeds'])
         if len({q.meta['code'] for q in parts}) > 1: raise SystemExit("--join: the files were measured by other code")
     else:
         t0 = time.perf_counter()

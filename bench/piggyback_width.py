@@ -52,7 +52,9 @@ def main():
                   f"{acc['piggyback'] - acc['individual']:+9.1f}   ({time.perf_counter() - t:.0f} s)", flush=True)
     if a.out:
         res = Results.merge(*parts, seconds=time.perf_counter() - t0, code=run_digest('piggyback'),
-                            provenance=provenance(mode='quick', seed=a.seeds[0]))
+                            provenance=provenance(mode='quick', seed=a.seeds[0]), seeds=a.seeds, widths=a.widths,
+                            backbone='small_cnn pre-trained on piggyback.digits_source() at each of widths',
+                            pretrain_epochs=a.pretrain_epochs)
         res.to_json(a.out)
         print(f"wrote {a.out}")
 

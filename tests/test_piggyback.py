@@ -496,3 +496,23 @@ def test_measured_width_reads_pairs_and_plots(tmp_path):
     bad.write_text(Results([{'method': 'piggyback', 'acc': 0.5}]).to_json())
     with pytest.raises(ValueError, match='every row needs widths'): pg.measured_width(bad)
     with pytest.raises(ValueError, match="name='x'"): pg.measured_file('x')
+
+
+def test_measured_files_and_their_plots_refuse_what_they_cannot_read(tmp_path):
+    with pytest.raises(ValueError, match='is a folder'): pg.measured_clothes(tmp_path)
+    with pytest.raises(TypeError, match='path must be a file path'): pg.measured_clothes(123)
+    f = tmp_path / 'f.json'
+    for text, msg in (('', 'is not JSON'), ('[1, 2]', "object with 'rows'"), ('{"rows": []}', 'no rows'),
+                      ('{"rows": [{"n_labels": 100}]}', 'every row needs n_labels, method'),
+                      ('{"rows": [{"n_labels": "abc", "method": "piggyback", "role": "adapt", "acc": 0.5, "seed": 0}]}',
+                       'n_labels a int'),
+                      ('{"rows": [{"n_labels": 100, "method": "piggyback", "role": "adapt", "acc": 0.5, "seed": 0}]}',
+                       'meta needs code, provenance, seconds')):
+        f.write_text(text)
+        with pytest.raises(ValueError, match=msg): pg.measured_clothes(f)
+    with pytest.raises(ValueError, match='int n_labels'): pg.plot_budgets(Results())
+    with pytest.raises(ValueError, match='int n_labels'): pg.plot_budgets(pg.measured_width())
+    with pytest.raises(ValueError, match='no rows with widths'): pg.plot_width(pg.measured_clothes())
+    gapped = Results([r for r in pg.measured_width() if not (r['method'] == 'individual' and r['seed'] == 1)])
+    with pytest.raises(ValueError, match='individual has seeds'): pg.width_gaps(gapped)
+    with pytest.raises(ValueError, match='pool=0'): pg.budget_epochs(100, 'quick', pool=0)
