@@ -12,6 +12,7 @@ Docs: https://adaptbook.github.io/adaptbook/kvb_harness.html.md"""
 from __future__ import annotations
 import copy, hashlib
 from dataclasses import dataclass, replace
+from pathlib import Path
 from typing import Callable, Sequence
 
 import numpy as np
@@ -22,7 +23,7 @@ import matplotlib.pyplot as plt
 from tqdm.auto import tqdm
 
 from . import zoo
-from .core import (legend_below, Curve, Ledger, Results, Settings, SolverError, cached, as_inputs, as_tuple,
+from .core import (legend_below, Curve, Ledger, Results, Settings, SolverError, Store, cached, as_inputs, as_tuple,
                             check_choice, check_int, check_task_stream, check_number, fit, get_device, get_mode,
                             model_dtype, nbytes, new_results, pin_threads, predict, register, retrain_vs_adapt,
                             retrain_vs_adapt_curves, run_digest, seed_everything, stream_metrics)
@@ -31,15 +32,17 @@ from .models import (PCAEncoder, as_images, features, find_head, mlp, replace_he
                               torchvision_backbone)
 # the method (nbs/50_kvb.ipynb): every public name, re-exported below, and the private helpers used here
 from .kvb_method import (SPLITTERS, KEY_INITS, Codebooks, KeyValueBottleneck, vote, init_keys,
-                                  train_values, kvb_logits, _check_size)
+                                  train_values, kvb_logits, tensor_digest, _check_size)
 _all_ = ['SPLITTERS', 'KEY_INITS', 'Codebooks', 'KeyValueBottleneck', 'vote', 'init_keys', 'train_values',
-         'kvb_logits']   # the method's names: `from adaptbook.kvb import *` gives them too
+         'kvb_logits', 'tensor_digest']   # the method's names: `from adaptbook.kvb import *` gives them too
 
 # %% auto #0
-__all__ = ['ZOO_CNN', 'TORCHVISION', 'ENCODERS', 'KEY_DATA', 'METHODS', 'DEFAULT_METHODS', 'ROLES', 'COMPARE', 'converge',
-           'early_stopped', 'NearestClassMean', 'Standardize', 'embed', 'key_inputs', 'KVBSettings', 'experiment',
-           'accuracy_matrix', 'plot_stream', 'plot_left', 'figure', 'run', 'stream_features', 'widget', 'SPLITTERS',
-           'KEY_INITS', 'Codebooks', 'KeyValueBottleneck', 'vote', 'init_keys', 'train_values', 'kvb_logits']
+__all__ = ['ZOO_CNN', 'TORCHVISION', 'ENCODERS', 'KEY_DATA', 'METHODS', 'DEFAULT_METHODS', 'ROLES', 'KEY_STORE', 'CAPACITY_CMD',
+           'COMPARE', 'converge', 'early_stopped', 'NearestClassMean', 'Standardize', 'embed', 'key_inputs',
+           'KVBSettings', 'experiment', 'accuracy_matrix', 'plot_stream', 'plot_left', 'figure', 'run',
+           'measured_capacity', 'capacity_table', 'plot_capacity', 'stream_features', 'widget', 'SPLITTERS',
+           'KEY_INITS', 'Codebooks', 'KeyValueBottleneck', 'vote', 'init_keys', 'train_values', 'kvb_logits',
+           'tensor_digest']
 
 # %% ../nbs/51_kvb_harness.ipynb #94fbb20e
 def converge(model: nn.Module, Z: torch.Tensor, y: torch.Tensor, *, C: float = 1.0, tol: float = 1e-5,
@@ -452,16 +455,19 @@ def _run_replay(res, S, o, seed, dev, hook, budget: int, keys: int) -> None:
     led.carry(*buf)
     _record(res, S, 'replay', model, curve, cols, R, led, seed=seed, keys=keys, buffer=size)
 
-def _run_kvb(res, S, method, base, o, seed, hook) -> None:
+def _run_kvb(res, S, method, base, o, seed, hook, lk: tuple, memo: dict) -> None:
     """The key-value bottleneck `base` (keys placed) with its values trained in the stream ('kvb'), i.i.d. on all
     classes at once ('kvb_iid'), or from zero on all data seen so far after every task ('retrain': the same keys and
-    training, which must keep every feature seen)."""
+    training, which must keep every feature seen). `lk`: the training rows' lookups with `base`'s keys (`_look_up`,
+    a setup row). `memo`: the test set's lookups with these keys (`kvb_logits`), shared by the runs on them
+    (evaluation is not counted as cost)."""
     led = Ledger(base.values.device)
-    train = lambda m, idx, t, curve: train_values(m, S.Ztr[idx], S.ytr[idx], epochs=o.epochs_per_task, bs=o.bs,
-                                                  lr=o.lr, clip=o.clip, smoothing=o.smoothing,
-                                                  seed=seed + t, ledger=led, curve=curve)
+    def train(m, idx, t, curve):
+        train_values(m, S.Ztr[idx], S.ytr[idx], epochs=o.epochs_per_task, bs=o.bs, lr=o.lr, clip=o.clip,
+                     smoothing=o.smoothing, seed=seed + t, ledger=led, curve=curve, lookup=(lk[0][idx], lk[1][idx]))
+    logits = lambda m, Z: kvb_logits(m, Z, memo=memo if Z is S.Zte else None)
     stages, seen, fresh = _stages(S, method)
-    model, curve, cols, R = _through(S, method, stages, seen, lambda: copy.deepcopy(base), train, kvb_logits, led,
+    model, curve, cols, R = _through(S, method, stages, seen, lambda: copy.deepcopy(base), train, logits, led,
                                      fresh, hook=hook)
     led.carry(*((S.Ztr[stages[-1]], S.ytr[stages[-1]]) if method == 'retrain' else ()))   # retraining keeps data
     _record(res, S, method, model, curve, cols, R, led, seed=seed, keys=base.keys_per_codebook,
@@ -474,14 +480,15 @@ class KVBSettings(Settings):
     """`experiment`'s options besides the knob `keys` and the shared arguments, with their quick-mode defaults (`FULL`:
     the full-mode ones). Stream: `tasks`, `n_train`, `n_test`. Encoder: `encoder` (`ENCODERS`; 'cnn' = the zoo entry
     `ZOO_CNN`), `pca_dim`. Bottleneck: `codebooks`, `key_dim`, `topk`, `splitter`. Keys: `key_data` (see
-    `key_inputs`), `key_n`, `key_init`, `key_epochs`, `key_bs`. Values (the authors' settings): `lr`, `clip`,
+    `key_inputs`), `key_n`, `key_init`, `key_epochs`, `key_bs`, `key_seed` (the seed of the projection and the key
+    placement; None: the experiment's `seed`). Values (the authors' settings): `lr`, `clip`,
     `smoothing`, `bs`, `epochs_per_task`. Streamed decoders: `baseline_opt`, `baseline_lr` (a number or
     {'linear': .., 'mlp': ..}), `hidden`. Converged references: `ref_C`, `ref_tol`, `ref_iters` (`converge`, the
     linear ones), `ref_patience`, `ref_epochs` (`early_stopped`, the MLP).
     `on_task_end(method, tasks_seen, logits_fn)`: called after each stage."""
     tasks: list | None = None
     encoder: str = 'cnn'
-    codebooks: int = 64
+    codebooks: int = 128
     key_dim: int = 8
     topk: int = 1
     splitter: str = 'random'
@@ -490,6 +497,7 @@ class KVBSettings(Settings):
     key_init: str = 'ema'
     key_epochs: int = 3
     key_bs: int = 256
+    key_seed: int | None = None
     epochs_per_task: int = 5
     bs: int = 256
     lr: float = 0.3
@@ -507,7 +515,7 @@ class KVBSettings(Settings):
     n_train: int | None = None
     n_test: int | None = None
     on_task_end: Callable | None = None
-    FULL = {'codebooks': 256, 'epochs_per_task': 50}
+    FULL = {'codebooks': 256, 'epochs_per_task': 50}                # the paper's 256 × 4,096 keys (`keys` default)
 
 def _options(keys, methods, st: KVBSettings) -> tuple[tuple, tuple, KVBSettings]:
     "Checked keys sweep, methods and settings (`ValueError` naming the argument, the value and what is allowed)."
@@ -520,6 +528,7 @@ def _options(keys, methods, st: KVBSettings) -> tuple[tuple, tuple, KVBSettings]
     if o['topk'] > min(keys):
         raise ValueError(f"topk={o['topk']} is larger than keys={min(keys)} (keys per codebook); use topk <= keys")
     _check_size(0, o['codebooks'], max(keys), o['key_dim'], 10)    # before any encoder or training runs
+    if o['key_seed'] is not None: o['key_seed'] = check_int('key_seed', o['key_seed'], 0)
     for k, allowed in (('encoder', ENCODERS), ('key_init', KEY_INITS), ('splitter', SPLITTERS),
                        ('baseline_opt', ('sgd', 'adam'))):
         check_choice(k, o[k], allowed)
@@ -540,32 +549,58 @@ def _bottleneck(S: _Stream, o: KVBSettings, J: int, seed: int) -> KeyValueBottle
     return KeyValueBottleneck(S.Ztr.shape[1], o.codebooks, J, o.key_dim, sum(map(len, S.tasks)), o.topk,
                               o.splitter, seed=seed)
 
+KEY_STORE = Store('kvb-keys', 64 * 2**20, what='the KVB key cache')
+
 def _place_keys(res, S, Zkey, o, J, seed, dev) -> KeyValueBottleneck:
-    "A bottleneck with J keys per codebook placed on `Zkey` without labels; its cost is recorded as a 'setup' row."
-    led = Ledger(dev)
-    base = init_keys(_bottleneck(S, o, J, seed).to(dev), Zkey, o.key_init, epochs=o.key_epochs, bs=o.key_bs,
-                     seed=seed, ledger=led)
-    res.record('key_init', 'setup', float('nan'), seed=seed, ledger=led, keys=J)
-    return base
+    """A bottleneck with J keys per codebook placed on `Zkey` without labels, kept in `KEY_STORE` (keyed by the code,
+    the key inputs' features, the projection, the sizes, the placement's settings and the seed: the same keys serve
+    every stream). Its cost, as measured when the keys were placed, is recorded as a 'setup' row (`cached`: read)."""
+    ks = seed if o.key_seed is None else o.key_seed
+    kv, led = _bottleneck(S, o, J, ks).to(dev), Ledger(dev)
+    def place() -> dict:
+        init_keys(kv, Zkey, o.key_init, epochs=o.key_epochs, bs=o.key_bs, seed=ks, ledger=led)
+        return {'keys': kv.keys.cpu(), 'counts': torch.tensor([led.fwd_examples, led.steps]),
+                'seconds': torch.tensor(led.seconds, dtype=torch.float64)}
+    parts = dict(code=run_digest('kvb'), key_inputs=tensor_digest(Zkey), proj=tensor_digest(kv.proj), codebooks=o.codebooks,
+                 keys=J, key_dim=o.key_dim, splitter=o.splitter, init=o.key_init, epochs=o.key_epochs, bs=o.key_bs,
+                 seed=ks, dtype=str(kv.keys.dtype))
+    made = []
+    got = KEY_STORE.get('keys', parts, lambda: made.append(1) or place())
+    if not made:
+        kv.keys.copy_(got['keys'])
+        (led.fwd_examples, led.steps), led.seconds = got['counts'].tolist(), got['seconds'].item()
+    res.record('key_init', 'setup', float('nan'), seed=seed, ledger=led, keys=J, cached=not made, key_seed=ks)
+    return kv
+
+def _look_up(res, S, kv: KeyValueBottleneck, seed: int) -> tuple:
+    """The stream's training rows looked up once with `kv`'s frozen keys (idx, ok: N×C×topk): like the encoder's
+    features, a frozen function of the input that every KVB run on these keys trains from (a 'setup' row)."""
+    led = Ledger(kv.keys.device)
+    with led:
+        lk = kv.lookup(S.Ztr, mask=False)
+        led.forward(len(S.Ztr))
+    res.record('lookup', 'setup', float('nan'), seed=seed, ledger=led, keys=kv.keys_per_codebook)
+    return lk
 
 def _embed_dim(encoder: str, X: torch.Tensor, pca_dim: int) -> int:
     return {'identity': int(np.prod(X.shape[1:])), 'pca': pca_dim}.get(encoder) or _DIMS[encoder]
 
 # %% ../nbs/51_kvb_harness.ipynb #1b79bf15
 @pin_threads
-def experiment(data, *, keys=(256,), methods: Sequence[str] = DEFAULT_METHODS, seed: int = 0, mode: str | None = None,
+def experiment(data, *, keys=(4096,), methods: Sequence[str] = DEFAULT_METHODS, seed: int = 0, mode: str | None = None,
                device=None, verbose: bool = False, settings: KVBSettings | None = None, **options) -> Results:
     """Class-incremental learning on a frozen encoder (Träuble et al., ICML 2023). `data`: a dataset name or
     (X_train N×..., y_train (N,), X_test, y_test); the classes arrive in `tasks` (disjoint class lists, default pairs
     in label order), no replay, no task identity at test time. The knob `keys` (keys per codebook J, a value or a
-    sweep). The encoder (default: the zoo CNN, pre-trained on Fashion-MNIST and Omniglot) is frozen; the keys are placed
+    sweep; default 4,096 keys in each of `codebooks` = 128 codebooks, 256 in full mode: the paper's 256 × 4,096; a
+    smaller bottleneck stays well below the linear probe on the same features, see bench/kvb_capacity.py). The encoder (default: the zoo CNN, pre-trained on Fashion-MNIST and Omniglot) is frozen; the keys are placed
     without labels on `key_data` (default: Omniglot's evaluation set, never the stream). Methods (`METHODS`): 'kvb'
     (adapt: values trained task by task), 'retrain' (the same-protocol reference: the same bottleneck's values
     trained from zero on all data seen so far after every task), the streamed decoders 'linear'/'mlp'
     (`baseline_opt` at `baseline_lr`), 'ncm' (nearest class mean), 'replay' (the streamed linear probe with a replay
     buffer of the bytes of KVB's network), 'kvb_iid' and the converged i.i.d. decoders 'linear_iid', 'mlp_iid'
-    (`converge` with C=`ref_C`, tol=`ref_tol`, at most `ref_iters` iterations); plus 'setup' rows (the encoder pass,
-    each key placement). The other options are `KVBSettings` fields: `settings` (or the mode's defaults) with
+    (`converge` with C=`ref_C`, tol=`ref_tol`, at most `ref_iters` iterations); plus 'setup' rows (the encoder pass;
+    each key placement, kept in `KEY_STORE` and reused by later calls; the stream's lookup with those keys). The other options are `KVBSettings` fields: `settings` (or the mode's defaults) with
     `options` on top. One row per method × keys (None where it does not matter) × seed: `acc` = accuracy on all
     classes after the last task, the learning curve over the whole stream, `acc_by_task`, `R`, forgetting metrics and
     the cost columns. Quick mode subsamples a named dataset to 8k/2k. Raises `ValueError` for bad input (naming the
@@ -584,14 +619,16 @@ def experiment(data, *, keys=(256,), methods: Sequence[str] = DEFAULT_METHODS, s
                       lr=o.lr, n_key=len(Zkey))
     res.record('encoder', 'setup', float('nan'), seed=seed, ledger=enc_led, keys=None)
     runs = [(m, None) for m in methods if m not in _PER_KEYS] + [(m, J) for J in keys for m in methods if m in _PER_KEYS]
-    base = {}
+    base, lk, memo = {}, {}, {}
     for m, J in tqdm(runs, desc='kvb experiment', disable=not verbose, leave=False):
         if m == 'ncm': _run_ncm(res, S, seed, dev, o.on_task_end)
         elif J is None: _run_decoder(res, S, m, o, seed, dev, o.on_task_end)
         elif m == 'replay': _run_replay(res, S, o, seed, dev, o.on_task_end, nbytes(_bottleneck(S, o, J, seed)), J)
         else:
-            if J not in base: base[J] = _place_keys(res, S, Zkey, o, J, seed, dev)
-            _run_kvb(res, S, m, base[J], o, seed, o.on_task_end)
+            if J not in base:
+                base[J], memo[J] = _place_keys(res, S, Zkey, o, J, seed, dev), {}
+                lk[J] = _look_up(res, S, base[J], seed)
+            _run_kvb(res, S, m, base[J], o, seed, o.on_task_end, lk[J], memo[J])
     return res
 
 def accuracy_matrix(res: Results, method: str, keys: int | None = None, seed: int | None = None) -> np.ndarray:
@@ -679,13 +716,68 @@ def figure(res: Results) -> plt.Figure:
 @pin_threads
 def run(mode: str | None = None, seed: int = 0) -> Results:
     """The chapter's headline: class-incremental MNIST (5 tasks × 2 classes) on the frozen zoo CNN (`ZOO_CNN`), keys
-    placed on Omniglot's evaluation set. Quick: 8k/2k images, C=64, J=256, 20 epochs per task, seeds
-    `seed`..`seed+2`. Full (`KVBSettings.FULL`): all 60k/10k images, C=256, J=1024, 50 epochs per task (sized for a
+    placed on Omniglot's evaluation set, once for every seed (`key_seed=seed`: like the zoo encoder, a setup that the
+    seeds share). Quick: 8k/2k images, C=128 codebooks of J=4,096 keys, 5 epochs per task, seeds `seed`..`seed+2`.
+    Full (`KVBSettings.FULL`): all 60k/10k images, the paper's C=256 × J=4,096, 50 epochs per task (sized for a
     GPU), seeds `seed`..`seed+4`."""
     mode = get_mode(mode)
-    kw = {} if mode == 'quick' else dict(keys=(1024,))
     n = 3 if mode == 'quick' else 5
-    return Results.merge(*[experiment('mnist', mode=mode, seed=s, **kw) for s in range(seed, seed + n)])
+    return Results.merge(*[experiment('mnist', mode=mode, seed=s, key_seed=seed) for s in range(seed, seed + n)])
+
+# %% ../nbs/51_kvb_harness.ipynb #5c1a9e2b
+CAPACITY_CMD = 'python bench/kvb_capacity.py'
+
+def measured_capacity(path: str | Path | None = None) -> Results:
+    """KVB's capacity and its keys' placement against the linear probe, measured by `python bench/kvb_capacity.py --out
+    FILE` (default FILE: `zoo.measured_dir() / 'kvb_capacity.json'`): rows of 'kvb' (streamed), 'kvb_iid' (all classes
+    at once) and 'linear_iid' (the converged probe on the same features), each with its `key_data`, `codebooks`,
+    `keys` (the experiment's size) and seed; `meta`: 'code' (`core.run_digest('kvb')` when measured), 'current' (True
+    when that is this code's), 'seconds' (the whole measurement), 'provenance', 'epochs' (per task). Raises what
+    `zoo.read_measured` raises."""
+    return zoo.read_measured(path, default='kvb_capacity.json', chapter='kvb', cmd=CAPACITY_CMD, took='about 16 minutes',
+                             row_keys=('method', 'acc', 'seed', 'key_data', 'codebooks', 'keys'),
+                             meta_keys=('code', 'provenance', 'seconds', 'epochs'))
+
+def capacity_table(res: Results) -> list[dict]:
+    """One row per key data and size of `measured_capacity()`, in the file's order: 'key_data', 'codebooks', 'keys',
+    'slots' (codebooks × keys), the mean accuracy over seeds of 'kvb' (streamed), 'kvb_iid' (all at once) and
+    'linear_iid' (the probe), 'gap' and 'gap_sd' (the probe minus streamed KVB, in points, paired seed by seed) and
+    'seeds'. Raises `ValueError` if a size lacks one of the three methods on one of its seeds."""
+    out = []
+    for kd, C, J in dict.fromkeys((r['key_data'], r['codebooks'], r['keys']) for r in res):
+        acc = {m: {r['seed']: r['acc'] for r in res.where(key_data=kd, codebooks=C, keys=J, method=m)}
+               for m in ('kvb', 'kvb_iid', 'linear_iid')}
+        seeds = sorted(set().union(*acc.values()))
+        if not seeds or any(set(a) != set(seeds) for a in acc.values()):
+            raise ValueError(f"key_data={kd!r}, {C} × {J}: every seed needs kvb, kvb_iid and linear_iid rows; "
+                             f"seeds per method: { {m: sorted(a) for m, a in acc.items()} }")
+        gap = [100 * (acc['linear_iid'][s] - acc['kvb'][s]) for s in seeds]
+        out.append(dict(key_data=kd, codebooks=C, keys=J, slots=C * J, seeds=seeds,
+                        **{m: float(np.mean(list(a.values()))) for m, a in acc.items()},
+                        gap=float(np.mean(gap)), gap_sd=float(np.std(gap, ddof=1)) if len(gap) > 1 else float('nan')))
+    return out
+
+def plot_capacity(rows: list[dict], ax=None):
+    """`capacity_table` rows drawn: streamed KVB's accuracy against the key slots (codebooks × keys, log scale), one
+    line per key data, with the linear probe on the same features (its mean, dotted) and the band within 5 points of
+    it. Raises `ValueError` for rows that are not `capacity_table`'s. Returns the axes."""
+    if not rows or any(k not in r for r in rows for k in ('key_data', 'slots', 'kvb', 'linear_iid')):
+        raise ValueError("rows must be capacity_table(measured_capacity()) rows (key_data, slots, kvb, linear_iid)")
+    ax = ax or plt.subplots(figsize=(6, 4))[1]
+    probe = float(np.mean([r['linear_iid'] for r in rows]))
+    ax.axhspan(probe - 0.05, probe, color='0.9', label='within 5 points of the probe')
+    ax.axhline(probe, color='C1', ls=':', label='linear probe, same features (i.i.d.)')
+    for i, kd in enumerate(dict.fromkeys(r['key_data'] for r in rows)):
+        rs = sorted((r for r in rows if r['key_data'] == kd), key=lambda r: r['slots'])
+        ax.plot([r['slots'] for r in rs], [r['kvb'] for r in rs], 'o-', color=f'C{2 * i}',
+                label=f"streamed KVB, keys placed on {'the stream (a leak)' if kd == 'stream' else kd}")
+        for r in rs: ax.annotate(f"{r['codebooks']}×{r['keys']}", (r['slots'], r['kvb']), fontsize=7,
+                                 textcoords='offset points', xytext=(4, -10))
+    ax.set(xscale='log', xlabel='key slots (codebooks × keys per codebook)', ylabel='accuracy on all classes at the end',
+           title='capacity and placement against the probe')
+    legend_below(ax, ncol=1)
+    return ax
+
 
 # %% ../nbs/51_kvb_harness.ipynb #0822c33d
 def stream_features(data, *, seed: int = 0, mode: str | None = None, tasks=None, encoder: str = 'cnn',
@@ -726,11 +818,12 @@ def widget(data='mnist', *, n_train: int = 3000, n_test: int = 1000, **fixed):
 # the rows the comparison chapter reads: this chapter's adaptation against its same-protocol reference
 COMPARE = dict(
     method='kvb',
-    where={'keys': 256},
+    where={'keys': 4096},
     reference='retrain',
-    reference_where={'keys': 256},
+    reference_where={'keys': 4096},
     reference_name="the same bottleneck's values retrained from zero on all data seen so far, after every task",
-    setting='MNIST class-incremental, 5 tasks; frozen zoo CNN (Fashion-MNIST + Omniglot), keys placed on Omniglot',
+    setting='MNIST class-incremental, 5 tasks; frozen zoo CNN (Fashion-MNIST + Omniglot), 128 codebooks, keys placed on '
+            'Omniglot',
     reused='a frozen zoo encoder and keys placed without labels on other data (setup)',
     stored='nothing beyond the network (its keys and values)',
 )

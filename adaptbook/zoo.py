@@ -20,8 +20,8 @@ from .data import resolve
 from .models import mlp
 
 # %% auto #0
-__all__ = ['RECIPES', 'PROVIDERS', 'USER', 'Recipe', 'register', 'names', 'get', 'shipped_dir', 'user_dir', 'sha256', 'pretrain',
-           'load', 'record', 'table', 'imagenet']
+__all__ = ['RECIPES', 'PROVIDERS', 'USER', 'Recipe', 'register', 'names', 'get', 'shipped_dir', 'user_dir', 'sha256',
+           'measured_dir', 'read_measured', 'pretrain', 'load', 'record', 'table', 'imagenet']
 
 # %% ../nbs/07_zoo.ipynb #0fd7f664
 @dataclasses.dataclass(frozen=True)
@@ -185,6 +185,39 @@ def _find(name: str, mode: str, seed: int, sig: str) -> tuple[Path, dict] | None
         warnings.warn(f"zoo: {pt} is missing or does not match its sha256; it is removed and trained again")
         for f in (pt, js): f.unlink(missing_ok=True)
     return None
+
+# %% ../nbs/07_zoo.ipynb #a3e1f0c7
+def measured_dir() -> Path:
+    "The folder of the measurements shipped inside the package (`adaptbook/measured`): what a bench script wrote with `--out`."
+    return Path(importlib.import_module('adaptbook').__file__).parent / 'measured'
+
+def read_measured(path: str | os.PathLike | None, *, default: str, chapter: str, cmd: str, took: str,
+                  row_keys: Sequence[str] = ('method', 'acc', 'seed'),
+                  meta_keys: Sequence[str] = ('code', 'provenance', 'seconds')):
+    """A measurement that `cmd --out FILE` wrote (a `core.Results` JSON), read from `path` (None: `default` in
+    `measured_dir()`), with `meta['current']` set: True when `meta['code']` is `core.run_digest(chapter)`, the digest of
+    the code that runs now (the same code gives the same numbers on the same torch build and threads). `took` says
+    what measuring it costs. Raises `TypeError` for a `path` that is not a path, `FileNotFoundError` naming the command
+    that writes the file, and `ValueError` for a folder or a file that is not such a measurement (no rows, a row
+    without `row_keys`, a meta without `meta_keys`)."""
+    from .core import Results, run_digest
+    if path is not None and not isinstance(path, (str, os.PathLike)):
+        raise TypeError(f"path must be a file path (str or Path), got {type(path).__name__}")
+    path = Path(path) if path is not None and str(path) else measured_dir() / default
+    if path.is_dir(): raise ValueError(f"path={str(path)!r} is a folder; give the JSON file `{cmd} --out` wrote")
+    if not path.is_file():
+        raise FileNotFoundError(f"{path} is missing: measure it with `{cmd} --out {path}` ({took} of one CPU core)")
+    bad = f"{path} is not a measurement written by `{cmd} --out`"
+    try: res = Results.from_json(path)
+    except (ValueError, TypeError) as e: raise ValueError(f"{bad} ({e})") from None
+    if not res.rows: raise ValueError(f"{bad}: it has no rows")
+    for r in res:
+        if any(k not in r for k in row_keys):
+            raise ValueError(f"{bad}: every row needs {', '.join(row_keys)}; one row has {sorted(r)}")
+    if any(k not in res.meta for k in meta_keys): raise ValueError(f"{bad}: its meta needs {', '.join(meta_keys)}")
+    res.meta['current'] = res.meta['code'] == run_digest(chapter)
+    return res
+
 
 # %% ../nbs/07_zoo.ipynb #825004d6
 def pretrain(name: str, seed: int = 0, mode: str | None = None, *, out: str | os.PathLike | None = None,

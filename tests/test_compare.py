@@ -53,9 +53,9 @@ def fake(k2=0.80, rp2=0.78, lin=0.20, ft=0.97, seeds=(0, 1, 2)) -> dict:
                             _r('aft', 'adapt', .72 + n / 10 ** 4 + e, s, 1000 * n, 9000, beta=10, n_labels=n, **t, **c),
                             _r('kd', 'baseline', .71 + n / 10 ** 4, s, 1000 * n, 9000, beta=10, n_labels=n, **t, **c),
                             _r('teacher_features', 'setup', float('nan'), s, n, 9000, beta=None, n_labels=n, **t)]
-        rows['kvb'] += [_r('kvb', 'adapt', .80 + e, s, 4000, keys=256), _r('retrain', 'retrain', .90, s, 80000, 10 ** 6, keys=256),
+        rows['kvb'] += [_r('kvb', 'adapt', .80 + e, s, 4000, keys=4096), _r('retrain', 'retrain', .90, s, 80000, 10 ** 6, keys=4096),
                         _r('linear', 'baseline', lin, s, 4000, keys=None), _r('ncm', 'baseline', .78, s, 4000, keys=None),
-                        _r('replay', 'baseline', .75, s, 4000, 9000, keys=256)]
+                        _r('replay', 'baseline', .75, s, 4000, 9000, keys=4096)]
     knobs = dict(kprior='memory', zapping='zap_every', piggyback='threshold', aft='beta', kvb='keys')
     return {n: Results(r, {'knob': knobs[n], 'n_classes': 50}) for n, r in rows.items()}
 

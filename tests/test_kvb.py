@@ -1,4 +1,5 @@
 "Tests of the discrete key-value bottleneck chapter (adaptbook.kvb)."
+import copy
 import math
 
 import pytest
@@ -127,7 +128,7 @@ def test_experiment_on_unusual_tensors_and_pattern():
     check_rows(res)
     assert res.meta['knob'] == 'keys'
     setup = [r for r in res if r['role'] == 'setup']
-    assert [r['method'] for r in setup] == ['encoder', 'key_init'] and [r['keys'] for r in setup] == [None, 32]
+    assert [r['method'] for r in setup] == ['encoder', 'key_init', 'lookup'] and [r['keys'] for r in setup] == [None, 32, 32]
     rest = [r for r in res if r['role'] != 'setup']
     assert sorted(r['method'] for r in rest) == sorted(METHODS)           # exactly one summary row per method
     roles = {r['method']: r['role'] for r in rest}
@@ -155,9 +156,10 @@ def test_retrain_row_carries_the_full_cost():
     n = [1 * 60, 2 * 60, 2 * 60]                                         # training rows of each task (300 rows, 5 classes)
     seen = [sum(n[:t + 1]) for t in range(3)]
     assert rt['role'] == 'retrain' and rt['keys'] == kv['keys'] == 32
-    assert rt['examples'] == sum((E + 1) * s for s in seen)              # E epochs + one lookup pass, every retraining
-    assert rt['examples_by_task'] == [sum((E + 1) * s for s in seen[:t + 1]) for t in range(3)]
-    assert kv['examples'] == (E + 1) * 300 and kv['examples'] < rt['examples']
+    assert rt['examples'] == sum(E * s for s in seen)                    # E epochs on all data seen, every retraining
+    assert rt['examples_by_task'] == [sum(E * s for s in seen[:t + 1]) for t in range(3)]
+    assert kv['examples'] == E * 300 and kv['examples'] < rt['examples']
+    assert res.where(method='lookup')[0]['examples'] == 300              # each input looked up once, as setup
     assert rt['state_bytes'] == 300 * (12 * 4 + 8) and kv['state_bytes'] == 0   # retraining keeps every feature seen
     assert rt['curve_examples'] == sorted(rt['curve_examples']) and rt['curve_examples'][0] == 0
     assert rt['acc'] == pytest.approx(iid['acc'], abs=0.02)              # the last retraining is the i.i.d. run
@@ -392,3 +394,48 @@ def test_quick_default_size_is_a_cap_not_a_demand():
     assert (r.meta['n_train'], r.meta['n_test']) == (1437, 360)
     with pytest.raises(ValueError, match='n_train=5000 must be an int in 1..1437'):
         kvb.experiment('digits', keys=(8,), methods=('kvb',), n_train=5000)
+
+
+def test_evaluation_memo_is_exact_as_keys_come_into_use():
+    "kvb_logits with a memo (the nearest keys in use kept, grown with the newly used keys only) = without one."
+    from adaptbook.kvb_method import kvb_logits
+    g = torch.Generator().manual_seed(0)
+    for topk in (1, 3):
+        kv = KeyValueBottleneck(12, codebooks=5, keys=40, key_dim=3, value_dim=4, topk=topk)
+        kv.values.data.normal_(generator=g)
+        Z, memo = torch.randn(300, 12, generator=g), {}
+        for step in range(6):                                             # growing, then shrinking, sets of used keys
+            kv.counts.copy_((torch.rand(5, 40, generator=g) < 0.15 * step).long())
+            assert torch.equal(kvb_logits(kv, Z, memo=memo), kvb_logits(kv, Z)), (topk, step)
+        kv.counts.zero_()
+        kv.counts[0, :3] = 1                                              # only 3 keys of one codebook: others invalid
+        assert torch.equal(kvb_logits(kv, Z, memo=memo), kvb_logits(kv, Z))
+        kv.keys.add_(0.5)                                                 # other keys: the memo does not serve them
+        assert torch.equal(kvb_logits(kv, Z, memo=memo), kvb_logits(kv, Z))
+
+
+def test_train_values_takes_a_kept_lookup_and_refuses_another_shape():
+    kv = KeyValueBottleneck(6, codebooks=3, keys=8, key_dim=2, value_dim=3)
+    Z, y = torch.randn(50, 6), torch.randint(0, 3, (50,))
+    init_keys(kv, Z)
+    a, b = copy.deepcopy(kv), copy.deepcopy(kv)
+    train_values(a, Z, y, epochs=2)
+    train_values(b, Z, y, epochs=2, lookup=kv.lookup(Z, mask=False))
+    assert torch.equal(a.values, b.values) and torch.equal(a.counts, b.counts)
+    with pytest.raises(ValueError, match=r'lookup has shapes \(49, 3, 1\)'):
+        train_values(kv, Z, y, lookup=tuple(t[:49] for t in kv.lookup(Z, mask=False)))
+
+
+def test_keys_are_kept_in_the_store_and_shared_through_key_seed(tmp_path, monkeypatch):
+    "A second run reads its keys (the cost measured when placed), gives the same rows; key_seed shares keys across seeds."
+    monkeypatch.setenv('ADAPTBOOK_CACHE', str(tmp_path))                # an empty store
+    kw = _kw(methods=('kvb',), epochs_per_task=2)
+    a, b = experiment(_data(), **kw), experiment(_data(), **kw)
+    ka, kb = (r.where(method='key_init')[0] for r in (a, b))
+    assert not ka['cached'] and kb['cached'] and ka['seconds'] == kb['seconds'] and ka['examples'] == kb['examples']
+    assert a.where(method='kvb')[0]['acc'] == b.where(method='kvb')[0]['acc']
+    c = experiment(_data(), seed=1, key_seed=0, **kw)
+    assert c.where(method='key_init')[0]['cached'] and c.where(method='key_init')[0]['key_seed'] == 0
+    assert not experiment(_data(), seed=1, **kw).where(method='key_init')[0]['cached']    # its own keys, seed 1
+    with pytest.raises(ValueError, match='key_seed=-1'):
+        experiment(_data(), key_seed=-1, **kw)
