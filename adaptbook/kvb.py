@@ -554,7 +554,8 @@ KEY_STORE = Store('kvb-keys', 64 * 2**20, what='the KVB key cache')
 def _place_keys(res, S, Zkey, o, J, seed, dev) -> KeyValueBottleneck:
     """A bottleneck with J keys per codebook placed on `Zkey` without labels, kept in `KEY_STORE` (keyed by the code,
     the key inputs' features, the projection, the sizes, the placement's settings and the seed: the same keys serve
-    every stream). Its cost, as measured when the keys were placed, is recorded as a 'setup' row (`cached`: read)."""
+    every stream). Its cost, as measured when the keys were placed, is recorded as a 'setup' row, the same whether the
+    keys were placed now or read (then J is listed in `res.meta['keys_read']`)."""
     ks = seed if o.key_seed is None else o.key_seed
     kv, led = _bottleneck(S, o, J, ks).to(dev), Ledger(dev)
     def place() -> dict:
@@ -569,7 +570,8 @@ def _place_keys(res, S, Zkey, o, J, seed, dev) -> KeyValueBottleneck:
     if not made:
         kv.keys.copy_(got['keys'])
         (led.fwd_examples, led.steps), led.seconds = got['counts'].tolist(), got['seconds'].item()
-    res.record('key_init', 'setup', float('nan'), seed=seed, ledger=led, keys=J, cached=not made, key_seed=ks)
+    res.record('key_init', 'setup', float('nan'), seed=seed, ledger=led, keys=J, key_seed=ks)
+    if not made: res.meta['keys_read'] = res.meta.get('keys_read', []) + [J]
     return kv
 
 def _look_up(res, S, kv: KeyValueBottleneck, seed: int) -> tuple:

@@ -101,7 +101,7 @@ class Codebooks(nn.Module):
         key is invalid and contributes nothing. `bs` rows at a time (default 256, the fastest measured on a CPU)."""
         if mask is None: mask = (not self.training) and self.mask_unused and bool(self.counts.any())
         unused = (self.counts == 0) if mask else None
-        bs, norms = check_int('bs', bs or 256), (self.keys * self.keys).sum(-1)
+        bs, norms = 256 if bs is None else check_int('bs', bs), (self.keys * self.keys).sum(-1)
         out = [_nearest(self.heads(z[i:i + bs]), self.keys, self.topk, unused, norms) for i in range(0, len(z), bs)]
         if not out:
             e = torch.zeros(0, self.codebooks, self.topk, dtype=torch.long, device=z.device)
@@ -311,7 +311,7 @@ def kvb_logits(kvb: KeyValueBottleneck, Z: torch.Tensor, bs: int | None = None, 
         states = memo.setdefault(tensor_digest(kvb.keys, kvb.proj, Z), [])
         best = max((s for s in states if not (s['used'] & ~used).any()), key=lambda s: int(s['used'].sum()), default=None)
         if best is None or not torch.equal(best['used'], used):
-            best = _grow(kvb, kvb.heads(Z), best, used, bs or 256)
+            best = _grow(kvb, kvb.heads(Z), best, used, 256 if bs is None else check_int('bs', bs))
             states[:] = states[-7:] + [best]                                  # the last 8 kept
         lk = best['I'].permute(1, 0, 2), torch.isfinite(best['D']).permute(1, 0, 2)
     out = vote(kvb.fetch(*lk)).cpu()

@@ -198,8 +198,9 @@ def test_early_stopped_keeps_the_best_epoch():
     with pytest.raises(ValueError, match='patience=0'): early_stopped(m, X, y, patience=0)
 
 
-def test_keys_never_see_the_stream(monkeypatch):
+def test_keys_never_see_the_stream(monkeypatch, tmp_path):
     "The keys are placed on Omniglot's images by default: no row the keys are fitted on is a stream feature."
+    monkeypatch.setenv('ADAPTBOOK_CACHE', str(tmp_path))                # an empty key store: the keys are placed
     seen = []
     real = kvb_module.init_keys
     monkeypatch.setattr(kvb_module, 'init_keys', lambda kvb, Z, *a, **k: seen.append(Z.clone()) or real(kvb, Z, *a, **k))
@@ -431,11 +432,44 @@ def test_keys_are_kept_in_the_store_and_shared_through_key_seed(tmp_path, monkey
     monkeypatch.setenv('ADAPTBOOK_CACHE', str(tmp_path))                # an empty store
     kw = _kw(methods=('kvb',), epochs_per_task=2)
     a, b = experiment(_data(), **kw), experiment(_data(), **kw)
-    ka, kb = (r.where(method='key_init')[0] for r in (a, b))
-    assert not ka['cached'] and kb['cached'] and ka['seconds'] == kb['seconds'] and ka['examples'] == kb['examples']
-    assert a.where(method='kvb')[0]['acc'] == b.where(method='kvb')[0]['acc']
+    assert 'keys_read' not in a.meta and b.meta['keys_read'] == [32]
+    assert repr(a.stable()) == repr(b.stable())          # the same rows, the key placement's cost as measured then
     c = experiment(_data(), seed=1, key_seed=0, **kw)
-    assert c.where(method='key_init')[0]['cached'] and c.where(method='key_init')[0]['key_seed'] == 0
-    assert not experiment(_data(), seed=1, **kw).where(method='key_init')[0]['cached']    # its own keys, seed 1
+    assert c.meta['keys_read'] == [32] and c.where(method='key_init')[0]['key_seed'] == 0
+    assert 'keys_read' not in experiment(_data(), seed=1, **kw).meta                   # its own keys, seed 1
     with pytest.raises(ValueError, match='key_seed=-1'):
         experiment(_data(), key_seed=-1, **kw)
+
+
+def test_measured_capacity_is_shipped_and_says_whose_code_measured_it(tmp_path):
+    "The shipped capacity sweep: every size and key data on 3 seeds; the stream's keys close more than the key count."
+    res = kvb_module.measured_capacity()
+    rows = kvb_module.capacity_table(res)
+    sizes = {(r['codebooks'], r['keys']) for r in rows}
+    assert {(64, 256), (128, 4096), (256, 4096)} <= sizes and {r['key_data'] for r in rows} == {'omniglot', 'stream'}
+    assert all(r['seeds'] == [0, 1, 2] for r in rows) and 'provenance' in res.meta and res.meta['epochs'] == 5
+    cap = {(r['key_data'], r['codebooks'], r['keys']): r for r in rows}
+    assert cap[('omniglot', 128, 4096)]['kvb'] > cap[('omniglot', 64, 256)]['kvb']           # more keys, more accuracy
+    assert cap[('stream', 128, 4096)]['gap'] < cap[('omniglot', 128, 4096)]['gap']            # placement decides more
+    assert all(abs(r['kvb'] - r['kvb_iid']) < 0.03 for r in rows)                            # streamed ≈ all at once
+    other = tmp_path / 'other.json'
+    other.write_text(Results(res.rows, {**res.meta, 'code': 'feedface'}).to_json())
+    assert kvb_module.measured_capacity(other).meta['current'] is False
+    with pytest.raises(FileNotFoundError, match='bench/kvb_capacity.py'):
+        kvb_module.measured_capacity(tmp_path / 'missing.json')
+    with pytest.raises(ValueError, match='is a folder'):
+        kvb_module.measured_capacity(tmp_path)
+    with pytest.raises(TypeError, match='path must be a file path'):
+        kvb_module.measured_capacity(3)
+    bad = tmp_path / 'bad.json'
+    bad.write_text(Results([{'method': 'kvb', 'acc': 0.5, 'seed': 0}], {'code': 'x'}).to_json())
+    with pytest.raises(ValueError, match='every row needs method, acc, seed, key_data'): kvb_module.measured_capacity(bad)
+    bad.write_text('not json')
+    with pytest.raises(ValueError, match='is not a measurement written by'): kvb_module.measured_capacity(bad)
+    one = Results([r for r in res.rows if not (r['method'] == 'kvb' and r['seed'] == 2)], res.meta)
+    with pytest.raises(ValueError, match='every seed needs kvb, kvb_iid and linear_iid'): kvb_module.capacity_table(one)
+    with pytest.raises(ValueError, match='capacity_table'): kvb_module.plot_capacity([])
+    ax = kvb_module.plot_capacity(rows)
+    assert ax.get_xscale() == 'log' and len(ax.lines) == 1 + 2                   # the probe and one line per key data
+    import matplotlib.pyplot as plt
+    plt.close(ax.figure)

@@ -211,7 +211,7 @@ def test_sizes_that_would_not_fit_are_refused_before_allocating(monkeypatch):
     cases = [(lambda: kvb.KeyValueBottleneck(64, keys=10**9), r"codebooks × keys='64 × 1000000000' would need .* 8\.0 GiB"),
              (lambda: kvb.Codebooks(64, codebooks=10**7), r"codebooks × keys='10000000 × 256'"),
              (lambda: PCAEncoder(8).fit(torch.rand(2, 100_000)), r"input dimension=100000 would need 223\.5 GiB .*PCA"),
-             (lambda: kvb.experiment('mnist', keys=(256, 10**9)), r"codebooks × keys='64 × 1000000000'")]
+             (lambda: kvb.experiment('mnist', keys=(256, 10**9)), r"codebooks × keys='128 × 1000000000'")]
     for make, msg in cases:
         with no_training(), pytest.raises(ValueError, match=msg): make()
     monkeypatch.setattr(core, 'memory_bytes', lambda: None)                  # unknown memory: nothing refused
