@@ -528,7 +528,7 @@ def _options(keys, methods, st: KVBSettings) -> tuple[tuple, tuple, KVBSettings]
     if o['topk'] > min(keys):
         raise ValueError(f"topk={o['topk']} is larger than keys={min(keys)} (keys per codebook); use topk <= keys")
     _check_size(0, o['codebooks'], max(keys), o['key_dim'], 10)    # before any encoder or training runs
-    if o['key_seed'] is not None: o['key_seed'] = check_int('key_seed', o['key_seed'], 0)
+    if o['key_seed'] is not None: o['key_seed'] = check_int('key_seed', o['key_seed'], 0, 2**63 - 1)
     for k, allowed in (('encoder', ENCODERS), ('key_init', KEY_INITS), ('splitter', SPLITTERS),
                        ('baseline_opt', ('sgd', 'adam'))):
         check_choice(k, o[k], allowed)
@@ -595,7 +595,7 @@ def experiment(data, *, keys=(4096,), methods: Sequence[str] = DEFAULT_METHODS, 
     (X_train N×..., y_train (N,), X_test, y_test); the classes arrive in `tasks` (disjoint class lists, default pairs
     in label order), no replay, no task identity at test time. The knob `keys` (keys per codebook J, a value or a
     sweep; default 4,096 keys in each of `codebooks` = 128 codebooks, 256 in full mode: the paper's 256 × 4,096; a
-    smaller bottleneck stays well below the linear probe on the same features, see bench/kvb_capacity.py). The encoder (default: the zoo CNN, pre-trained on Fashion-MNIST and Omniglot) is frozen; the keys are placed
+    smaller one stays further below the linear probe on the same features: `measured_capacity`). The encoder (default: the zoo CNN, pre-trained on Fashion-MNIST and Omniglot) is frozen; the keys are placed
     without labels on `key_data` (default: Omniglot's evaluation set, never the stream). Methods (`METHODS`): 'kvb'
     (adapt: values trained task by task), 'retrain' (the same-protocol reference: the same bottleneck's values
     trained from zero on all data seen so far after every task), the streamed decoders 'linear'/'mlp'
@@ -743,8 +743,20 @@ def measured_capacity(path: str | Path | None = None) -> Results:
 def capacity_table(res: Results) -> list[dict]:
     """One row per key data and size of `measured_capacity()`, in the file's order: 'key_data', 'codebooks', 'keys',
     'slots' (codebooks × keys), the mean accuracy over seeds of 'kvb' (streamed), 'kvb_iid' (all at once) and
-    'linear_iid' (the probe), 'gap' and 'gap_sd' (the probe minus streamed KVB, in points, paired seed by seed) and
-    'seeds'. Raises `ValueError` if a size lacks one of the three methods on one of its seeds."""
+    'linear_iid' (the probe), 'gap' and 'gap_sd' (the probe minus streamed KVB, in points, paired seed by seed),
+    'used' (the share of key slots streamed KVB fetched, mean over seeds) and 'seeds'. Raises `TypeError` for `res`
+    that is not `Results`, `ValueError` for no rows, a row without the columns or with values of the wrong type, two
+    rows of one method and seed, or a size that lacks one of the three methods on one of its seeds."""
+    if not isinstance(res, Results): raise TypeError(f"res must be Results (measured_capacity()), got {type(res).__name__}")
+    if not res.rows: raise ValueError("res has no rows: give measured_capacity()")
+    for r in res:
+        if any(k not in r for k in ('method', 'seed', 'acc', 'key_data', 'codebooks', 'keys')):
+            raise ValueError(f"every row needs method, seed, acc, key_data, codebooks, keys; one row has {sorted(r)}")
+        if not (isinstance(r['acc'], (int, float)) and all(isinstance(r[k], int) for k in ('codebooks', 'keys', 'seed'))):
+            raise ValueError(f"a row's acc must be a number and codebooks, keys, seed ints; got {r}")
+    seen = [(r['key_data'], r['codebooks'], r['keys'], r['method'], r['seed']) for r in res]
+    if len(set(seen)) < len(seen):
+        raise ValueError(f"two rows for one key data, size, method and seed, e.g. {next(s for s in seen if seen.count(s) > 1)}")
     out = []
     for kd, C, J in dict.fromkeys((r['key_data'], r['codebooks'], r['keys']) for r in res):
         acc = {m: {r['seed']: r['acc'] for r in res.where(key_data=kd, codebooks=C, keys=J, method=m)}
@@ -754,7 +766,10 @@ def capacity_table(res: Results) -> list[dict]:
             raise ValueError(f"key_data={kd!r}, {C} × {J}: every seed needs kvb, kvb_iid and linear_iid rows; "
                              f"seeds per method: { {m: sorted(a) for m, a in acc.items()} }")
         gap = [100 * (acc['linear_iid'][s] - acc['kvb'][s]) for s in seeds]
+        used = [r['keys_used'] / r['keys_total'] for r in res.where(key_data=kd, codebooks=C, keys=J, method='kvb')
+                if r.get('keys_used') and r.get('keys_total')]
         out.append(dict(key_data=kd, codebooks=C, keys=J, slots=C * J, seeds=seeds,
+                        used=float(np.mean(used)) if used else float('nan'),
                         **{m: float(np.mean(list(a.values()))) for m, a in acc.items()},
                         gap=float(np.mean(gap)), gap_sd=float(np.std(gap, ddof=1)) if len(gap) > 1 else float('nan')))
     return out
@@ -763,8 +778,11 @@ def plot_capacity(rows: list[dict], ax=None):
     """`capacity_table` rows drawn: streamed KVB's accuracy against the key slots (codebooks × keys, log scale), one
     line per key data, with the linear probe on the same features (its mean, dotted) and the band within 5 points of
     it. Raises `ValueError` for rows that are not `capacity_table`'s. Returns the axes."""
-    if not rows or any(k not in r for r in rows for k in ('key_data', 'slots', 'kvb', 'linear_iid')):
-        raise ValueError("rows must be capacity_table(measured_capacity()) rows (key_data, slots, kvb, linear_iid)")
+    cols = ('key_data', 'codebooks', 'keys', 'slots', 'kvb', 'linear_iid')
+    if (not isinstance(rows, (list, tuple)) or not rows or any(not isinstance(r, dict) or k not in r for r in rows for k in cols)
+            or any(not isinstance(r[k], (int, float)) for r in rows for k in cols[1:])):
+        raise ValueError("rows must be capacity_table(measured_capacity()) rows (key_data, and numbers for codebooks, "
+                         "keys, slots, kvb, linear_iid)")
     ax = ax or plt.subplots(figsize=(6, 4))[1]
     probe = float(np.mean([r['linear_iid'] for r in rows]))
     ax.axhspan(probe - 0.05, probe, color='0.9', label='within 5 points of the probe')

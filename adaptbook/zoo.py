@@ -199,11 +199,16 @@ def read_measured(path: str | os.PathLike | None, *, default: str, chapter: str,
     the code that runs now (the same code gives the same numbers on the same torch build and threads). `took` says
     what measuring it costs. Raises `TypeError` for a `path` that is not a path, `FileNotFoundError` naming the command
     that writes the file, and `ValueError` for a folder or a file that is not such a measurement (no rows, a row
-    without `row_keys`, a meta without `meta_keys`)."""
+    without `row_keys`, a meta without `meta_keys`, an empty `path`, or a `chapter` that is no module of adaptbook)."""
     from .core import Results, run_digest
     if path is not None and not isinstance(path, (str, os.PathLike)):
         raise TypeError(f"path must be a file path (str or Path), got {type(path).__name__}")
-    path = Path(path) if path is not None and str(path) else measured_dir() / default
+    if path is not None and not str(path):
+        raise ValueError("path='' is empty: give the JSON file, or None for the package's own measurement")
+    if not isinstance(default, str) or not (measured_dir().parent / f'{chapter}.py').exists():
+        raise ValueError(f"default={default!r} must be a file name and chapter={chapter!r} a module of adaptbook")
+    row_keys, meta_keys = (row_keys,) if isinstance(row_keys, str) else tuple(row_keys), tuple(meta_keys)
+    path = Path(path) if path is not None else measured_dir() / default
     if path.is_dir(): raise ValueError(f"path={str(path)!r} is a folder; give the JSON file `{cmd} --out` wrote")
     if not path.is_file():
         raise FileNotFoundError(f"{path} is missing: measure it with `{cmd} --out {path}` ({took} of one CPU core)")
@@ -215,7 +220,7 @@ def read_measured(path: str | os.PathLike | None, *, default: str, chapter: str,
         if any(k not in r for k in row_keys):
             raise ValueError(f"{bad}: every row needs {', '.join(row_keys)}; one row has {sorted(r)}")
     if any(k not in res.meta for k in meta_keys): raise ValueError(f"{bad}: its meta needs {', '.join(meta_keys)}")
-    res.meta['current'] = res.meta['code'] == run_digest(chapter)
+    res.meta['current'] = res.meta.get('code') == run_digest(chapter)
     return res
 
 

@@ -403,6 +403,7 @@ def test_evaluation_memo_is_exact_as_keys_come_into_use():
     g = torch.Generator().manual_seed(0)
     for topk in (1, 3):
         kv = KeyValueBottleneck(12, codebooks=5, keys=40, key_dim=3, value_dim=4, topk=topk)
+        kv.keys[:, 30:] = kv.keys[:, :10]                                 # exact duplicates: ties go to the lower index
         kv.values.data.normal_(generator=g)
         Z, memo = torch.randn(300, 12, generator=g), {}
         for step in range(6):                                             # growing, then shrinking, sets of used keys
@@ -425,6 +426,16 @@ def test_train_values_takes_a_kept_lookup_and_refuses_another_shape():
     assert torch.equal(a.values, b.values) and torch.equal(a.counts, b.counts)
     with pytest.raises(ValueError, match=r'lookup has shapes \(49, 3, 1\)'):
         train_values(kv, Z, y, lookup=tuple(t[:49] for t in kv.lookup(Z, mask=False)))
+    idx, ok = kv.lookup(Z, mask=False)
+    for bad, err, msg in [((idx,), TypeError, 'pair of tensors'), ((idx.float(), ok), ValueError, 'long key indices'),
+                          ((idx + 8, ok), ValueError, r'indices must lie in 0\.\.7'),
+                          ((idx, ok & False), ValueError, 'mask=True')]:
+        with pytest.raises(err, match=msg): train_values(kv, Z, y, lookup=bad)
+    from adaptbook.kvb_method import kvb_logits
+    with pytest.raises(TypeError, match='memo must be a dict'): kvb_logits(kv, Z, memo=[])
+    with pytest.raises(ValueError, match='bs=0'): kvb_logits(kv, Z, bs=0, memo={})
+    with pytest.raises(ValueError, match=r'z must have shape \(N, 6\)'): kv.lookup(torch.zeros(0, 99))
+    with pytest.raises(TypeError, match='argument 1 must be a dense torch.Tensor'): kvb_module.tensor_digest(Z, [1])
 
 
 def test_keys_are_kept_in_the_store_and_shared_through_key_seed(tmp_path, monkeypatch):
@@ -437,8 +448,8 @@ def test_keys_are_kept_in_the_store_and_shared_through_key_seed(tmp_path, monkey
     c = experiment(_data(), seed=1, key_seed=0, **kw)
     assert c.meta['keys_read'] == [32] and c.where(method='key_init')[0]['key_seed'] == 0
     assert 'keys_read' not in experiment(_data(), seed=1, **kw).meta                   # its own keys, seed 1
-    with pytest.raises(ValueError, match='key_seed=-1'):
-        experiment(_data(), key_seed=-1, **kw)
+    for bad in (-1, 2**70):
+        with pytest.raises(ValueError, match=f'key_seed={bad}'): experiment(_data(), key_seed=bad, **kw)
 
 
 def test_measured_capacity_is_shipped_and_says_whose_code_measured_it(tmp_path):
@@ -469,6 +480,12 @@ def test_measured_capacity_is_shipped_and_says_whose_code_measured_it(tmp_path):
     one = Results([r for r in res.rows if not (r['method'] == 'kvb' and r['seed'] == 2)], res.meta)
     with pytest.raises(ValueError, match='every seed needs kvb, kvb_iid and linear_iid'): kvb_module.capacity_table(one)
     with pytest.raises(ValueError, match='capacity_table'): kvb_module.plot_capacity([])
+    with pytest.raises(ValueError, match='capacity_table'): kvb_module.plot_capacity([{**rows[0], 'kvb': None}])
+    with pytest.raises(TypeError, match='res must be Results'): kvb_module.capacity_table(rows)
+    with pytest.raises(ValueError, match='no rows'): kvb_module.capacity_table(Results([]))
+    with pytest.raises(ValueError, match='two rows for one key data'): kvb_module.capacity_table(Results(res.rows * 2))
+    with pytest.raises(ValueError, match="path='' is empty"): kvb_module.measured_capacity('')
+    assert 0 < cap[('omniglot', 128, 4096)]['used'] < cap[('stream', 128, 4096)]['used'] <= 1
     ax = kvb_module.plot_capacity(rows)
     assert ax.get_xscale() == 'log' and len(ax.lines) == 1 + 2                   # the probe and one line per key data
     import matplotlib.pyplot as plt
