@@ -595,7 +595,8 @@ def experiment(data, *, keys=(4096,), methods: Sequence[str] = DEFAULT_METHODS, 
     (X_train N×..., y_train (N,), X_test, y_test); the classes arrive in `tasks` (disjoint class lists, default pairs
     in label order), no replay, no task identity at test time. The knob `keys` (keys per codebook J, a value or a
     sweep; default 4,096 keys in each of `codebooks` = 128 codebooks, 256 in full mode: the paper's 256 × 4,096; a
-    smaller one stays further below the linear probe on the same features: `measured_capacity`). The encoder (default: the zoo CNN, pre-trained on Fashion-MNIST and Omniglot) is frozen; the keys are placed
+    smaller one stays further below the linear probe on the same features: `measured_capacity`). The encoder
+    (default: the zoo CNN, pre-trained on Fashion-MNIST and Omniglot) is frozen; the keys are placed
     without labels on `key_data` (default: Omniglot's evaluation set, never the stream). Methods (`METHODS`): 'kvb'
     (adapt: values trained task by task), 'retrain' (the same-protocol reference: the same bottleneck's values
     trained from zero on all data seen so far after every task), the streamed decoders 'linear'/'mlp'
