@@ -603,7 +603,8 @@ def experiment(data, *, keys=(4096,), methods: Sequence[str] = DEFAULT_METHODS, 
     (`baseline_opt` at `baseline_lr`), 'ncm' (nearest class mean), 'replay' (the streamed linear probe with a replay
     buffer of the bytes of KVB's network), 'kvb_iid' and the converged i.i.d. decoders 'linear_iid', 'mlp_iid'
     (`converge` with C=`ref_C`, tol=`ref_tol`, at most `ref_iters` iterations); plus 'setup' rows (the encoder pass;
-    each key placement, kept in `KEY_STORE` and reused by later calls; the stream's lookup with those keys). The other options are `KVBSettings` fields: `settings` (or the mode's defaults) with
+    each key placement, kept in `KEY_STORE` and reused by later calls; the stream's lookup with those keys). The
+    other options are `KVBSettings` fields: `settings` (or the mode's defaults) with
     `options` on top. One row per method × keys (None where it does not matter) × seed: `acc` = accuracy on all
     classes after the last task, the learning curve over the whole stream, `acc_by_task`, `R`, forgetting metrics and
     the cost columns. Quick mode subsamples a named dataset to 8k/2k. Raises `ValueError` for bad input (naming the
