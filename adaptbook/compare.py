@@ -295,14 +295,23 @@ def _than(a: float, b: float, tol: float = 0.0005) -> str:
     "'above', 'below' or 'level with': accuracy `a` against `b` (within `tol`, i.e. 0.05 pt, is level)."
     return 'level with' if abs(a - b) <= tol else 'above' if a > b else 'below'
 
+def _paired(res: Results, a: str, b: str, **where) -> list[float]:
+    "Per seed where both ran, `a`'s accuracy (its rows matching `where`) minus `b`'s, in points."
+    acc = lambda m, **w: {x['seed']: x['acc'] for x in res.where(method=m, **w)}
+    pa, pb = acc(a, **where), acc(b)
+    return [100 * (pa[s] - pb[s]) for s in sorted(pa) if s in pb]
+
+def _gap_words(g: float, sd: float, seeds: int) -> str:
+    "A gap of `g` ± `sd` points over `seeds` seeds in words: whether the spread over seeds covers it, else its side."
+    word = 'above it' if g > 0 else 'below it' if g < 0 else 'level with it'
+    if seeds < 2: return f"{g:+.1f} pt, {word} on the one seed (spread unknown)"
+    return f"{g:+.1f} ± {sd:.1f} pt, {'within the spread over seeds' if abs(g) <= sd else word}"
+
 def _line(r: dict) -> str:
     "One chapter's headline in words: accuracy against its reference's, the gap and the cost in examples."
     x = r['examples_ratio']
     cost = 'fewer examples than' if x < 0.995 else 'more examples than' if x > 1.005 else 'as many examples as'
-    g, sd = r['gap_pt'], r['gap_pt_sd']
-    word = 'above it' if g > 0 else 'below it' if g < 0 else 'level with it'
-    if r['seeds'] < 2: gap = f"{g:+.1f} pt, {word} on the one seed (spread unknown)"
-    else: gap = f"{g:+.1f} ± {sd:.1f} pt, {'within the spread over seeds' if abs(g) <= sd else word}"
+    gap = _gap_words(r['gap_pt'], r['gap_pt_sd'], r['seeds'])
     return (f"{r['acc']:.1%} against {r['retrain_acc']:.1%} for its reference ({r['reference_name']}): {gap}, "
             f"for {x:.2g}× its examples ({cost} the reference) and {r['seconds_ratio']:.2g}× its seconds")
 
@@ -362,11 +371,19 @@ def verdicts(results: dict[str, Results], summary: Results) -> list[str]:
             t.append(f"The first task reads {after:.2%} at the end, {before:.2%} when it was learned ("
                      + ('its outputs bit-identical' if same and all(same) else
                         'unchanged' if abs(after - before) < 1e-9 else 'changed') + ").")
-        ft, ftb, fta, cl = (_mean(res, 'finetune'), _mean(res, 'finetune', 'acc_old_before'),
-                            _mean(res, 'finetune', 'acc_old_after'), _mean(res, 'classifier'))
-        if ok(ft, ftb, fta, cl):
+        ft, ftb, fta = (_mean(res, 'finetune'), _mean(res, 'finetune', 'acc_old_before'),
+                        _mean(res, 'finetune', 'acc_old_after'))
+        if ok(ft, ftb, fta):
             t.append(f"Fine-tuning one shared network gets {ft:.1%} ({_than(ft, r['acc'])} Piggyback) but moves the first "
-                     f"task from {ftb:.1%} to {fta:.1%}; a new head alone on the frozen network gets {cl:.1%}.")
+                     f"task from {ftb:.1%} to {fta:.1%}.")
+        for m, words in (('classifier', 'a new head alone on the frozen network'),
+                         ('scratch', 'a network trained from scratch per task')):
+            d = _paired(res, 'piggyback', m, threshold=thr)
+            if d: t.append(f"Against {words} ({_mean(res, m):.1%}) Piggyback is {_gap_words(*_ms(d), len(d))}, "
+                           f"paired over {len(d)} seed{'s' * (len(d) > 1)}.")
+        if res.meta.get('measured'):
+            t.append("These rows were measured by the code that runs now and ship with the package (`bench/"
+                     "piggyback_clothes.py`, read by `piggyback.headline`), as the chapter reads them.")
         out.append(' '.join(t))
     if 'aft' in S:
         r, res = S['aft'], results['aft']

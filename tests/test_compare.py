@@ -165,6 +165,21 @@ def test_verdicts_render_the_numbers_and_flip_their_words():
     assert '(below Piggyback)' in flipped[2] and '(above Piggyback)' in text[2]
     assert 'first task reads 99.00% at the end, 99.00% when it was learned (its outputs bit-identical)' in text[2]
     assert 'moves the first task from 99.0% to 90.0%' in text[2]
+    # the head alone and scratch, paired seed by seed (Piggyback .94 + .001·seed)
+    assert ('Against a new head alone on the frozen network (66.0%) Piggyback is +28.1 ± 0.1 pt, above it, paired over '
+            '3 seeds.') in text[2]
+    assert 'from scratch per task (95.0%) Piggyback is -0.9 ± 0.1 pt, below it, paired over 3 seeds.' in text[2]
+    one_head = {'piggyback': Results([r for r in res['piggyback'] if r['method'] != 'classifier' or r['seed'] == 1],
+                                     res['piggyback'].meta)}
+    t = C.verdicts(one_head, C.summarize(one_head))[0]
+    assert 'Piggyback is +28.1 pt, above it on the one seed (spread unknown), paired over 1 seed.' in t
+    no_ft = {'piggyback': Results([r for r in res['piggyback'] if r['method'] not in ('finetune', 'scratch')],
+                                  res['piggyback'].meta)}
+    t = C.verdicts(no_ft, C.summarize(no_ft))[0]
+    assert 'Fine-tuning' not in t and 'from scratch' not in t and 'new head alone' in t     # a sentence per method present
+    assert 'ship with the package' not in text[2]
+    shipped = {'piggyback': Results(res['piggyback'].rows, {**res['piggyback'].meta, 'measured': 'x.json'})}
+    assert 'ship with the package' in C.verdicts(shipped, C.summarize(shipped))[0]
     md = C.summary_markdown(S, res)
     assert '## Which method when' in md and "{'" not in md and 'memory = 0.1' in md
     # only chapters present are described

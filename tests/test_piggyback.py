@@ -504,8 +504,8 @@ def test_measured_files_and_their_plots_refuse_what_they_cannot_read(tmp_path):
     f = tmp_path / 'f.json'
     for text, msg in (('', 'is not JSON'), ('[1, 2]', "object with 'rows'"), ('{"rows": []}', 'no rows'),
                       ('{"rows": [{"n_labels": 100}]}', 'every row needs n_labels, method'),
-                      ('{"rows": [{"n_labels": "abc", "method": "piggyback", "role": "adapt", "acc": 0.5, "seed": 0}]}',
-                       'n_labels a int'),
+                      ('{"rows": [{"n_labels": "abc", "method": "piggyback", "role": "adapt", "acc": 0.5, "seed": 0}], '
+                       '"meta": {"code": "x", "provenance": {}, "seconds": 1}}', 'n_labels a int'),
                       ('{"rows": [{"n_labels": 100, "method": "piggyback", "role": "adapt", "acc": 0.5, "seed": 0}]}',
                        'meta needs code, provenance, seconds')):
         f.write_text(text)
@@ -516,3 +516,31 @@ def test_measured_files_and_their_plots_refuse_what_they_cannot_read(tmp_path):
     gapped = Results([r for r in pg.measured_width() if not (r['method'] == 'individual' and r['seed'] == 1)])
     with pytest.raises(ValueError, match='individual has seeds'): pg.width_gaps(gapped)
     with pytest.raises(ValueError, match='pool=0'): pg.budget_epochs(100, 'quick', pool=0)
+
+
+def test_headline_reads_the_shipped_rows_only_when_this_code_measured_them(tmp_path, monkeypatch):
+    "The registered run (`adaptbook run piggyback`, the comparison chapter) is the clothes headline, read or computed."
+    from adaptbook.core import EXPERIMENTS, load_chapters, run_digest
+    load_chapters()
+    assert EXPERIMENTS['piggyback']['run'] is pg.headline
+    sweep = pg.measured_clothes()
+    (tmp_path / 'measured').mkdir()
+    (tmp_path / 'piggyback.py').touch()                          # read_measured checks the chapter is a module there
+    monkeypatch.setattr(pg.zoo, 'measured_dir', lambda: tmp_path / 'measured')
+    mine = tmp_path / 'measured' / 'piggyback_clothes.json'
+    mine.write_text(Results(sweep.rows, {**sweep.meta, 'code': run_digest('piggyback')}).to_json())
+    calls = []
+    monkeypatch.setattr(pg, 'run_clothes', lambda mode=None, seed=0: calls.append((mode, seed)) or
+                        Results([{'method': 'piggyback', 'seed': seed, 'acc': 0.5}], {'provenance': {}}))
+    res = pg.headline('quick')
+    assert calls == [] and res.meta['measured'] == str(mine)
+    assert {r['n_labels'] for r in res} == {3000} and sorted({r['seed'] for r in res}) == [0, 1, 2]
+    assert len(res) == len(sweep.where(n_labels=3000)) and res.meta['epochs'] == pg.budget_epochs(None, 'quick')
+    assert res.meta['provenance']['seconds'] == pytest.approx(sum(r['seconds'] for r in res))
+    assert pg.headline('quick', seed=1).meta['measured'] is None and calls == [('quick', 1)]   # other seeds: computed
+    mine.write_text(Results(sweep.rows, {**sweep.meta, 'code': 'feedface'}).to_json())   # another code's numbers
+    assert pg.headline('quick').meta['measured'] is None and calls[-1] == ('quick', 0)
+    mine.write_text(Results(sweep.where(n_labels=100).rows, {**sweep.meta, 'code': run_digest('piggyback')}).to_json())
+    assert pg.headline('quick').meta['measured'] is None                               # no headline rows: computed
+    mine.unlink()
+    assert pg.headline('quick').meta['measured'] is None and len(calls) == 4           # no file: computed
