@@ -21,7 +21,7 @@ Docs: https://adaptbook.github.io/adaptbook/piggyback_harness.html.md"""
 
 # %% ../nbs/31_piggyback_harness.ipynb #2522f1a8
 from __future__ import annotations
-import copy, dataclasses, math, textwrap
+import copy, dataclasses, math, textwrap, warnings
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Callable, Sequence
@@ -51,9 +51,9 @@ __all__ = ['ZOO_NAME', 'ZOO_QUICK', 'ZOO_FULL', 'DIGITS_ZOO', 'METHODS', 'ROLES'
            'LABEL_BUDGETS', 'MEASURED', 'ROW_KEYS', 'META_KEYS', 'WIDGET_FIXED', 'COMPARE', 'source_data',
            'digits_source', 'ImageNetInput', 'starting_point', 'build_model', 'PiggybackSettings', 'omniglot_unseen',
            'unseen_tasks', 'clothes_target', 'experiment', 'run', 'run_clothes', 'figure', 'budget_epochs',
-           'clothes_sweep', 'measured_file', 'measured_clothes', 'measured_width', 'width_gaps', 'plot_width',
-           'plot_budgets', 'widget', 'headline', 'KINDS', 'INIT', 'MASKABLE', 'Binarize', 'Ternarize', 'quantize',
-           'MaskedParametrization', 'Piggyback', 'backbone_state', 'same_state', 'train_task', 'pack_masks',
+           'clothes_sweep', 'measured_file', 'digits_sha256', 'measured_clothes', 'measured_width', 'width_gaps',
+           'plot_width', 'plot_budgets', 'widget', 'headline', 'KINDS', 'INIT', 'MASKABLE', 'Binarize', 'Ternarize',
+           'quantize', 'MaskedParametrization', 'Piggyback', 'backbone_state', 'same_state', 'train_task', 'pack_masks',
            'unpack_masks', 'masks_of', 'export_task', 'import_task', 'merge']
 
 # %% ../nbs/31_piggyback_harness.ipynb #979d5d13
@@ -552,7 +552,7 @@ def _panel_bits(avg: Results, ax) -> None:
     ax.set(xlabel='bits stored per task per masked weight', ylabel='mean test accuracy over tasks', title='all tasks')
     ax.grid(alpha=.3)
     ax.legend(fontsize=7)
-    legend_below(ax, ncol=2)                       # under the panel: points can sit anywhere in it
+    legend_below(ax, ncol=1)                       # under the panel: points can sit anywhere in it
 
 # %% ../nbs/31_piggyback_harness.ipynb #81352e0f
 def _panel_old(avg: Results, thr: float | None, ax) -> None:
@@ -595,7 +595,7 @@ def figure(res: Results, title: str | None = None) -> plt.Figure:
     retrain_vs_adapt_curves(shown, ax=axs[0], colors=COLORS,
                             title='mean accuracy over tasks learned vs cost' + (f' (τ={thr:g})' if thr is not None else ''))
     _words(axs[0])
-    legend_below(axs[0], ncol=2)                   # under the curves, which fill the panel
+    legend_below(axs[0], ncol=1)                   # under the curves, which fill the panel
     _panel_bits(avg, axs[1])
     _panel_old(avg, thr, axs[2])
     _panel_off(res, axs[3])
@@ -652,14 +652,25 @@ def _measured(name: str, path: str | Path | None) -> Results:
     wrong = [r[key] for r in res if not isinstance(r[key], kind)]
     if wrong:
         raise ValueError(f"{path or measured_file(name)} is not a measurement written by `{cmd} --out`: every row "
-                         f"needs {key} a {kind.__name__}; one row has {key}={wrong[0]!r}")
+                         f"needs {key} {'an' if kind.__name__[0] in 'aeiou' else 'a'} {kind.__name__}; one row has "
+                         f"{key}={wrong[0]!r}")
+    if name == 'clothes':        # its rows start from the zoo backbone: other weights under the same code, other numbers
+        res.meta['current'] = bool(res.meta['current'] and res.meta.get('backbone_sha256') is not None
+                                   and res.meta['backbone_sha256'] == digits_sha256(res.meta.get('mode', 'quick')))
     return res
+
+def digits_sha256(mode: str | None = None) -> str | None:
+    """The sha256 (64 hex digits) of the weights of `DIGITS_ZOO` (seed 0) in `mode`, shipped or cached; None where
+    they are neither (nothing is trained). `bench/piggyback_clothes.py` records it with the sweep."""
+    rec = zoo.record(DIGITS_ZOO, 0, mode)
+    return None if rec is None else rec.get('sha256')
 
 def measured_clothes(path: str | Path | None = None) -> Results:
     """The clothes sweep measured by `python bench/piggyback_clothes.py --out FILE` (default FILE:
     `measured_file('clothes')`), as `Results` whose `meta` holds 'provenance', 'seconds' (the whole measurement), 'code'
-    (`core.run_digest('piggyback')` when measured) and 'current' (True when that is this code's digest: the same code
-    gives the same numbers on the same torch build and threads). Raises `FileNotFoundError` naming the command that
+    (`core.run_digest('piggyback')` when measured), 'backbone_sha256' (`digits_sha256()` when measured) and 'current'
+    (True when both are this code's and these weights': the same code on the same weights gives the same numbers on
+    the same torch build and threads). Raises `FileNotFoundError` naming the command that
     writes the file, `ValueError` for a file that is not one."""
     return _measured('clothes', path)
 
@@ -754,26 +765,44 @@ def widget(data='mnist', *, thresholds: Sequence[float] = QUICK_THRESHOLDS, valu
                          retrain=('scratch', 'classifier', 'finetune'), extra=_off_panel, colors=COLORS,
                          **(WIDGET_FIXED | fixed))
 
+def _shipped_headline() -> tuple[Results | None, str]:
+    "The headline's rows in the shipped clothes sweep as `headline` returns them, or None and why they cannot serve."
+    try: sweep = measured_clothes()
+    except (FileNotFoundError, ValueError) as e: return None, str(e)
+    path, rows = measured_file('clothes'), [r for r in sweep if r['n_labels'] == 5 * CLOTHES_POOL]
+    if not sweep.meta['current']:
+        return None, f"{path} was measured by other Piggyback code or on other weights of the backbone {DIGITS_ZOO}"
+    if sorted({r['seed'] for r in rows}) != [0, 1, 2]:
+        return None, f"{path} has no rows at {5 * CLOTHES_POOL:,} labels per task for the seeds 0, 1, 2"
+    if any(not isinstance(r.get('seconds'), (int, float)) for r in rows):
+        return None, f"{path} has headline rows without their seconds"
+    meta = {k: v for k, v in sweep.meta.items() if k not in ('n_labels', 'epochs', 'current')}
+    work = float(sum(r['seconds'] for r in rows if r['role'] != 'setup'))     # the setup row: the zoo's pre-training
+    prov = {**meta['provenance'], 'seeds': [0, 1, 2], 'seconds': work, 'run_digest': meta['code']}
+    return Results(rows, meta | {'n_labels': None, 'epochs': budget_epochs(None, 'quick'), 'provenance': prov,
+                                 'measured': str(path), 'measured_seeds': [0, 1, 2]}), ''
+
 def headline(mode: str | None = None, seed: int = 0) -> Results:
     """The chapter's headline, what `adaptbook run piggyback` and the comparison chapter show: `run_clothes(mode,
-    seed)` (clothes from the digits backbone, 3,000 labels per task, 3 seeds). In quick mode from seed 0 its rows are
-    read from the shipped sweep (`measured_clothes()`, its budget of the whole pool: the same protocol, epochs and
-    seeds) when that sweep was measured by this code (`meta['current']`), as the chapter reads them; otherwise they are
-    computed (about 3 minutes of one CPU core, then cached). `meta['measured']`: the file read, or None where computed;
-    `meta['provenance']['seconds']`: the seconds its rows record (the sweep's whole time is `meta['seconds']`)."""
-    mode = get_mode(mode)
+    seed)` (clothes from the digits backbone `DIGITS_ZOO`, 3,000 labels per task, seeds `seed`..`seed+2`). In quick
+    mode from seed 0 its rows are read from the shipped sweep (`measured_clothes()`, its budget of the whole pool:
+    the same protocol, epochs and seeds) when that sweep was measured by this code on these backbone weights
+    (`meta['current']`); otherwise they are computed (about 3 minutes of one CPU core, then cached), with a warning
+    saying why the shipped rows could not serve where they were expected to. Full mode computes `run_clothes('full')`:
+    the backbone at full size (trained into the user cache the first time) and `PiggybackSettings.FULL`'s epochs,
+    batch and rates. `meta['measured']`: the file read (None where computed); `meta['measured_seeds']`: the seeds
+    read from it; `meta['provenance']['seconds']`: the adaptation rows' own seconds where read (the setup row, the
+    backbone's pre-training, is shipped, not run), the run's wall time where computed. Raises `ValueError` for an
+    unknown mode or a seed that is not an int ≥ 0."""
+    mode, seed = get_mode(mode), check_int('seed', seed, 0)
     if mode == 'quick' and seed == 0:
-        try: sweep = measured_clothes()
-        except (FileNotFoundError, ValueError): sweep = None
-        rows = [] if sweep is None or not sweep.meta['current'] else \
-            [r for r in sweep if r['n_labels'] == 5 * CLOTHES_POOL]
-        if sorted({r['seed'] for r in rows}) == [0, 1, 2]:
-            meta = {k: v for k, v in sweep.meta.items() if k not in ('n_labels', 'epochs', 'current')}
-            prov = {**meta['provenance'], 'seeds': [0, 1, 2], 'seconds': float(sum(r['seconds'] for r in rows))}
-            return Results(rows, meta | {'n_labels': None, 'epochs': budget_epochs(None, mode), 'provenance': prov,
-                                         'measured': str(measured_file('clothes'))})
+        res, why = _shipped_headline()
+        if res is not None: return res
+        warnings.warn(f"piggyback.headline: {why}; computing the headline instead (about 3 minutes of one CPU core). "
+                      f"`python bench/piggyback_clothes.py --out {measured_file('clothes')}` measures the shipped "
+                      f"file again.")
     res = run_clothes(mode=mode, seed=seed)
-    return Results(res.rows, {**res.meta, 'measured': None})
+    return Results(res.rows, {**res.meta, 'measured': None, 'measured_seeds': []})
 
 # the rows the comparison chapter reads: this chapter's adaptation against its same-protocol reference
 COMPARE = dict(

@@ -8,9 +8,10 @@ whole pool) labels per task, three seeds each, every budget with as many trainin
 (`piggyback.budget_epochs`). The first seed of each budget chooses every learning rate on its validation split.
 Prints, per budget, each method's mean accuracy and Piggyback's paired differences seed by seed. Asserts nothing.
 
-`--out FILE` writes every row as `Results` JSON with the provenance (adaptbook's commit, torch, CPU, threads) and the
-Piggyback code's digest (`core.run_digest('piggyback')`): the chapter reads `adaptbook/measured/piggyback_clothes.json`
-written this way (`piggyback.measured_clothes`), because the sweep takes minutes, beyond its quick-mode budget.
+`--out FILE` writes every row as `Results` JSON with the provenance (adaptbook's commit, torch, CPU, threads), the
+Piggyback code's digest (`core.run_digest('piggyback')`) and the backbone weights' sha256 (`piggyback.digits_sha256`):
+the chapter reads `adaptbook/measured/piggyback_clothes.json` written this way (`piggyback.measured_clothes`), because
+the sweep takes minutes, beyond its quick-mode budget.
 `--budgets` measures part of it (0: the whole pool), so two processes can share the work; `--join A B --out C`
 merges their files.
 
@@ -49,11 +50,13 @@ def main():
                             n_labels=[n for q in parts for n in q.meta['n_labels']],
                             epochs=[e for q in parts for e in q.meta['epochs']], seeds=parts[0].meta['seeds'])
         if len({q.meta['code'] for q in parts}) > 1: raise SystemExit("--join: the files were measured by other code")
+        if len({q.meta.get('backbone_sha256') for q in parts}) > 1:
+            raise SystemExit("--join: the files were measured on other weights of the backbone")
     else:
         t0 = time.perf_counter()
         res = pg.clothes_sweep([b or None for b in a.budgets], mode=a.mode)
         res.meta.update(seconds=time.perf_counter() - t0, code=run_digest('piggyback'),
-                        provenance=provenance(mode=a.mode, seed=0))
+                        backbone_sha256=pg.digits_sha256(a.mode), provenance=provenance(mode=a.mode, seed=0))
     report(res)
     print(f"measured in {res.meta['seconds']:.0f} s of compute")
     if a.out: res.to_json(a.out); print(f"wrote {a.out}")
