@@ -73,7 +73,9 @@ def run_experiment(name: str, mode: str | None = None, out: str | os.PathLike = 
     try: _atomic(paths['png'], lambda p: fig.savefig(p, dpi=120, bbox_inches='tight'))
     finally: plt.close(fig)
     _atomic(paths['json'], res.to_json)
-    md = (f"# {name} ({mode} mode, seeds {res.meta['provenance']['seeds']}, computed in "
+    how = (f"read from {Path(str(res.meta['measured'])).name}, shipped with the package: its rows measured in"
+           if res.meta.get('measured') else 'computed in')
+    md = (f"# {name} ({mode} mode, seeds {res.meta['provenance']['seeds']}, {how} "
           f"{res.meta['provenance']['seconds']:.1f} s)\n\n{core.EXPERIMENTS[name]['doc']}\n\nOne row per method, "
           f"setting and seed, rounded for reading; `{name}.json` holds every column at full precision.\n\n"
           f"{res.table()}\n")

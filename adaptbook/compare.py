@@ -10,6 +10,7 @@ Docs: https://adaptbook.github.io/adaptbook/compare.html.md"""
 # %% ../nbs/90_compare.ipynb #1c26263b
 from __future__ import annotations
 import math, warnings
+from pathlib import Path
 
 import numpy as np
 import matplotlib.pyplot as plt
@@ -295,11 +296,13 @@ def _than(a: float, b: float, tol: float = 0.0005) -> str:
     "'above', 'below' or 'level with': accuracy `a` against `b` (within `tol`, i.e. 0.05 pt, is level)."
     return 'level with' if abs(a - b) <= tol else 'above' if a > b else 'below'
 
-def _paired(res: Results, a: str, b: str, **where) -> list[float]:
-    "Per seed where both ran, `a`'s accuracy (its rows matching `where`) minus `b`'s, in points."
+def _paired(res: Results, a: str, b: str, **where) -> tuple[list[float], float]:
+    """Per seed where both ran, `a`'s accuracy (its rows matching `where`) minus `b`'s, in points; and `b`'s mean
+    accuracy over those seeds (NaN where there are none)."""
     acc = lambda m, **w: {x['seed']: x['acc'] for x in res.where(method=m, **w)}
     pa, pb = acc(a, **where), acc(b)
-    return [100 * (pa[s] - pb[s]) for s in sorted(pa) if s in pb]
+    seeds = [s for s in sorted(pa) if s in pb]
+    return [100 * (pa[s] - pb[s]) for s in seeds], float(np.mean([pb[s] for s in seeds])) if seeds else float('nan')
 
 def _gap_words(g: float, sd: float, seeds: int) -> str:
     "A gap of `g` ± `sd` points over `seeds` seeds in words: whether the spread over seeds covers it, else its side."
@@ -314,6 +317,19 @@ def _line(r: dict) -> str:
     gap = _gap_words(r['gap_pt'], r['gap_pt_sd'], r['seeds'])
     return (f"{r['acc']:.1%} against {r['retrain_acc']:.1%} for its reference ({r['reference_name']}): {gap}, "
             f"for {x:.2g}× its examples ({cost} the reference) and {r['seconds_ratio']:.2g}× its seconds")
+
+def _shipped_words(res: Results) -> list[str]:
+    """A sentence for rows a chapter read from a measurement shipped with the package (`meta['measured']`, its seeds
+    `meta['measured_seeds']`): where, on which build, and which seeds were computed here instead; none otherwise."""
+    if not res.meta.get('measured'): return []
+    p, read = res.meta.get('provenance', {}), sorted(res.meta.get('measured_seeds') or [])
+    seeds = sorted({r['seed'] for r in res})
+    how = f"torch {p.get('torch')}, {p.get('cpu')} CPU kernels, {p.get('threads')} thread(s)"
+    here = [s for s in seeds if s not in read]
+    which = 'These rows were' if not here else f"The rows of seed{'s' * (len(read) != 1)} {', '.join(map(str, read))} were"
+    name = Path(str(res.meta['measured'])).name
+    return [f"{which} measured once by the code that runs now ({how}) and ship with the package as `{name}`"
+            + (f"; seed{'s' * (len(here) != 1)} {', '.join(map(str, here))} were computed here." if here else '.')]
 
 def verdicts(results: dict[str, Results], summary: Results) -> list[str]:
     """Which method when, one markdown paragraph per chapter in `summary`, rendered from the chapters' `results` and
@@ -378,12 +394,10 @@ def verdicts(results: dict[str, Results], summary: Results) -> list[str]:
                      f"task from {ftb:.1%} to {fta:.1%}.")
         for m, words in (('classifier', 'a new head alone on the frozen network'),
                          ('scratch', 'a network trained from scratch per task')):
-            d = _paired(res, 'piggyback', m, threshold=thr)
-            if d: t.append(f"Against {words} ({_mean(res, m):.1%}) Piggyback is {_gap_words(*_ms(d), len(d))}, "
+            d, other = _paired(res, 'piggyback', m, threshold=thr)
+            if d: t.append(f"Against {words} ({other:.1%}) Piggyback is {_gap_words(*_ms(d), len(d))}, "
                            f"paired over {len(d)} seed{'s' * (len(d) > 1)}.")
-        if res.meta.get('measured'):
-            t.append("These rows were measured by the code that runs now and ship with the package (`bench/"
-                     "piggyback_clothes.py`, read by `piggyback.headline`), as the chapter reads them.")
+        t += _shipped_words(res)
         out.append(' '.join(t))
     if 'aft' in S:
         r, res = S['aft'], results['aft']
@@ -445,7 +459,8 @@ def summary_markdown(summary: Results, results: dict[str, Results], times: dict 
         seeds = p.get('seeds')
         lines.append(f"| {n} | {p.get('mode')} | {', '.join(map(str, seeds)) if isinstance(seeds, list) else seeds} "
                      f"| {p.get('adaptbook')} | {p.get('commit')} | {p.get('torch')} | {p.get('device')} "
-                     f"| {p.get('threads')} | {p.get('seconds', 0):.1f} s |")
+                     f"| {p.get('threads')} | {p.get('seconds', 0):.1f} s"
+                     f"{' (read: measured once, shipped with the package)' if res.meta.get('measured') else ''} |")
     if times:
         lines += ['', '## This run', '', "The wall seconds this command spent per chapter. The setup seconds in the "
                   "table above are not among them: they were recorded when each setup was computed (a zoo entry's "

@@ -178,8 +178,21 @@ def test_verdicts_render_the_numbers_and_flip_their_words():
     t = C.verdicts(no_ft, C.summarize(no_ft))[0]
     assert 'Fine-tuning' not in t and 'from scratch' not in t and 'new head alone' in t     # a sentence per method present
     assert 'ship with the package' not in text[2]
-    shipped = {'piggyback': Results(res['piggyback'].rows, {**res['piggyback'].meta, 'measured': 'x.json'})}
-    assert 'ship with the package' in C.verdicts(shipped, C.summarize(shipped))[0]
+    meta = {**res['piggyback'].meta, 'measured': '/some/where/x.json', 'measured_seeds': [0, 1, 2],
+            'provenance': {'torch': '2.14.1', 'cpu': 'AVX512', 'threads': 1}}
+    shipped = {'piggyback': Results(res['piggyback'].rows, meta)}
+    t = C.verdicts(shipped, C.summarize(shipped))[0]
+    assert ('These rows were measured once by the code that runs now (torch 2.14.1, AVX512 CPU kernels, 1 thread(s)) '
+            'and ship with the package as `x.json`.') in t
+    part = {'piggyback': Results(res['piggyback'].rows, {**meta, 'measured_seeds': [0]})}     # merged with computed seeds
+    t = C.verdicts(part, C.summarize(part))[0]
+    assert 'The rows of seed 0 were measured once' in t and 'seeds 1, 2 were computed here.' in t
+    # the other method's accuracy is its mean over the seeds paired with Piggyback's
+    uneven = {'piggyback': Results([dict(r, acc=.5) if r['method'] == 'classifier' and r['seed'] == 2 else r
+                                    for r in res['piggyback'] if not (r['method'] == 'piggyback' and r['seed'] == 2)],
+                                   res['piggyback'].meta)}
+    t = C.verdicts(uneven, C.summarize({'piggyback': res['piggyback']}))[0]
+    assert 'new head alone on the frozen network (66.0%) Piggyback is +28.0 ± 0.1 pt' in t
     md = C.summary_markdown(S, res)
     assert '## Which method when' in md and "{'" not in md and 'memory = 0.1' in md
     # only chapters present are described

@@ -354,9 +354,9 @@ def test_widget_reruns():
 
 
 @pytest.fixture(scope='module')
-def headline():
-    """The chapter's own headline (`run()`: the zoo backbone, MNIST 0-4 then 5-9, 1,000 labels per task, three seeds),
-    averaged over seeds; read from the results cache when the notebook has run, else computed (minutes)."""
+def contrast():
+    """The chapter's MNIST contrast (`run()`: the zoo backbone, MNIST 0-4 then 5-9, 1,000 labels per task, three
+    seeds), averaged over seeds; read from the results cache when the notebook has run, else computed (minutes)."""
     return pg.run().mean()
 
 
@@ -364,18 +364,18 @@ def headline():
                           'scratch and less than 5 points above the head alone; on 2 x 67 unseen Omniglot characters '
                           'it beats scratch but stays below the head alone; see the chapter and the report',
                    strict=True)   # strict: the day it holds, this fails, and it becomes a plain test
-def test_acceptance_piggyback_beats_scratch_and_head(headline):
-    rows = {r['method']: r for r in headline}
+def test_acceptance_piggyback_beats_scratch_and_head(contrast):
+    rows = {r['method']: r for r in contrast}
     pig, sc, cl = rows['piggyback'], rows['scratch'], rows['classifier']
     assert pig['acc'] >= sc['acc'], f"piggyback {pig['acc']:.4f} < scratch {sc['acc']:.4f} with 1,000 labels per task"
     assert pig['acc'] >= cl['acc'] + 0.05, f"piggyback {pig['acc']:.4f} < head only {cl['acc']:.4f} + 5 pt"
 
 
-def test_acceptance_old_task_identical_and_one_bit(headline):
-    pig = headline.where(method='piggyback')[0]
+def test_acceptance_old_task_identical_and_one_bit(contrast):
+    pig = contrast.where(method='piggyback')[0]
     assert pig['old_identical'] == 1 and pig['acc_old_after'] == pig['acc_old_before']
     assert pig['bits_per_weight'] <= 1.0
-    assert headline.where(method='finetune')[0]['acc_old_after'] < headline.where(method='finetune')[0]['acc_old_before']
+    assert contrast.where(method='finetune')[0]['acc_old_after'] < contrast.where(method='finetune')[0]['acc_old_before']
 
 
 def test_unseen_characters_split_and_tasks():
@@ -505,7 +505,7 @@ def test_measured_files_and_their_plots_refuse_what_they_cannot_read(tmp_path):
     for text, msg in (('', 'is not JSON'), ('[1, 2]', "object with 'rows'"), ('{"rows": []}', 'no rows'),
                       ('{"rows": [{"n_labels": 100}]}', 'every row needs n_labels, method'),
                       ('{"rows": [{"n_labels": "abc", "method": "piggyback", "role": "adapt", "acc": 0.5, "seed": 0}], '
-                       '"meta": {"code": "x", "provenance": {}, "seconds": 1}}', 'n_labels a int'),
+                       '"meta": {"code": "x", "provenance": {}, "seconds": 1}}', 'n_labels an int'),
                       ('{"rows": [{"n_labels": 100, "method": "piggyback", "role": "adapt", "acc": 0.5, "seed": 0}]}',
                        'meta needs code, provenance, seconds')):
         f.write_text(text)
@@ -528,19 +528,50 @@ def test_headline_reads_the_shipped_rows_only_when_this_code_measured_them(tmp_p
     (tmp_path / 'piggyback.py').touch()                          # read_measured checks the chapter is a module there
     monkeypatch.setattr(pg.zoo, 'measured_dir', lambda: tmp_path / 'measured')
     mine = tmp_path / 'measured' / 'piggyback_clothes.json'
-    mine.write_text(Results(sweep.rows, {**sweep.meta, 'code': run_digest('piggyback')}).to_json())
+    ours = {**sweep.meta, 'code': run_digest('piggyback'), 'backbone_sha256': pg.digits_sha256()}
+    write = lambda rows, **meta: mine.write_text(Results(rows, {**ours, **meta}).to_json())
+    write(sweep.rows)
     calls = []
     monkeypatch.setattr(pg, 'run_clothes', lambda mode=None, seed=0: calls.append((mode, seed)) or
                         Results([{'method': 'piggyback', 'seed': seed, 'acc': 0.5}], {'provenance': {}}))
     res = pg.headline('quick')
-    assert calls == [] and res.meta['measured'] == str(mine)
+    assert calls == [] and res.meta['measured'] == str(mine) and res.meta['measured_seeds'] == [0, 1, 2]
     assert {r['n_labels'] for r in res} == {3000} and sorted({r['seed'] for r in res}) == [0, 1, 2]
     assert len(res) == len(sweep.where(n_labels=3000)) and res.meta['epochs'] == pg.budget_epochs(None, 'quick')
-    assert res.meta['provenance']['seconds'] == pytest.approx(sum(r['seconds'] for r in res))
+    work = sum(r['seconds'] for r in res if r['role'] != 'setup')     # the setup row is the zoo's pre-training
+    assert res.meta['provenance']['seconds'] == pytest.approx(work) and work < sum(r['seconds'] for r in res)
+    assert res.meta['provenance']['run_digest'] == run_digest('piggyback')
     assert pg.headline('quick', seed=1).meta['measured'] is None and calls == [('quick', 1)]   # other seeds: computed
-    mine.write_text(Results(sweep.rows, {**sweep.meta, 'code': 'feedface'}).to_json())   # another code's numbers
-    assert pg.headline('quick').meta['measured'] is None and calls[-1] == ('quick', 0)
-    mine.write_text(Results(sweep.where(n_labels=100).rows, {**sweep.meta, 'code': run_digest('piggyback')}).to_json())
-    assert pg.headline('quick').meta['measured'] is None                               # no headline rows: computed
+    assert pg.headline('full').meta['measured'] is None and calls[-1] == ('full', 0)           # full mode: computed
+    for bad in (-1, 0.0, False, '0'):
+        with pytest.raises(ValueError, match=f"seed={bad!r}"): pg.headline('quick', seed=bad)
+    assert len(calls) == 2
+    # shipped rows that cannot serve: computed, with a warning that says why
+    for rows, meta, why in ((sweep.rows, {'code': 'feedface'}, 'other Piggyback code or on other weights'),
+                            (sweep.rows, {'backbone_sha256': '0' * 64}, 'other weights of the backbone'),
+                            (sweep.where(n_labels=100).rows, {}, 'no rows at 3,000 labels'),
+                            ([{k: v for k, v in r.items() if k != 'seconds'} for r in sweep], {}, 'without their seconds')):
+        write(rows, **meta)
+        with pytest.warns(UserWarning, match=why):
+            assert pg.headline('quick').meta['measured'] is None and calls[-1] == ('quick', 0)
+    mine.write_text('{"rows": [')
+    with pytest.warns(UserWarning, match='is not JSON|not a measurement'): pg.headline('quick')
     mine.unlink()
-    assert pg.headline('quick').meta['measured'] is None and len(calls) == 4           # no file: computed
+    with pytest.warns(UserWarning, match='is missing: measure it with'): pg.headline('quick')
+    assert len(calls) == 8
+
+
+def test_adaptbook_run_says_the_headline_was_read_not_computed(tmp_path, monkeypatch):
+    import matplotlib
+    matplotlib.use('Agg')
+    from adaptbook import cli
+    from adaptbook.core import run_digest
+    sweep = pg.measured_clothes()
+    mine = tmp_path / 'piggyback_clothes.json'
+    mine.write_text(Results(sweep.rows, {**sweep.meta, 'code': run_digest('piggyback'),
+                                         'backbone_sha256': pg.digits_sha256()}).to_json())
+    monkeypatch.setattr(pg, 'measured_file', lambda name='clothes': mine)
+    monkeypatch.setattr(pg, 'measured_clothes', lambda path=None: pg._measured('clothes', mine))
+    paths = cli.run_experiment('piggyback', out=tmp_path / 'out', verbose=False)
+    head = paths['md'].read_text().splitlines()[0]
+    assert head.startswith('# piggyback (quick mode, seeds [0, 1, 2], read from piggyback_clothes.json'), head
