@@ -18,7 +18,7 @@ Docs: https://adaptbook.github.io/adaptbook/aft_harness.html.md"""
 
 # %% ../nbs/41_aft_harness.ipynb #5c0f2962
 from __future__ import annotations
-import json, math
+import math
 from pathlib import Path
 from dataclasses import dataclass, replace
 from typing import Callable, Sequence
@@ -46,8 +46,8 @@ _all_ = ['BETA_WARN', 'centred_kernel', 'kernel_alignment', 'aft_regularizer', '
 
 # %% auto #0
 __all__ = ['TEACHER', 'WEAK_TEACHER', 'BROAD_TEACHER', 'STUDENT', 'IMAGENET_TEACHER', 'LITE0_WHEEL', 'LITE0_SHA256',
-           'SAMPLE_CLASSES', 'METHODS', 'ROLES', 'LABELS', 'TEACHERS', 'BETAS', 'ALIGNED', 'CONTROL', 'COMPARE',
-           'train_mlp_teacher', 'add_noise', 'inference_cost', 'lite0_weights_file', 'imagenet_input',
+           'SAMPLE_CLASSES', 'METHODS', 'ROLES', 'LABELS', 'TEACHERS', 'BETAS', 'ALIGNED', 'CONTROL', 'DOSE_KEYS',
+           'COMPARE', 'train_mlp_teacher', 'add_noise', 'inference_cost', 'lite0_weights_file', 'imagenet_input',
            'sample_predictions', 'AFTSettings', 'split_labels', 'split_pools', 'NoiseTeacher', 'PixelTeacher',
            'teacher_encoder', 'experiment', 'chosen', 'gains', 'plot_beta', 'plot_gain', 'plot_rho', 'figure', 'run',
            'run_aligned', 'dose_file', 'dose_response', 'dose_table', 'plot_dose', 'widget', 'BETA_WARN',
@@ -795,29 +795,34 @@ def run_aligned(mode: str | None = None, seed: int = 0) -> Results:
                            for s in seeds])
 
 # %% ../nbs/41_aft_harness.ipynb #dose001
+DOSE_KEYS = ('alignment', 'probe', 'gain_stl_pt', 'gain_pixels_pt')   # what each teacher's row of the dose-response holds
+
 def dose_file() -> Path:
     "Where the package keeps the dose-response `bench/aft_dose.py --out` measured: `adaptbook/measured/aft_dose.json`."
-    return Path(zoo.__file__).parent / 'measured' / 'aft_dose.json'
+    return zoo.measured_dir() / 'aft_dose.json'
 
 def dose_response(path: str | Path | None = None) -> dict:
-    """The dose-response measured by `python bench/aft_dose.py --seeds 5 --out FILE` (default FILE: `dose_file()`):
-    {'teachers': {name: {'alignment', 'probe', 'gain_stl_pt', 'gain_pixels_pt': lists over seeds}}, 'seeds',
-    'n_labels', 'seconds' (the whole measurement), 'provenance', 'code' (`core.run_digest('aft')` when measured) and
-    'current' (True when that is this code's digest)}. Gains are in points, paired seed by seed on the same labelled
-    rows. Raises `FileNotFoundError` naming the command that writes the file, `ValueError` for a file that is not one."""
-    from .core import run_digest
-    path = Path(path) if path is not None else dose_file()
-    if not path.is_file():
-        raise FileNotFoundError(f"{path} is missing: measure it with `python bench/aft_dose.py --seeds 5 --out {path}` "
-                                f"(about 6 minutes on one CPU core)")
-    try:
-        d = json.loads(path.read_text())
-        ok = all(len(v[k]) == d['seeds'] for v in d['teachers'].values()
-                 for k in ('alignment', 'probe', 'gain_stl_pt', 'gain_pixels_pt'))
-    except (ValueError, KeyError, TypeError) as e:
-        raise ValueError(f"{path} is not a dose-response written by bench/aft_dose.py ({e})") from e
-    if not ok: raise ValueError(f"{path}: every teacher must have one value per seed ({d['seeds']})")
-    return d | {'current': d.get('code') == run_digest('aft')}
+    """The dose-response measured by `python bench/aft_dose.py --seeds 5 --out FILE` (default FILE: `dose_file()`; a
+    `Results` JSON, one row per teacher and seed with the numbers `DOSE_KEYS`, read by `zoo.read_measured`):
+    {'teachers': {name: {'alignment', 'probe', 'gain_stl_pt', 'gain_pixels_pt': lists in seed order}}, 'seeds' (how
+    many), 'n_labels', 'seconds' (the whole measurement), 'provenance', 'code' (`core.run_digest('aft')` when
+    measured) and 'current' (True when that is this code's digest)}. Gains are in points, paired seed by seed on the
+    same labelled rows. Raises `FileNotFoundError` naming the command that writes the file, `ValueError` for a file
+    that is not one (a row without a finite number, a teacher without a row for every seed)."""
+    res = zoo.read_measured(path, default=dose_file().name, chapter='aft', cmd='python bench/aft_dose.py --seeds 5',
+                            took='about 6 minutes', row_keys=('teacher', 'seed', *DOSE_KEYS),
+                            meta_keys=('code', 'provenance', 'seconds', 'n_labels'))
+    where = path if path is not None else dose_file()
+    bad = [r for r in res if not all(isinstance(r[k], (int, float)) and math.isfinite(r[k]) for k in DOSE_KEYS)]
+    if bad: raise ValueError(f"{where}: every row needs finite numbers {', '.join(DOSE_KEYS)}; one row has {bad[0]}")
+    seeds, teachers = sorted({r['seed'] for r in res}), {}
+    for t in dict.fromkeys(r['teacher'] for r in res):
+        by = {r['seed']: r for r in res if r['teacher'] == t}
+        if sorted(by) != seeds or len(by) != len([r for r in res if r['teacher'] == t]):
+            raise ValueError(f"{where}: teacher {t!r} has rows for seeds {sorted(r['seed'] for r in res if r['teacher'] == t)}"
+                             f"; every teacher needs one value per seed ({seeds})")
+        teachers[t] = {k: [by[s][k] for s in seeds] for k in DOSE_KEYS}
+    return {**res.meta, 'seeds': len(seeds), 'teachers': teachers}
 
 def dose_table(d: dict) -> list[dict]:
     """One row per teacher of `dose_response(...)`, in order of alignment: name, alignment, probe (means), the gains

@@ -9,13 +9,13 @@ the linear probe on them, AFT − STL and AFT − (AFT with the pixels control),
 rows, mean ± sd and how many seeds are ahead. β and the learning rate are chosen on validation in every run. The
 student is the chapter's: an MLP pre-trained on Fashion-MNIST. Printed, never asserted.
 
-`--out FILE` also writes the per-seed numbers as JSON with the provenance (adaptbook's commit, torch, CPU, threads)
-and the AFT code's digest (`core.run_digest('aft')`): the AFT chapter draws its dose-response from
+`--out FILE` also writes the per-seed numbers as `Results` JSON (one row per teacher and seed) with the provenance
+(adaptbook's commit, torch, CPU, threads) and the AFT code's digest (`core.run_digest('aft')`): the AFT chapter draws its dose-response from
 `adaptbook/measured/aft_dose.json` (`aft.dose_response`), written this way, because five seeds of nine teachers take
 minutes, beyond its quick-mode budget.
 
 usage: python bench/aft_dose.py [--seeds 5] [--n-labels 500] [--pools 250 1000 4000] [--mode quick] [--out FILE]"""
-import argparse, json, time
+import argparse, time
 from pathlib import Path
 
 import numpy as np
@@ -67,13 +67,14 @@ def main():
     seconds = time.perf_counter() - t0
     print(f"({seconds:.0f} s)")
     if a.out is not None:
-        from adaptbook.core import provenance, run_digest
-        doc = {'what': 'AFT dose-response on MNIST (bench/aft_dose.py)', 'n_labels': a.n_labels, 'seeds': a.seeds,
-               'mode': a.mode, 'pools': a.pools, 'seconds': round(seconds, 1), 'code': run_digest('aft'),
-               'provenance': provenance(mode=a.mode, seed=0),
-               'teachers': {name: {'alignment': e['align'], 'probe': e['probe'], 'gain_stl_pt': e['stl'],
-                                   'gain_pixels_pt': e['px']} for name, e in table.items()}}
-        a.out.write_text(json.dumps(doc, indent=1) + '\n')
+        from adaptbook.core import Results, provenance, run_digest
+        out = [{'teacher': name, 'seed': s, 'alignment': e['align'][s], 'probe': e['probe'][s],
+                'gain_stl_pt': e['stl'][s], 'gain_pixels_pt': e['px'][s]}
+               for name, e in table.items() for s in range(a.seeds)]
+        meta = {'what': 'AFT dose-response on MNIST (bench/aft_dose.py)', 'n_labels': a.n_labels, 'mode': a.mode,
+                'pools': a.pools, 'seconds': round(seconds, 1), 'code': run_digest('aft'),
+                'provenance': provenance(mode=a.mode, seed=0)}
+        Results(out, meta).to_json(a.out)
         print(f"wrote {a.out}")
 
 
