@@ -480,27 +480,36 @@ def test_missing_wheel_names_the_pip_command(monkeypatch):
 # --- the dose-response the chapter reads (measured by bench/aft_dose.py) ----------------------------------------------
 
 def test_dose_response_file_is_read_checked_and_tabled(tmp_path):
-    import json
+    from adaptbook.core import Results
     d = A.dose_response()                                            # the package's own measurement
     assert d['seeds'] >= 5 and {'pixels', 'noise', A.IMAGENET_TEACHER, A.TEACHER} <= set(d['teachers'])
+    assert d['current'] and 'provenance' in d and d['n_labels'] == 500
     assert sum(t.startswith('mlp') for t in d['teachers']) == 3      # the MLP teachers on 250, 1,000 and 4,000 labels
     rows = A.dose_table(d)
     assert [r['alignment'] for r in rows] == sorted(r['alignment'] for r in rows)
     px = next(r for r in rows if r['teacher'] == 'pixels')
     assert px['over'] == 0 and px['ahead'] == 0                      # the control against itself
-    one = {'seeds': 2, 'n_labels': 500, 'teachers': {'x': {'alignment': [0.1, 0.3], 'probe': [0.5, 0.7],
-                                                          'gain_stl_pt': [1.0, 3.0], 'gain_pixels_pt': [2.0, -1.0]}}}
+    meta = {'code': 'feedface', 'provenance': {}, 'seconds': 1.0, 'n_labels': 500}
+    one = [dict(teacher='x', seed=s, alignment=a, probe=p, gain_stl_pt=g, gain_pixels_pt=x)
+           for s, a, p, g, x in ((1, 0.3, 0.7, 3.0, -1.0), (0, 0.1, 0.5, 1.0, 2.0))]   # seed order is restored
     f = tmp_path / 'd.json'
-    f.write_text(json.dumps(one))
-    r = A.dose_table(A.dose_response(f))[0]
+    f.write_text(Results(one, meta).to_json())
+    got = A.dose_response(f)
+    assert got['seeds'] == 2 and got['teachers']['x']['gain_pixels_pt'] == [2.0, -1.0]
+    r = A.dose_table(got)[0]
     assert (r['alignment'], r['gain'], r['over'], r['ahead']) == (0.2, 2.0, 0.5, 1) and r['over_sd'] == pytest.approx(2.1213, abs=1e-4)
-    assert A.dose_response(f)['current'] is False                    # no code digest: not this code's measurement
+    assert got['current'] is False                                   # another code digest: not this code's measurement
     with pytest.raises(FileNotFoundError, match='bench/aft_dose.py --seeds 5 --out'):
         A.dose_response(tmp_path / 'missing.json')
-    one['teachers']['x']['probe'] = [0.5]
-    f.write_text(json.dumps(one))
-    with pytest.raises(ValueError, match='one value per seed'):
+    f.write_text(Results(one[:1] + [dict(one[0], teacher='y')] + one[1:], meta).to_json())
+    with pytest.raises(ValueError, match=r"teacher 'y' has rows for seeds \[1\]; every teacher needs one value per seed"):
+        A.dose_response(f)
+    f.write_text(Results([dict(one[0], probe=float('nan')), one[1]], meta).to_json())
+    with pytest.raises(ValueError, match='finite numbers'):
         A.dose_response(f)
     f.write_text('{"seeds": 2}')
-    with pytest.raises(ValueError, match='not a dose-response'):
+    with pytest.raises(ValueError, match='not a measurement written by `python bench/aft_dose.py'):
+        A.dose_response(f)
+    f.write_text(Results(one, {k: v for k, v in meta.items() if k != 'n_labels'}).to_json())
+    with pytest.raises(ValueError, match='meta needs code, provenance, seconds, n_labels'):
         A.dose_response(f)
