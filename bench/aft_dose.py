@@ -10,9 +10,9 @@ rows, mean ± sd and how many seeds are ahead. β and the learning rate are chos
 student is the chapter's: an MLP pre-trained on Fashion-MNIST. Printed, never asserted.
 
 `--out FILE` also writes the per-seed numbers as `Results` JSON (one row per teacher and seed) with the provenance
-(adaptbook's commit, torch, CPU, threads) and the AFT code's digest (`core.run_digest('aft')`): the AFT chapter draws its dose-response from
-`adaptbook/measured/aft_dose.json` (`aft.dose_response`), written this way, because five seeds of nine teachers take
-minutes, beyond its quick-mode budget.
+(adaptbook's commit, torch, CPU, threads) and the AFT code's digest (`core.run_digest('aft')`): the AFT chapter draws
+its dose-response from `adaptbook/measured/aft_dose.json` (`aft.dose_response`), written this way, because five seeds
+of nine teachers take minutes, beyond its quick-mode budget.
 
 usage: python bench/aft_dose.py [--seeds 5] [--n-labels 500] [--pools 250 1000 4000] [--mode quick] [--out FILE]"""
 import argparse, time
