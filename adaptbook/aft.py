@@ -807,20 +807,31 @@ def dose_response(path: str | Path | None = None) -> dict:
     {'teachers': {name: {'alignment', 'probe', 'gain_stl_pt', 'gain_pixels_pt': lists in seed order}}, 'seeds' (how
     many), 'n_labels', 'seconds' (the whole measurement), 'provenance', 'code' (`core.run_digest('aft')` when
     measured) and 'current' (True when that is this code's digest)}. Gains are in points, paired seed by seed on the
-    same labelled rows. Raises `FileNotFoundError` naming the command that writes the file, `ValueError` for a file
-    that is not one (a row without a finite number, a teacher without a row for every seed)."""
+    same labelled rows. Raises `FileNotFoundError` naming the command that writes the file, `TypeError` for a `path`
+    that is not a path, `ValueError` for a file that is not one (a teacher that is not a name, a seed that is not an
+    int ≥ 0, a value that is not a finite number, a teacher without exactly one row per seed)."""
     res = zoo.read_measured(path, default=dose_file().name, chapter='aft', cmd='python bench/aft_dose.py --seeds 5',
                             took='about 6 minutes', row_keys=('teacher', 'seed', *DOSE_KEYS),
                             meta_keys=('code', 'provenance', 'seconds', 'n_labels'))
     where = path if path is not None else dose_file()
-    bad = [r for r in res if not all(isinstance(r[k], (int, float)) and math.isfinite(r[k]) for k in DOSE_KEYS)]
-    if bad: raise ValueError(f"{where}: every row needs finite numbers {', '.join(DOSE_KEYS)}; one row has {bad[0]}")
+    number = lambda v: isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+    for r in res:
+        if not isinstance(r['teacher'], str) or not r['teacher']:
+            raise ValueError(f"{where}: every row's teacher must be a name (a non-empty str); one row has {r['teacher']!r}")
+        if isinstance(r['seed'], bool) or not isinstance(r['seed'], int) or r['seed'] < 0:
+            raise ValueError(f"{where}: every row's seed must be an int ≥ 0; teacher {r['teacher']!r} has {r['seed']!r}")
+        if not all(number(r[k]) for k in DOSE_KEYS):
+            raise ValueError(f"{where}: every row needs finite numbers {', '.join(DOSE_KEYS)}; teacher "
+                             f"{r['teacher']!r}, seed {r['seed']} has {({k: r[k] for k in DOSE_KEYS})}")
     seeds, teachers = sorted({r['seed'] for r in res}), {}
     for t in dict.fromkeys(r['teacher'] for r in res):
+        got = [r['seed'] for r in res if r['teacher'] == t]
+        twice = sorted({s for s in got if got.count(s) > 1})
+        if twice: raise ValueError(f"{where}: teacher {t!r} has more than one row for seed(s) {twice}")
+        if sorted(got) != seeds:
+            raise ValueError(f"{where}: teacher {t!r} has rows for seeds {sorted(got)}; every teacher needs one value "
+                             f"per seed ({seeds})")
         by = {r['seed']: r for r in res if r['teacher'] == t}
-        if sorted(by) != seeds or len(by) != len([r for r in res if r['teacher'] == t]):
-            raise ValueError(f"{where}: teacher {t!r} has rows for seeds {sorted(r['seed'] for r in res if r['teacher'] == t)}"
-                             f"; every teacher needs one value per seed ({seeds})")
         teachers[t] = {k: [by[s][k] for s in seeds] for k in DOSE_KEYS}
     return {**res.meta, 'seeds': len(seeds), 'teachers': teachers}
 
