@@ -483,7 +483,7 @@ def test_dose_response_file_is_read_checked_and_tabled(tmp_path):
     from adaptbook.core import Results
     d = A.dose_response()                                            # the package's own measurement
     assert d['seeds'] >= 5 and {'pixels', 'noise', A.IMAGENET_TEACHER, A.TEACHER} <= set(d['teachers'])
-    assert d['current'] and 'provenance' in d and d['n_labels'] == 500
+    assert 'provenance' in d and d['n_labels'] == 500 and isinstance(d['current'], bool)
     assert sum(t.startswith('mlp') for t in d['teachers']) == 3      # the MLP teachers on 250, 1,000 and 4,000 labels
     rows = A.dose_table(d)
     assert [r['alignment'] for r in rows] == sorted(r['alignment'] for r in rows)
@@ -507,9 +507,19 @@ def test_dose_response_file_is_read_checked_and_tabled(tmp_path):
     f.write_text(Results([dict(one[0], probe=float('nan')), one[1]], meta).to_json())
     with pytest.raises(ValueError, match='finite numbers'):
         A.dose_response(f)
+    f.write_text(Results(one + [dict(one[1])], meta).to_json())
+    with pytest.raises(ValueError, match=r"teacher 'x' has more than one row for seed\(s\) \[0\]"):
+        A.dose_response(f)
+    for bad, msg in ((dict(one[0], probe=True), 'finite numbers'), (dict(one[0], seed=True), "seed must be an int"),
+                     (dict(one[0], seed='1'), "seed must be an int"), (dict(one[0], seed=-1), "seed must be an int"),
+                     (dict(one[0], teacher=None), 'teacher must be a name'), (dict(one[0], teacher=''), 'teacher must be')):
+        f.write_text(Results([bad, one[1]], meta).to_json())
+        with pytest.raises(ValueError, match=msg): A.dose_response(f)
     f.write_text('{"seeds": 2}')
     with pytest.raises(ValueError, match='not a measurement written by `python bench/aft_dose.py'):
         A.dose_response(f)
+    with pytest.raises(ValueError, match='is a folder'): A.dose_response(tmp_path)
+    with pytest.raises(TypeError, match='path must be a file path'): A.dose_response(3)
     f.write_text(Results(one, {k: v for k, v in meta.items() if k != 'n_labels'}).to_json())
     with pytest.raises(ValueError, match='meta needs code, provenance, seconds, n_labels'):
         A.dose_response(f)
